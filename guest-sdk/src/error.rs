@@ -1,0 +1,119 @@
+//! Errors: what the host reports ([`Error`], icmplib's socket exceptions)
+//! and what a reply means ([`IcmpError`], from [`Reply::raise_for_status`]).
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::codes::{self, Kind};
+use crate::icmp::Reply;
+
+/// A failed host call (icmplib's exception tree, plus the host's own cases).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error {
+    /// The name could not be resolved.
+    NameLookup(String),
+    /// The source or destination address is unusable.
+    SocketAddress(String),
+    /// The host lacks the privilege for the requested mode.
+    SocketPermission(String),
+    /// The socket is closed.
+    SocketUnavailable,
+    /// Broadcast destination without broadcast enabled.
+    SocketBroadcast,
+    /// No reply arrived within the given time.
+    TimeoutExceeded(Duration),
+    /// Any other socket failure.
+    IcmpSocket(String),
+    /// The host's policy forbids this.
+    PolicyDenied(String),
+    /// The run is ending (Ctrl-C or wall-clock limit): return what you have.
+    Interrupted,
+    /// A host capacity (sockets, in-flight requests, ids) is used up.
+    ResourceExhausted(String),
+    /// An argument is out of range.
+    InvalidArgument(String),
+    /// The host or platform cannot do this.
+    Unsupported(String),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::NameLookup(m) => write!(f, "cannot resolve name: {m}"),
+            Error::SocketAddress(m) => write!(f, "unusable address: {m}"),
+            Error::SocketPermission(m) => write!(f, "permission denied: {m}"),
+            Error::SocketUnavailable => f.write_str("the socket is closed"),
+            Error::SocketBroadcast => {
+                f.write_str("broadcast destination, but broadcast is not enabled on the socket")
+            }
+            Error::TimeoutExceeded(d) => write!(f, "no reply within {:.3} s", d.as_secs_f64()),
+            Error::IcmpSocket(m) => write!(f, "socket error: {m}"),
+            Error::PolicyDenied(m) => write!(f, "denied by policy: {m}"),
+            Error::Interrupted => f.write_str("interrupted"),
+            Error::ResourceExhausted(m) => write!(f, "host capacity exhausted: {m}"),
+            Error::InvalidArgument(m) => write!(f, "invalid argument: {m}"),
+            Error::Unsupported(m) => write!(f, "unsupported: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// An ICMP error message received in answer to a request (icmplib's
+/// `ICMPError` tree). The reply is kept whole.
+#[derive(Debug, Clone, PartialEq)]
+pub enum IcmpError {
+    /// Destination Unreachable (IPv4 type 3, IPv6 type 1).
+    DestinationUnreachable(Reply),
+    /// Time Exceeded (IPv4 type 11, IPv6 type 3).
+    TimeExceeded(Reply),
+    /// Packet Too Big (IPv6 type 2); IPv4 Fragmentation Needed is a
+    /// Destination Unreachable with code 4. Either carries the MTU.
+    PacketTooBig(Reply),
+    /// Any other non-echo message.
+    Other(Reply),
+}
+
+impl IcmpError {
+    /// Classifies a non-echo reply; `None` for an Echo Reply.
+    pub fn from_reply(reply: &Reply) -> Option<IcmpError> {
+        let reply = reply.clone();
+        Some(match reply.kind() {
+            Kind::EchoReply => return None,
+            Kind::DestinationUnreachable => IcmpError::DestinationUnreachable(reply),
+            Kind::TimeExceeded => IcmpError::TimeExceeded(reply),
+            Kind::PacketTooBig => IcmpError::PacketTooBig(reply),
+            Kind::ParameterProblem | Kind::Other => IcmpError::Other(reply),
+        })
+    }
+
+    /// The message that caused the error.
+    pub fn reply(&self) -> &Reply {
+        match self {
+            IcmpError::DestinationUnreachable(r)
+            | IcmpError::TimeExceeded(r)
+            | IcmpError::PacketTooBig(r)
+            | IcmpError::Other(r) => r,
+        }
+    }
+
+    /// The words for this type and code, e.g. "Destination Host Unreachable".
+    pub fn message(&self) -> String {
+        let r = self.reply();
+        codes::describe(r.family, r.icmp_type, r.code).unwrap_or_default()
+    }
+}
+
+impl fmt::Display for IcmpError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let r = self.reply();
+        write!(f, "{} (from {}", self.message(), r.source)?;
+        if let Some(mtu) = r.mtu {
+            write!(f, ", mtu {mtu}")?;
+        }
+        f.write_str(")")
+    }
+}
+
+impl std::error::Error for IcmpError {}

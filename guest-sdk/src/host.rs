@@ -1,0 +1,354 @@
+//! The icmp-host imports, wrapped: [`IcmpSocket`], [`resolve`], progress and
+//! sleep. Conversions between generated and public types live here, and
+//! only here.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::time::Duration;
+
+use crate::bindings::icmp_host::probe::{control, dns, progress, sockets, types as wit};
+use crate::error::Error;
+use crate::icmp::{EchoRequest, Mode, OpenOptions, Reply, TimestampSource};
+use crate::net::{Address, Family};
+use crate::network::{Match, Socket};
+use crate::progress::{Event, HopProbe, ProbeKind, Summary};
+
+/// An ICMP socket owned by the host (icmplib's `ICMPv4Socket` /
+/// `ICMPv6Socket`). Closed when dropped.
+#[derive(Debug)]
+pub struct IcmpSocket {
+    inner: sockets::IcmpSocket,
+}
+
+impl IcmpSocket {
+    /// Opens a socket.
+    pub fn open(options: &OpenOptions) -> Result<IcmpSocket, Error> {
+        let options = sockets::OpenOptions {
+            family: options.family.into(),
+            source: options.source.map(Into::into),
+            mode: match options.mode {
+                Mode::Auto => wit::Mode::Auto,
+                Mode::Privileged => wit::Mode::Privileged,
+                Mode::Unprivileged => wit::Mode::Unprivileged,
+            },
+            interface: options.interface.clone(),
+        };
+        let inner = sockets::IcmpSocket::open(&options)?;
+        Ok(IcmpSocket { inner })
+    }
+
+    /// Whether broadcast destinations are allowed.
+    pub fn broadcast(&self) -> bool {
+        self.inner.broadcast()
+    }
+
+    /// Allows broadcast destinations, if the host's policy grants it.
+    pub fn set_broadcast(&self, enabled: bool) -> Result<(), Error> {
+        Ok(self.inner.set_broadcast(enabled)?)
+    }
+
+    /// The source address bound at open.
+    pub fn address(&self) -> Option<Address> {
+        self.inner.address().map(Into::into)
+    }
+
+    /// The socket's family.
+    pub fn family(&self) -> Family {
+        self.inner.family().into()
+    }
+
+    /// Whether `close` was called.
+    pub fn is_closed(&self) -> bool {
+        self.inner.is_closed()
+    }
+
+    /// Counters since open.
+    pub fn stats(&self) -> SocketStats {
+        let s = self.inner.stats();
+        SocketStats {
+            sent: s.sent,
+            received: s.received,
+            queue_drops: s.queue_drops,
+            corrupted: s.corrupted,
+            kernel_drops: s.kernel_drops,
+        }
+    }
+
+    /// Releases the socket; later calls fail with [`Error::SocketUnavailable`].
+    pub fn close(&self) {
+        self.inner.close()
+    }
+}
+
+/// Counters of one socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SocketStats {
+    /// Requests handed to the kernel.
+    pub sent: u64,
+    /// Messages delivered to this socket.
+    pub received: u64,
+    /// Messages dropped because this socket's queue was full.
+    pub queue_drops: u64,
+    /// Echo replies whose payload differed from the request's.
+    pub corrupted: u64,
+    /// Packets the kernel dropped on the shared kernel socket.
+    pub kernel_drops: u64,
+}
+
+impl Socket for IcmpSocket {
+    fn send(&mut self, request: &EchoRequest) -> Result<u64, Error> {
+        Ok(self.inner.send(&request.into())?)
+    }
+
+    fn send_many(&mut self, requests: &[EchoRequest]) -> Vec<Result<u64, Error>> {
+        let requests: Vec<wit::EchoRequest> = requests.iter().map(Into::into).collect();
+        self.inner
+            .send_many(&requests)
+            .into_iter()
+            .map(|r| r.map_err(Into::into))
+            .collect()
+    }
+
+    fn receive(&mut self, matching: Option<Match>, timeout: Duration) -> Result<Reply, Error> {
+        let matching = matching.map(|m| sockets::ReplyMatch {
+            id: m.id,
+            sequence: m.sequence,
+        });
+        Ok(self.inner.receive(matching, nanos(timeout))?.into())
+    }
+
+    fn receive_many(&mut self, max: u32, timeout: Duration) -> Result<Vec<Reply>, Error> {
+        match self.inner.receive_many(max, nanos(timeout)) {
+            Ok(replies) => Ok(replies.into_iter().map(Into::into).collect()),
+            Err(wit::Error::TimeoutExceeded(_)) => Ok(Vec::new()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn is_privileged(&self) -> bool {
+        self.inner.is_privileged()
+    }
+}
+
+/// Resolves a name or address literal to all its addresses, IPv4 first
+/// (icmplib's `resolve`); `family` keeps one family only. IPv6 literals may
+/// carry a scope: `fe80::1%eth0`.
+pub fn resolve(name: &str, family: Option<Family>) -> Result<Vec<Address>, Error> {
+    let found = dns::resolve(name, family.map(Into::into))?;
+    Ok(found.into_iter().map(Into::into).collect())
+}
+
+/// Sleeps, waking early with [`Error::Interrupted`] when the run ends.
+pub(crate) fn sleep(duration: Duration) -> Result<(), Error> {
+    Ok(control::sleep(nanos(duration))?)
+}
+
+/// Reports a progress event to the host.
+pub(crate) fn emit(event: Event) {
+    progress::emit(&event.into())
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+impl From<Family> for wit::Family {
+    fn from(f: Family) -> Self {
+        match f {
+            Family::V4 => wit::Family::Ipv4,
+            Family::V6 => wit::Family::Ipv6,
+        }
+    }
+}
+
+impl From<wit::Family> for Family {
+    fn from(f: wit::Family) -> Self {
+        match f {
+            wit::Family::Ipv4 => Family::V4,
+            wit::Family::Ipv6 => Family::V6,
+        }
+    }
+}
+
+impl From<Address> for wit::IpAddress {
+    fn from(address: Address) -> Self {
+        match address.ip {
+            IpAddr::V4(ip) => {
+                let [a, b, c, d] = ip.octets();
+                wit::IpAddress::Ipv4((a, b, c, d))
+            }
+            IpAddr::V6(ip) => {
+                let [a, b, c, d, e, f, g, h] = ip.segments();
+                wit::IpAddress::Ipv6(wit::Ipv6Address {
+                    segments: (a, b, c, d, e, f, g, h),
+                    scope_id: address.scope_id,
+                })
+            }
+        }
+    }
+}
+
+impl From<wit::IpAddress> for Address {
+    fn from(a: wit::IpAddress) -> Self {
+        match a {
+            wit::IpAddress::Ipv4((a, b, c, d)) => Address::new(Ipv4Addr::new(a, b, c, d).into()),
+            wit::IpAddress::Ipv6(v6) => {
+                let (a, b, c, d, e, f, g, h) = v6.segments;
+                Address {
+                    ip: Ipv6Addr::new(a, b, c, d, e, f, g, h).into(),
+                    scope_id: v6.scope_id,
+                }
+            }
+        }
+    }
+}
+
+impl From<&EchoRequest> for wit::EchoRequest {
+    fn from(r: &EchoRequest) -> Self {
+        wit::EchoRequest {
+            destination: r.destination.into(),
+            id: r.id,
+            sequence: r.sequence,
+            payload: r.payload.clone(),
+            payload_size: r.payload_size,
+            ttl: r.ttl,
+            traffic_class: r.traffic_class,
+            dont_fragment: r.dont_fragment,
+        }
+    }
+}
+
+impl From<wit::Reply> for Reply {
+    fn from(r: wit::Reply) -> Self {
+        Reply {
+            source: r.source.into(),
+            family: r.family.into(),
+            id: r.id,
+            sequence: r.sequence,
+            icmp_type: r.type_,
+            code: r.code,
+            bytes_received: r.bytes_received,
+            received_at: r.received_at,
+            timestamp_source: match r.timestamp_source {
+                wit::TimestampSource::Kernel => TimestampSource::Kernel,
+                wit::TimestampSource::HostMonotonic => TimestampSource::HostMonotonic,
+            },
+            rtt: Duration::from_nanos(r.rtt),
+            ttl: r.ttl,
+            original_destination: r.original_destination.map(Into::into),
+            mtu: r.mtu,
+            duplicate: r.duplicate,
+        }
+    }
+}
+
+impl From<&Reply> for wit::Reply {
+    fn from(r: &Reply) -> Self {
+        wit::Reply {
+            source: r.source.into(),
+            family: r.family.into(),
+            id: r.id,
+            sequence: r.sequence,
+            type_: r.icmp_type,
+            code: r.code,
+            bytes_received: r.bytes_received,
+            received_at: r.received_at,
+            timestamp_source: match r.timestamp_source {
+                TimestampSource::Kernel => wit::TimestampSource::Kernel,
+                TimestampSource::HostMonotonic => wit::TimestampSource::HostMonotonic,
+            },
+            rtt: nanos(r.rtt),
+            ttl: r.ttl,
+            original_destination: r.original_destination.map(Into::into),
+            mtu: r.mtu,
+            duplicate: r.duplicate,
+        }
+    }
+}
+
+impl From<wit::Error> for Error {
+    fn from(e: wit::Error) -> Self {
+        match e {
+            wit::Error::NameLookup(m) => Error::NameLookup(m),
+            wit::Error::SocketAddress(m) => Error::SocketAddress(m),
+            wit::Error::SocketPermission(m) => Error::SocketPermission(m),
+            wit::Error::SocketUnavailable => Error::SocketUnavailable,
+            wit::Error::SocketBroadcast => Error::SocketBroadcast,
+            wit::Error::TimeoutExceeded(d) => Error::TimeoutExceeded(Duration::from_nanos(d)),
+            wit::Error::IcmpSocket(m) => Error::IcmpSocket(m),
+            wit::Error::PolicyDenied(m) => Error::PolicyDenied(m),
+            wit::Error::Interrupted => Error::Interrupted,
+            wit::Error::ResourceExhausted(m) => Error::ResourceExhausted(m),
+            wit::Error::InvalidArgument(m) => Error::InvalidArgument(m),
+            wit::Error::Unsupported(m) => Error::Unsupported(m),
+        }
+    }
+}
+
+impl From<Event> for progress::Event {
+    fn from(e: Event) -> Self {
+        match e {
+            Event::Start {
+                kind,
+                target,
+                address,
+                payload_size,
+                max_hops,
+            } => progress::Event::Start(progress::Start {
+                kind: match kind {
+                    ProbeKind::Ping => progress::ProbeKind::Ping,
+                    ProbeKind::Traceroute => progress::ProbeKind::Traceroute,
+                    ProbeKind::Other => progress::ProbeKind::Other,
+                },
+                target,
+                address: address.map(Into::into),
+                payload_size,
+                max_hops,
+            }),
+            Event::Reply(r) => progress::Event::Reply((&r).into()),
+            Event::Timeout {
+                destination,
+                id,
+                sequence,
+            } => progress::Event::Timeout(progress::Timeout {
+                destination: destination.into(),
+                id,
+                sequence,
+            }),
+            Event::Hop { distance, probes } => progress::Event::Hop(progress::Hop {
+                distance,
+                probes: probes.into_iter().map(Into::into).collect(),
+            }),
+            Event::Summary(s) => progress::Event::Summary(s.into()),
+            Event::Note(n) => progress::Event::Note(n),
+            Event::ResultLine(l) => progress::Event::ResultLine(l),
+        }
+    }
+}
+
+impl From<HopProbe> for progress::HopProbe {
+    fn from(p: HopProbe) -> Self {
+        progress::HopProbe {
+            responder: p.responder.map(Into::into),
+            rtt: p.rtt.map(nanos),
+            type_: p.icmp_type,
+            code: p.code,
+        }
+    }
+}
+
+impl From<Summary> for progress::Summary {
+    fn from(s: Summary) -> Self {
+        progress::Summary {
+            target: s.target,
+            packets_sent: s.packets_sent,
+            packets_received: s.packets_received,
+            duplicates: s.duplicates,
+            errors: s.errors,
+            min_rtt: nanos(s.min_rtt),
+            avg_rtt: nanos(s.avg_rtt),
+            max_rtt: nanos(s.max_rtt),
+            mdev: nanos(s.mdev),
+            elapsed: nanos(s.elapsed),
+        }
+    }
+}

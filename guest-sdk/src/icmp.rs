@@ -1,0 +1,166 @@
+//! Requests, replies and socket options: icmplib's `ICMPRequest`,
+//! `ICMPReply` and socket parameters in Rust shape.
+
+use std::time::Duration;
+
+use crate::codes::{self, Kind};
+use crate::error::IcmpError;
+use crate::net::{Address, Family};
+
+/// icmplib's default payload size in bytes.
+pub const DEFAULT_PAYLOAD_SIZE: u32 = 56;
+/// icmplib's default TTL / hop limit.
+pub const DEFAULT_TTL: u8 = 64;
+
+/// How the host reaches the network for a socket (icmplib's `privileged`,
+/// plus automatic choice).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// Raw sockets when the host may open them, datagram sockets otherwise.
+    #[default]
+    Auto,
+    /// Raw ICMP sockets (`privileged=True`).
+    Privileged,
+    /// ICMP datagram sockets (`privileged=False`).
+    Unprivileged,
+}
+
+/// How to open an [`crate::IcmpSocket`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenOptions {
+    /// Address family of the socket.
+    pub family: Family,
+    /// Source address; `None` lets the kernel choose.
+    pub source: Option<Address>,
+    /// Raw, datagram or automatic.
+    pub mode: Mode,
+    /// Interface to send through (`SO_BINDTODEVICE`).
+    pub interface: Option<String>,
+}
+
+impl OpenOptions {
+    /// Defaults for a family: no source, automatic mode, any interface.
+    pub fn new(family: Family) -> OpenOptions {
+        OpenOptions {
+            family,
+            source: None,
+            mode: Mode::Auto,
+            interface: None,
+        }
+    }
+}
+
+/// An ICMP Echo Request (icmplib's `ICMPRequest`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EchoRequest {
+    /// Where to send it.
+    pub destination: Address,
+    /// Identifier (the host maps it to a wire value of its own).
+    pub id: u16,
+    /// Sequence number (mapped like `id`).
+    pub sequence: u16,
+    /// Exact payload; `None` sends `payload_size` random bytes.
+    pub payload: Option<Vec<u8>>,
+    /// Payload size when `payload` is `None`.
+    pub payload_size: u32,
+    /// TTL / hop limit.
+    pub ttl: u8,
+    /// IPv4 TOS / IPv6 traffic class.
+    pub traffic_class: u8,
+    /// Forbid fragmentation (DF bit).
+    pub dont_fragment: bool,
+}
+
+impl EchoRequest {
+    /// A request with icmplib's defaults: 56 random bytes, TTL 64, class 0.
+    pub fn new(destination: Address, id: u16, sequence: u16) -> EchoRequest {
+        EchoRequest {
+            destination,
+            id,
+            sequence,
+            payload: None,
+            payload_size: DEFAULT_PAYLOAD_SIZE,
+            ttl: DEFAULT_TTL,
+            traffic_class: 0,
+            dont_fragment: false,
+        }
+    }
+
+    /// Bytes of payload this request carries.
+    pub fn payload_len(&self) -> usize {
+        match &self.payload {
+            Some(p) => p.len(),
+            None => self.payload_size as usize,
+        }
+    }
+}
+
+/// Which clock produced a receive time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TimestampSource {
+    /// The kernel stamped the packet on arrival.
+    Kernel,
+    /// The host's monotonic clock, read after the packet was read.
+    HostMonotonic,
+}
+
+/// An answer to a request: an Echo Reply or an ICMP error quoting it
+/// (icmplib's `ICMPReply`, plus TTL, RTT, MTU and the quoted destination).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    /// Who sent it: the target, or a router reporting an error.
+    pub source: Address,
+    /// Family of the message.
+    pub family: Family,
+    /// Identifier of the matched request.
+    pub id: u16,
+    /// Sequence number of the matched request.
+    pub sequence: u16,
+    /// ICMP type.
+    pub icmp_type: u8,
+    /// ICMP code.
+    pub code: u8,
+    /// Size of the ICMP message as received.
+    pub bytes_received: u32,
+    /// Arrival time, nanoseconds since the Unix epoch.
+    pub received_at: u64,
+    /// Which clock stamped the arrival.
+    pub timestamp_source: TimestampSource,
+    /// Round-trip time measured by the host.
+    pub rtt: Duration,
+    /// TTL / hop limit of the arriving packet.
+    pub ttl: Option<u8>,
+    /// For errors: the destination of the quoted request.
+    pub original_destination: Option<Address>,
+    /// For Packet Too Big / Fragmentation Needed: the next-hop MTU.
+    pub mtu: Option<u32>,
+    /// A reply for this request had already arrived.
+    pub duplicate: bool,
+}
+
+impl Reply {
+    /// What kind of message this is.
+    pub fn kind(&self) -> Kind {
+        codes::kind(self.family, self.icmp_type)
+    }
+
+    /// Whether this is an Echo Reply.
+    pub fn is_echo_reply(&self) -> bool {
+        self.kind() == Kind::EchoReply
+    }
+
+    /// `Ok` for an Echo Reply, the classified error otherwise (icmplib's
+    /// `ICMPReply.raise_for_status`).
+    pub fn raise_for_status(&self) -> Result<(), IcmpError> {
+        match IcmpError::from_reply(self) {
+            None => Ok(()),
+            Some(e) => Err(e),
+        }
+    }
+
+    /// The RTT in milliseconds, as icmplib reports it.
+    pub fn rtt_ms(&self) -> f64 {
+        self.rtt.as_nanos() as f64 / 1e6
+    }
+}

@@ -1,0 +1,315 @@
+//! Result records with icmplib's field names and rounding: [`Host`] (and,
+//! for traceroute, `Hop`). Extra fields are additive: `target`, `error`,
+//! `duplicates` and per-probe `probes` records.
+
+use serde::Serialize;
+
+use crate::codes;
+use crate::icmp::{Reply, TimestampSource};
+use crate::net::Address;
+
+/// Rounds like Python's `round(x, digits)`: to the nearest decimal, ties to
+/// even on the exact binary value (Rust's float formatting does the same).
+pub fn round(x: f64, digits: usize) -> f64 {
+    format!("{x:.digits$}").parse().unwrap_or(x)
+}
+
+/// Mean absolute difference of consecutive RTTs (icmplib's `jitter`);
+/// 0 with fewer than two.
+pub fn jitter(rtts: &[f64]) -> f64 {
+    if rtts.len() < 2 {
+        return 0.0;
+    }
+    let sum: f64 = rtts.windows(2).map(|w| (w[0] - w[1]).abs()).sum();
+    sum / (rtts.len() - 1) as f64
+}
+
+/// Population standard deviation (iputils' `mdev`); 0 when empty.
+pub fn mdev(rtts: &[f64]) -> f64 {
+    if rtts.is_empty() {
+        return 0.0;
+    }
+    let n = rtts.len() as f64;
+    let mean = rtts.iter().sum::<f64>() / n;
+    (rtts.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / n).sqrt()
+}
+
+/// What became of one request.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Probe {
+    /// The request's sequence number.
+    pub sequence: u16,
+    /// `reply`, `error` (an ICMP error came back) or `timeout`, or
+    /// `failed` (the request could not be sent).
+    pub status: ProbeStatus,
+    /// Who answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<Address>,
+    /// Round-trip time in ms.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rtt: Option<f64>,
+    /// TTL / hop limit of the answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<u8>,
+    /// ICMP type of the answer.
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub icmp_type: Option<u8>,
+    /// ICMP code of the answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<u8>,
+    /// Next-hop MTU of a Packet Too Big / Fragmentation Needed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mtu: Option<u32>,
+    /// Which clock stamped the answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timestamp_source: Option<TimestampSource>,
+    /// Words for an error or a failure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// Outcome of one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProbeStatus {
+    /// An Echo Reply came back.
+    Reply,
+    /// An ICMP error came back.
+    Error,
+    /// Nothing came back in time.
+    Timeout,
+    /// The request could not be sent.
+    Failed,
+}
+
+impl Probe {
+    /// A probe answered by `reply` (an echo reply or an ICMP error).
+    pub fn answered(reply: &Reply) -> Probe {
+        let message = codes::describe(reply.family, reply.icmp_type, reply.code);
+        Probe {
+            sequence: reply.sequence,
+            status: if message.is_none() {
+                ProbeStatus::Reply
+            } else {
+                ProbeStatus::Error
+            },
+            source: Some(reply.source),
+            rtt: Some(reply.rtt_ms()),
+            ttl: reply.ttl,
+            icmp_type: Some(reply.icmp_type),
+            code: Some(reply.code),
+            mtu: reply.mtu,
+            timestamp_source: Some(reply.timestamp_source),
+            message,
+        }
+    }
+
+    /// A probe that got no answer in time.
+    pub fn timed_out(sequence: u16) -> Probe {
+        Probe::unanswered(sequence, ProbeStatus::Timeout, None)
+    }
+
+    /// A probe that could not be sent.
+    pub fn failed(sequence: u16, message: String) -> Probe {
+        Probe::unanswered(sequence, ProbeStatus::Failed, Some(message))
+    }
+
+    fn unanswered(sequence: u16, status: ProbeStatus, message: Option<String>) -> Probe {
+        Probe {
+            sequence,
+            status,
+            source: None,
+            rtt: None,
+            ttl: None,
+            icmp_type: None,
+            code: None,
+            mtu: None,
+            timestamp_source: None,
+            message,
+        }
+    }
+}
+
+/// A pinged host (icmplib's `Host`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Host {
+    /// The target as the user wrote it.
+    pub target: String,
+    /// The address pinged; the target itself when it did not resolve.
+    pub address: String,
+    /// Requests sent.
+    pub packets_sent: u32,
+    /// RTTs of the echo replies, in ms, in arrival order.
+    pub rtts: Vec<f64>,
+    /// Duplicate replies seen (not in `rtts`).
+    pub duplicates: u32,
+    /// Every request's fate, in send order.
+    pub probes: Vec<Probe>,
+    /// Why the host could not be pinged at all (e.g. the name did not resolve).
+    pub error: Option<String>,
+}
+
+impl Host {
+    /// A host with nothing sent yet.
+    pub fn new(target: impl Into<String>, address: impl Into<String>) -> Host {
+        Host {
+            target: target.into(),
+            address: address.into(),
+            packets_sent: 0,
+            rtts: Vec::new(),
+            duplicates: 0,
+            probes: Vec::new(),
+            error: None,
+        }
+    }
+
+    /// Echo replies received (`len(rtts)`).
+    pub fn packets_received(&self) -> u32 {
+        self.rtts.len() as u32
+    }
+
+    /// Smallest RTT in ms, rounded to 3 places; 0 without replies.
+    pub fn min_rtt(&self) -> f64 {
+        round(self.rtts.iter().copied().reduce(f64::min).unwrap_or(0.0), 3)
+    }
+
+    /// Mean RTT in ms, rounded to 3 places; 0 without replies.
+    pub fn avg_rtt(&self) -> f64 {
+        if self.rtts.is_empty() {
+            return 0.0;
+        }
+        round(self.rtts.iter().sum::<f64>() / self.rtts.len() as f64, 3)
+    }
+
+    /// Largest RTT in ms, rounded to 3 places; 0 without replies.
+    pub fn max_rtt(&self) -> f64 {
+        round(self.rtts.iter().copied().reduce(f64::max).unwrap_or(0.0), 3)
+    }
+
+    /// Fraction of requests unanswered, rounded to 2 places; 1.0 when
+    /// nothing was sent.
+    pub fn packet_loss(&self) -> f64 {
+        if self.packets_sent == 0 {
+            return 1.0;
+        }
+        round(
+            1.0 - f64::from(self.packets_received()) / f64::from(self.packets_sent),
+            2,
+        )
+    }
+
+    /// icmplib's jitter in ms, rounded to 3 places.
+    pub fn jitter(&self) -> f64 {
+        round(jitter(&self.rtts), 3)
+    }
+
+    /// Whether any echo reply came back.
+    pub fn is_alive(&self) -> bool {
+        !self.rtts.is_empty()
+    }
+}
+
+/// JSON with icmplib's field names, then the additions.
+impl Serialize for Host {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("Host", 13)?;
+        st.serialize_field("address", &self.address)?;
+        st.serialize_field("min_rtt", &self.min_rtt())?;
+        st.serialize_field("avg_rtt", &self.avg_rtt())?;
+        st.serialize_field("max_rtt", &self.max_rtt())?;
+        st.serialize_field("rtts", &self.rtts)?;
+        st.serialize_field("packets_sent", &self.packets_sent)?;
+        st.serialize_field("packets_received", &self.packets_received())?;
+        st.serialize_field("packet_loss", &self.packet_loss())?;
+        st.serialize_field("jitter", &self.jitter())?;
+        st.serialize_field("is_alive", &self.is_alive())?;
+        st.serialize_field("target", &self.target)?;
+        st.serialize_field("duplicates", &self.duplicates)?;
+        st.serialize_field("probes", &self.probes)?;
+        if let Some(e) = &self.error {
+            st.serialize_field("error", e)?;
+        }
+        st.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rounds_like_python() {
+        // Python: round(0.125, 2) == 0.12, round(0.375, 2) == 0.38,
+        // round(2.675, 2) == 2.67 (binary just below), round(1.0005, 3) == 1.0
+        assert_eq!(round(0.125, 2), 0.12);
+        assert_eq!(round(0.375, 2), 0.38);
+        assert_eq!(round(2.675, 2), 2.67);
+        assert_eq!(round(1.0005, 3), 1.0);
+        assert_eq!(round(0.0415, 3), 0.042); // 0.04150000000000000244 in binary
+        assert_eq!(round(1.0 - 2.0 / 3.0, 2), 0.33);
+    }
+
+    #[test]
+    fn jitter_is_mean_absolute_consecutive_difference() {
+        assert_eq!(jitter(&[]), 0.0);
+        assert_eq!(jitter(&[5.0]), 0.0);
+        // |1-3| + |3-2| + |2-6| = 7, over 3 pairs
+        assert!((jitter(&[1.0, 3.0, 2.0, 6.0]) - 7.0 / 3.0).abs() < 1e-12);
+        let mut h = Host::new("x", "192.0.2.1");
+        h.packets_sent = 5;
+        h.rtts = vec![1.0, 3.0, 2.0, 6.0];
+        assert_eq!(h.jitter(), 2.333);
+    }
+
+    #[test]
+    fn host_statistics_match_icmplib() {
+        let mut h = Host::new("example", "192.0.2.1");
+        h.packets_sent = 3;
+        h.rtts = vec![0.0414, 0.0502, 0.0301];
+        assert_eq!(h.min_rtt(), 0.03);
+        assert_eq!(h.max_rtt(), 0.05);
+        assert_eq!(h.avg_rtt(), 0.041);
+        assert_eq!(h.packet_loss(), 0.0);
+        assert!(h.is_alive());
+        h.packets_sent = 4;
+        assert_eq!(h.packet_loss(), 0.25);
+
+        let dead = Host::new("x", "192.0.2.9");
+        assert_eq!(dead.packet_loss(), 1.0);
+        assert_eq!(dead.min_rtt(), 0.0);
+        assert_eq!(dead.avg_rtt(), 0.0);
+        assert!(!dead.is_alive());
+    }
+
+    #[test]
+    fn mdev_is_population_standard_deviation() {
+        assert_eq!(mdev(&[]), 0.0);
+        assert!((mdev(&[1.0, 3.0]) - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn json_has_icmplib_fields() {
+        let mut h = Host::new("localhost", "127.0.0.1");
+        h.packets_sent = 2;
+        h.rtts = vec![0.5];
+        let v: serde_json::Value = serde_json::to_value(&h).unwrap();
+        for key in [
+            "address",
+            "min_rtt",
+            "avg_rtt",
+            "max_rtt",
+            "rtts",
+            "packets_sent",
+            "packets_received",
+            "packet_loss",
+            "jitter",
+            "is_alive",
+        ] {
+            assert!(v.get(key).is_some(), "missing {key}");
+        }
+        assert_eq!(v["packet_loss"], 0.5);
+        assert_eq!(v["is_alive"], true);
+        assert!(v.get("error").is_none());
+    }
+}

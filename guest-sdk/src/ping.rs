@@ -1,0 +1,218 @@
+//! `ping`: icmplib's stop-and-wait ping over any [`Network`].
+
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::Duration;
+
+use crate::error::Error;
+use crate::icmp::{DEFAULT_PAYLOAD_SIZE, DEFAULT_TTL, EchoRequest, Mode, OpenOptions};
+use crate::model::{self, Host, Probe};
+use crate::net::{Address, Family};
+use crate::network::{Match, Network, Socket};
+use crate::progress::{Event, ProbeKind, Summary};
+
+/// Parameters of [`ping`], with icmplib 3.0.4's defaults.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PingOptions {
+    /// Requests to send (4).
+    pub count: u32,
+    /// Time between sends (1 s).
+    pub interval: Duration,
+    /// How long to wait for each reply (2 s).
+    pub timeout: Duration,
+    /// Identifier; `None` picks a fresh one.
+    pub id: Option<u16>,
+    /// Source address.
+    pub source: Option<Address>,
+    /// Family to resolve names in; `None` prefers IPv4.
+    pub family: Option<Family>,
+    /// Exact payload; `None` sends `payload_size` random bytes.
+    pub payload: Option<Vec<u8>>,
+    /// Payload size (56).
+    pub payload_size: u32,
+    /// TOS / traffic class (0).
+    pub traffic_class: u8,
+    /// TTL / hop limit (64).
+    pub ttl: u8,
+    /// Raw, datagram or automatic (icmplib's `privileged`).
+    pub mode: Mode,
+    /// Interface to send through.
+    pub interface: Option<String>,
+    /// Forbid fragmentation.
+    pub dont_fragment: bool,
+}
+
+impl Default for PingOptions {
+    fn default() -> Self {
+        PingOptions {
+            count: 4,
+            interval: Duration::from_secs(1),
+            timeout: Duration::from_secs(2),
+            id: None,
+            source: None,
+            family: None,
+            payload: None,
+            payload_size: DEFAULT_PAYLOAD_SIZE,
+            traffic_class: 0,
+            ttl: DEFAULT_TTL,
+            mode: Mode::Auto,
+            interface: None,
+            dont_fragment: false,
+        }
+    }
+}
+
+/// A fresh identifier for a probe that did not choose one (icmplib's
+/// `unique_identifier`). The host maps ids to its own wire values, so these
+/// only need to be distinct within the plugin.
+pub fn unique_identifier() -> u16 {
+    static NEXT: AtomicU16 = AtomicU16::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Resolves `target` to one address: a literal as is, a name to its first
+/// address (IPv4 first unless `family` says otherwise).
+pub fn resolve_one<N: Network>(
+    net: &mut N,
+    target: &str,
+    family: Option<Family>,
+) -> Result<Address, Error> {
+    net.resolve(target, family)?
+        .into_iter()
+        .next()
+        .ok_or_else(|| Error::NameLookup(format!("{target}: no address")))
+}
+
+/// Pings `target` (icmplib's `ping`): sends `count` requests `interval`
+/// apart, each waiting up to `timeout` for its reply. Errors from the
+/// network (unreachable, TTL exceeded) are kept per probe, not swallowed.
+/// Ctrl-C or the host's wall-clock limit ends it early with what it has.
+pub fn ping<N: Network>(net: &mut N, target: &str, options: &PingOptions) -> Result<Host, Error> {
+    let address = resolve_one(net, target, options.family)?;
+    let payload_size = options
+        .payload
+        .as_ref()
+        .map_or(options.payload_size, |p| p.len() as u32);
+    net.emit(Event::Start {
+        kind: ProbeKind::Ping,
+        target: target.to_owned(),
+        address: Some(address),
+        payload_size,
+        max_hops: 0,
+    });
+    let mut socket = net.open(&OpenOptions {
+        family: address.family(),
+        source: options.source,
+        mode: options.mode,
+        interface: options.interface.clone(),
+    })?;
+    let id = options.id.unwrap_or_else(unique_identifier);
+    let mut host = Host::new(target, address.to_string());
+    let mut errors = 0u32;
+    let start = net.now();
+
+    let mut last_send: Option<std::time::Duration> = None;
+    for i in 0..options.count {
+        // Sends keep to the `interval` grid, but never closer than `interval`
+        // to the previous one: a probe that waited out its timeout does not
+        // cause a burst of catch-up sends.
+        if let Some(last) = last_send {
+            let due = (start + options.interval * i).max(last + options.interval);
+            let now = net.now();
+            if due > now && net.sleep(due - now).is_err() {
+                break; // interrupted
+            }
+        }
+        last_send = Some(net.now());
+        drain_duplicates(net, &mut socket, &mut host);
+        let sequence = (i + 1) as u16;
+        let mut request = EchoRequest::new(address, id, sequence);
+        request.payload = options.payload.clone();
+        request.payload_size = options.payload_size;
+        request.ttl = options.ttl;
+        request.traffic_class = options.traffic_class;
+        request.dont_fragment = options.dont_fragment;
+
+        match socket.send(&request) {
+            Ok(_) => host.packets_sent += 1,
+            Err(Error::Interrupted) => break,
+            Err(Error::IcmpSocket(message)) => {
+                // The kernel refused this one packet (no route, ...): keep going.
+                net.emit(Event::Note(format!("icmp_seq={sequence}: {message}")));
+                host.probes.push(Probe::failed(sequence, message));
+                continue;
+            }
+            Err(e) => return Err(e),
+        }
+
+        let deadline = net.now() + options.timeout;
+        let interrupted = loop {
+            let remaining = deadline.saturating_sub(net.now());
+            match socket.receive(Some(Match { id, sequence }), remaining) {
+                Ok(reply) if reply.duplicate => {
+                    host.duplicates += 1;
+                    net.emit(Event::Reply(reply));
+                }
+                Ok(reply) => {
+                    if reply.is_echo_reply() {
+                        host.rtts.push(reply.rtt_ms());
+                    } else {
+                        errors += 1;
+                    }
+                    host.probes.push(Probe::answered(&reply));
+                    net.emit(Event::Reply(reply));
+                    break false;
+                }
+                Err(Error::TimeoutExceeded(_)) => {
+                    host.probes.push(Probe::timed_out(sequence));
+                    net.emit(Event::Timeout {
+                        destination: address,
+                        id,
+                        sequence,
+                    });
+                    break false;
+                }
+                Err(Error::Interrupted) => {
+                    host.probes.push(Probe::timed_out(sequence));
+                    break true;
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        if interrupted {
+            break;
+        }
+    }
+    drain_duplicates(net, &mut socket, &mut host);
+
+    let elapsed = net.now().saturating_sub(start);
+    let ns = |ms: f64| Duration::from_nanos((ms * 1e6).round() as u64);
+    let rtts = &host.rtts;
+    net.emit(Event::Summary(Summary {
+        target: target.to_owned(),
+        packets_sent: host.packets_sent,
+        packets_received: host.packets_received(),
+        duplicates: host.duplicates,
+        errors,
+        min_rtt: ns(rtts.iter().copied().reduce(f64::min).unwrap_or(0.0)),
+        avg_rtt: ns(if rtts.is_empty() {
+            0.0
+        } else {
+            rtts.iter().sum::<f64>() / rtts.len() as f64
+        }),
+        max_rtt: ns(rtts.iter().copied().reduce(f64::max).unwrap_or(0.0)),
+        mdev: ns(model::mdev(rtts)),
+        elapsed,
+    }));
+    Ok(host)
+}
+
+/// Counts and reports duplicates already queued; late originals (after
+/// their timeout) stay lost, as in ping.
+fn drain_duplicates<N: Network>(net: &mut N, socket: &mut N::Socket, host: &mut Host) {
+    if let Ok(queued) = socket.receive_many(u32::MAX, Duration::ZERO) {
+        for reply in queued.into_iter().filter(|r| r.duplicate) {
+            host.duplicates += 1;
+            net.emit(Event::Reply(reply));
+        }
+    }
+}

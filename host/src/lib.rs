@@ -1,0 +1,9 @@
+//! # icmp-host
+//!
+//! A runtime for sandboxed WebAssembly ICMP probes. The host owns the
+//! privileged sockets ([`icmp`]), checks every request against a
+//! [`policy`], and runs plugins under resource limits ([`runtime`]).
+#![deny(missing_docs)]
+
+pub mod icmp;
+pub mod sys;

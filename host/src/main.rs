@@ -1,0 +1,2 @@
+//! The `icmp-host` command.
+fn main() {}

@@ -1,0 +1,407 @@
+//! ICMP sockets at the syscall level: open raw and datagram sockets, set
+//! their options, and send and receive with per-packet control messages.
+//! Everything here is synchronous and non-blocking; the engine drives it
+//! from tokio.
+#![allow(unsafe_code)]
+
+use std::io::{self, IoSlice, IoSliceMut};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::os::fd::{AsRawFd, RawFd};
+
+use nix::sys::socket::{
+    self, ControlMessage, ControlMessageOwned, MsgFlags, SockaddrIn, SockaddrIn6, SockaddrStorage,
+    setsockopt, sockopt,
+};
+use socket2::{Domain, Protocol, Socket, Type};
+
+use crate::icmp::Family;
+
+/// Raw sockets see every ICMP packet; datagram ("ping") sockets only their own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// `SOCK_RAW`: needs `CAP_NET_RAW`.
+    Raw,
+    /// `SOCK_DGRAM` with `IPPROTO_ICMP`: needs `net.ipv4.ping_group_range`.
+    Datagram,
+}
+
+/// Opens a non-blocking, close-on-exec ICMP socket.
+pub fn open(family: Family, kind: Kind) -> io::Result<Socket> {
+    let (domain, protocol) = match family {
+        Family::V4 => (Domain::IPV4, Protocol::ICMPV4),
+        Family::V6 => (Domain::IPV6, Protocol::ICMPV6),
+    };
+    let ty = match kind {
+        Kind::Raw => Type::RAW,
+        Kind::Datagram => Type::DGRAM,
+    };
+    let socket = Socket::new(domain, ty, Some(protocol))?;
+    socket.set_nonblocking(true)?;
+    Ok(socket)
+}
+
+/// Registers an owned socket with tokio's reactor.
+pub fn register(
+    socket: Socket,
+    interest: tokio::io::Interest,
+) -> io::Result<tokio::io::unix::AsyncFd<Socket>> {
+    // SAFETY: `Socket` owns its descriptor; the `AsyncFd` takes ownership of
+    // it and nothing else closes or replaces that descriptor while registered.
+    unsafe { tokio::io::unix::AsyncFd::register_with_interest(socket, interest) }
+        .map_err(|e| e.into())
+}
+
+/// Asks the kernel for what `recv` reports: receive timestamps, drop
+/// counts, and the arriving TTL / hop limit where the header is not ours
+/// to read (raw IPv4 sockets deliver the IP header itself).
+pub fn enable_receive_metadata(s: &Socket, family: Family, kind: Kind) -> io::Result<()> {
+    setsockopt(s, sockopt::ReceiveTimestampns, &true)?;
+    setsockopt(s, sockopt::RxqOvfl, &1)?;
+    match (family, kind) {
+        (Family::V4, Kind::Raw) => {}
+        (Family::V4, Kind::Datagram) => setsockopt(s, sockopt::Ipv4RecvTtl, &true)?,
+        (Family::V6, _) => setsockopt(s, sockopt::Ipv6RecvHopLimit, &true)?,
+    }
+    Ok(())
+}
+
+/// Grows the receive buffer to `bytes`, past `net.core.rmem_max` when
+/// privileged (`SO_RCVBUFFORCE`).
+pub fn set_receive_buffer(s: &Socket, bytes: usize) -> io::Result<()> {
+    let forced = setsockopt_int(s, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, bytes as i32);
+    if forced.is_err() {
+        s.set_recv_buffer_size(bytes)?;
+    }
+    Ok(())
+}
+
+/// `SOL_RAW` / `ICMP_FILTER` (linux/icmp.h): not in libc.
+const SOL_RAW: i32 = 255;
+const ICMP_FILTER: i32 = 1;
+/// `ICMP6_FILTER` (netinet/icmp6.h), at level `IPPROTO_ICMPV6`.
+const ICMP6_FILTER: i32 = 1;
+
+/// Lets only the given ICMP types reach a raw socket (`ICMP_FILTER` /
+/// `ICMP6_FILTER`). An empty list makes a send-only socket.
+pub fn filter_types(s: &Socket, family: Family, pass: &[u8]) -> io::Result<()> {
+    match family {
+        Family::V4 => {
+            // A set bit blocks that type; only types 0..31 are filterable.
+            let mut blocked: u32 = !0;
+            for &t in pass.iter().filter(|&&t| t < 32) {
+                blocked &= !(1 << t);
+            }
+            setsockopt_raw(s, SOL_RAW, ICMP_FILTER, &blocked.to_ne_bytes())
+        }
+        Family::V6 => {
+            // struct icmp6_filter: 256 bits, a set bit blocks (RFC 3542 §3.2).
+            let mut blocked = [!0u32; 8];
+            for &t in pass {
+                blocked[usize::from(t >> 5)] &= !(1 << (t & 31));
+            }
+            let bytes: Vec<u8> = blocked.iter().flat_map(|w| w.to_ne_bytes()).collect();
+            setsockopt_raw(s, libc::IPPROTO_ICMPV6, ICMP6_FILTER, &bytes)
+        }
+    }
+}
+
+/// Sets Don't Fragment on every packet of the socket and forbids local
+/// fragmentation (`IP_PMTUDISC_DO` / `IPV6_DONTFRAG`).
+pub fn set_dont_fragment(s: &Socket, family: Family) -> io::Result<()> {
+    match family {
+        Family::V4 => setsockopt_int(
+            s,
+            libc::IPPROTO_IP,
+            libc::IP_MTU_DISCOVER,
+            libc::IP_PMTUDISC_DO,
+        ),
+        Family::V6 => {
+            setsockopt_int(
+                s,
+                libc::IPPROTO_IPV6,
+                libc::IPV6_MTU_DISCOVER,
+                libc::IP_PMTUDISC_DO,
+            )?;
+            setsockopt(s, sockopt::Ipv6DontFrag, &true).map_err(io::Error::from)
+        }
+    }
+}
+
+/// Undoes [`set_dont_fragment`]: the kernel's default path-MTU behaviour.
+pub fn clear_dont_fragment(s: &Socket, family: Family) -> io::Result<()> {
+    match family {
+        Family::V4 => setsockopt_int(
+            s,
+            libc::IPPROTO_IP,
+            libc::IP_MTU_DISCOVER,
+            libc::IP_PMTUDISC_WANT,
+        ),
+        Family::V6 => {
+            setsockopt_int(
+                s,
+                libc::IPPROTO_IPV6,
+                libc::IPV6_MTU_DISCOVER,
+                libc::IP_PMTUDISC_WANT,
+            )?;
+            setsockopt(s, sockopt::Ipv6DontFrag, &false).map_err(io::Error::from)
+        }
+    }
+}
+
+/// Asks for ICMP errors on the error queue (datagram sockets).
+pub fn enable_error_queue(s: &Socket, family: Family) -> io::Result<()> {
+    match family {
+        Family::V4 => setsockopt(s, sockopt::Ipv4RecvErr, &true)?,
+        Family::V6 => setsockopt(s, sockopt::Ipv6RecvErr, &true)?,
+    }
+    Ok(())
+}
+
+/// The index of a network interface by name.
+pub fn interface_index(name: &str) -> io::Result<u32> {
+    nix::net::if_::if_nametoindex(name).map_err(|e| {
+        io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("no interface {name:?}: {e}"),
+        )
+    })
+}
+
+fn setsockopt_int(s: &Socket, level: i32, name: i32, value: i32) -> io::Result<()> {
+    setsockopt_raw(s, level, name, &value.to_ne_bytes())
+}
+
+fn setsockopt_raw(s: &Socket, level: i32, name: i32, value: &[u8]) -> io::Result<()> {
+    // SAFETY: setsockopt(2) reads `value.len()` bytes from a live slice and
+    // does not keep the pointer; `s` is an open socket for the call.
+    let rc = unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            level,
+            name,
+            value.as_ptr().cast(),
+            value.len() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Per-packet settings, sent as ancillary data so that tenants sharing a
+/// socket never race on socket options.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SendOptions {
+    /// TTL / hop limit.
+    pub ttl: u8,
+    /// TOS / traffic class.
+    pub traffic_class: u8,
+    /// Source address (`IP_PKTINFO` / `IPV6_PKTINFO`).
+    pub source: Option<IpAddr>,
+    /// Outgoing interface index, 0 for any (also via pktinfo).
+    pub interface: u32,
+}
+
+/// Sends one ICMP message to `destination` with `options` as control
+/// messages. Returns `WouldBlock` when the send buffer is full.
+pub fn send(
+    fd: RawFd,
+    packet: &[u8],
+    destination: SocketAddr,
+    options: &SendOptions,
+) -> io::Result<()> {
+    let iov = [IoSlice::new(packet)];
+    let ttl = libc::c_int::from(options.ttl);
+    let flags = MsgFlags::empty();
+    match destination {
+        SocketAddr::V4(dst) => {
+            let tos = options.traffic_class;
+            let pktinfo = libc::in_pktinfo {
+                ipi_ifindex: options.interface as i32,
+                ipi_spec_dst: libc::in_addr {
+                    s_addr: match options.source {
+                        Some(IpAddr::V4(a)) => u32::from(a).to_be(),
+                        _ => 0,
+                    },
+                },
+                ipi_addr: libc::in_addr { s_addr: 0 },
+            };
+            let mut cmsgs = vec![ControlMessage::Ipv4Ttl(&ttl), ControlMessage::Ipv4Tos(&tos)];
+            if options.source.is_some() || options.interface != 0 {
+                cmsgs.push(ControlMessage::Ipv4PacketInfo(&pktinfo));
+            }
+            let addr = SockaddrIn::from(dst);
+            socket::sendmsg(fd, &iov, &cmsgs, flags, Some(&addr))?;
+        }
+        SocketAddr::V6(dst) => {
+            let tclass = i32::from(options.traffic_class);
+            let pktinfo = libc::in6_pktinfo {
+                ipi6_addr: libc::in6_addr {
+                    s6_addr: match options.source {
+                        Some(IpAddr::V6(a)) => a.octets(),
+                        _ => [0; 16],
+                    },
+                },
+                ipi6_ifindex: options.interface,
+            };
+            let mut cmsgs = vec![
+                ControlMessage::Ipv6HopLimit(&ttl),
+                ControlMessage::Ipv6TClass(&tclass),
+            ];
+            if options.source.is_some() || options.interface != 0 {
+                cmsgs.push(ControlMessage::Ipv6PacketInfo(&pktinfo));
+            }
+            let addr = SockaddrIn6::from(dst);
+            socket::sendmsg(fd, &iov, &cmsgs, flags, Some(&addr))?;
+        }
+    }
+    Ok(())
+}
+
+/// What arrived with a datagram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Received {
+    /// Bytes written into the buffer.
+    pub len: usize,
+    /// The datagram was longer than the buffer and was cut.
+    pub truncated: bool,
+    /// Sender (with scope id for link-local IPv6).
+    pub source: SocketAddr,
+    /// Kernel receive time, ns since the Unix epoch (`SO_TIMESTAMPNS`).
+    pub timestamp_ns: Option<u64>,
+    /// TTL / hop limit from `IP_RECVTTL` / `IPV6_RECVHOPLIMIT`.
+    pub ttl: Option<u8>,
+    /// Cumulative drops of this socket (`SO_RXQ_OVFL`).
+    pub drops: Option<u32>,
+}
+
+/// An ICMP error taken from the error queue of a datagram socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueuedError {
+    /// The datagram: our original ICMP message (header first).
+    pub received: Received,
+    /// ICMP type and code of the error.
+    pub icmp_type: u8,
+    /// ICMP code.
+    pub code: u8,
+    /// `ee_info`: the MTU for Fragmentation Needed / Packet Too Big.
+    pub info: u32,
+    /// The router or host that sent the error (`SO_EE_OFFENDER`).
+    pub offender: Option<SocketAddr>,
+}
+
+/// `SO_EE_ORIGIN_ICMP` / `SO_EE_ORIGIN_ICMP6` (linux/errqueue.h).
+const SO_EE_ORIGIN_ICMP: u8 = 2;
+const SO_EE_ORIGIN_ICMP6: u8 = 3;
+
+/// Receives one datagram; `WouldBlock` when none is queued.
+pub fn recv(fd: RawFd, buf: &mut [u8]) -> io::Result<Received> {
+    recv_with(fd, buf, MsgFlags::empty()).map(|(r, _)| r)
+}
+
+/// Receives one message from the error queue; `WouldBlock` when empty.
+/// Errors that did not come from ICMP (local ones) give `Ok(None)`.
+pub fn recv_error(fd: RawFd, buf: &mut [u8]) -> io::Result<Option<QueuedError>> {
+    let (received, error) = recv_with(fd, buf, MsgFlags::MSG_ERRQUEUE)?;
+    Ok(error.and_then(|(ee, offender)| {
+        (ee.ee_origin == SO_EE_ORIGIN_ICMP || ee.ee_origin == SO_EE_ORIGIN_ICMP6).then_some(
+            QueuedError {
+                received,
+                icmp_type: ee.ee_type,
+                code: ee.ee_code,
+                info: ee.ee_info,
+                offender,
+            },
+        )
+    }))
+}
+
+type ExtendedError = (libc::sock_extended_err, Option<SocketAddr>);
+
+fn recv_with(
+    fd: RawFd,
+    buf: &mut [u8],
+    flags: MsgFlags,
+) -> io::Result<(Received, Option<ExtendedError>)> {
+    let mut cmsg_space = nix::cmsg_space!(
+        nix::sys::time::TimeSpec,
+        libc::c_int,
+        libc::c_int,
+        u32,
+        libc::sock_extended_err,
+        libc::sockaddr_in6
+    );
+    let capacity = buf.len();
+    let mut iov = [IoSliceMut::new(buf)];
+    let msg = socket::recvmsg::<SockaddrStorage>(
+        fd,
+        &mut iov,
+        Some(&mut cmsg_space),
+        flags | MsgFlags::MSG_TRUNC,
+    )?;
+    let source = msg
+        .address
+        .as_ref()
+        .and_then(storage_to_std)
+        .unwrap_or(SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0)));
+    let mut received = Received {
+        len: msg.bytes.min(capacity),
+        truncated: msg.bytes > capacity || msg.flags.contains(MsgFlags::MSG_TRUNC),
+        source,
+        timestamp_ns: None,
+        ttl: None,
+        drops: None,
+    };
+    let mut error = None;
+    for cmsg in msg.cmsgs()? {
+        match cmsg {
+            ControlMessageOwned::ScmTimestampns(ts) => {
+                let ns = ts.tv_sec() as i128 * 1_000_000_000 + ts.tv_nsec() as i128;
+                received.timestamp_ns = u64::try_from(ns).ok();
+            }
+            ControlMessageOwned::Ipv4Ttl(ttl) => received.ttl = u8::try_from(ttl).ok(),
+            ControlMessageOwned::Ipv6HopLimit(hl) => received.ttl = u8::try_from(hl).ok(),
+            ControlMessageOwned::RxqOvfl(n) => received.drops = Some(n),
+            ControlMessageOwned::Ipv4RecvErr(ee, from) => {
+                error = Some((ee, from.map(|a| SocketAddr::V4(sockaddr_in_to_std(&a)))));
+            }
+            ControlMessageOwned::Ipv6RecvErr(ee, from) => {
+                error = Some((ee, from.map(|a| SocketAddr::V6(sockaddr_in6_to_std(&a)))));
+            }
+            _ => {}
+        }
+    }
+    Ok((received, error))
+}
+
+fn storage_to_std(s: &SockaddrStorage) -> Option<SocketAddr> {
+    if let Some(v4) = s.as_sockaddr_in() {
+        return Some(SocketAddr::V4(SocketAddrV4::new(v4.ip(), v4.port())));
+    }
+    s.as_sockaddr_in6().map(|v6| {
+        SocketAddr::V6(SocketAddrV6::new(
+            v6.ip(),
+            v6.port(),
+            v6.flowinfo(),
+            v6.scope_id(),
+        ))
+    })
+}
+
+fn sockaddr_in_to_std(a: &libc::sockaddr_in) -> SocketAddrV4 {
+    SocketAddrV4::new(
+        Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr)),
+        u16::from_be(a.sin_port),
+    )
+}
+
+fn sockaddr_in6_to_std(a: &libc::sockaddr_in6) -> SocketAddrV6 {
+    SocketAddrV6::new(
+        Ipv6Addr::from(a.sin6_addr.s6_addr),
+        u16::from_be(a.sin6_port),
+        a.sin6_flowinfo,
+        a.sin6_scope_id,
+    )
+}
