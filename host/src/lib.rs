@@ -5,5 +5,9 @@
 //! [`policy`], and runs plugins under resource limits ([`runtime`]).
 #![deny(missing_docs)]
 
+pub mod builtin;
 pub mod icmp;
+pub mod policy;
+pub mod resolve;
+pub mod runtime;
 pub mod sys;

@@ -1,2 +1,7 @@
-//! The `icmp-host` command.
-fn main() {}
+//! The `icmp-host` command: see `icmp-host --help`.
+
+mod cli;
+
+fn main() -> std::process::ExitCode {
+    cli::main()
+}

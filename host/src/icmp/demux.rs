@@ -169,6 +169,7 @@ impl Table {
     }
 
     /// Keys currently reserved.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.entries.len()
     }

@@ -1,0 +1,124 @@
+//! Command-line flags as parsed (clap), before validation.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Run sandboxed WebAssembly ICMP probes.
+///
+/// The host owns the privileged ICMP sockets; plugins (ping, and your own)
+/// run in a sandbox and see only icmp-host's probe interface. Results are
+/// JSON on stdout; progress lines go to stderr.
+#[derive(Debug, Parser)]
+#[command(name = "icmp-host", version, max_term_width = 100)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a plugin: `icmp-host run [HOST OPTIONS] <PLUGIN> [PLUGIN ARGS]...`
+    ///
+    /// Host options come before the plugin; everything after the plugin's
+    /// name is the plugin's (try `icmp-host run ping --help`).
+    ///
+    /// Exit status: 0 every target answered, 1 some or all did not, 2 error.
+    Run(RunArgs),
+    /// List the built-in plugins.
+    List,
+    /// Show what a plugin imports and whether this host can run it.
+    Inspect {
+        /// A built-in name or a path to a .wasm component.
+        plugin: String,
+    },
+}
+
+/// How progress is shown on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProgressFormat {
+    /// Lines like ping and traceroute print.
+    Text,
+    /// One JSON object per event.
+    Ndjson,
+    /// Nothing.
+    None,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Show no progress lines (same as --progress none).
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    /// How to show progress on stderr.
+    #[arg(long, value_enum, default_value_t = ProgressFormat::Text)]
+    pub progress: ProgressFormat,
+
+    /// Only allow destinations in this range (repeatable), e.g. 10.0.0.0/8.
+    #[arg(long, value_name = "CIDR")]
+    pub allow: Vec<String>,
+
+    /// Never allow destinations in this range (repeatable).
+    #[arg(long, value_name = "CIDR")]
+    pub deny: Vec<String>,
+
+    /// Policy for shared hosts: deny loopback, private, link-local and
+    /// metadata addresses and this host's own; limit rates and budgets.
+    #[arg(long)]
+    pub strict: bool,
+
+    /// Let the plugin enable broadcast on its sockets.
+    #[arg(long)]
+    pub allow_broadcast: bool,
+
+    /// Let the plugin probe multicast addresses.
+    #[arg(long)]
+    pub allow_multicast: bool,
+
+    /// Do not let the plugin use raw (privileged) sockets.
+    #[arg(long)]
+    pub no_privileged: bool,
+
+    /// Do not let the plugin resolve names (address literals only).
+    #[arg(long)]
+    pub no_names: bool,
+
+    /// Most requests per second the plugin may send.
+    #[arg(long, value_name = "N")]
+    pub max_pps: Option<f64>,
+
+    /// Most requests the plugin may send in all.
+    #[arg(long, value_name = "N")]
+    pub max_packets: Option<u64>,
+
+    /// Memory limit of the plugin, MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 256)]
+    pub memory: usize,
+
+    /// CPU time limit of the plugin, seconds (its own CPU time, not waiting).
+    #[arg(long, value_name = "SECONDS", default_value_t = 60.0)]
+    pub cpu_time: f64,
+
+    /// Wall-clock limit of the run, seconds; when reached the plugin is
+    /// interrupted and reports what it has.
+    #[arg(long, value_name = "SECONDS")]
+    pub wall_time: Option<f64>,
+
+    /// Directory of compiled plugins [default: $XDG_CACHE_HOME/icmp-host].
+    #[arg(long, value_name = "DIR", env = "ICMP_HOST_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+
+    /// Compile the plugin every time.
+    #[arg(long)]
+    pub no_cache: bool,
+
+    /// The plugin (a built-in name or a path to a .wasm component), then its arguments.
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "PLUGIN [ARGS]"
+    )]
+    pub command: Vec<String>,
+}

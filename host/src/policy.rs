@@ -1,0 +1,438 @@
+/*!
+What a plugin may do: one check before every send, resolve, open and
+broadcast grant, run before any syscall. A refusal is a [`Denied`] with a
+reason the guest receives as `policy-denied`; it is never a trap.
+
+Destinations are checked on their canonical form: IPv4-mapped IPv6
+addresses (`::ffff:10.0.0.1`) are checked as the IPv4 address they carry.
+*/
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr};
+use std::str::FromStr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// A refusal, with the rule that refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Denied(pub String);
+
+impl fmt::Display for Denied {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Denied {}
+
+/// An address prefix such as `10.0.0.0/8` or `fe80::/10`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    network: IpAddr,
+    prefix: u8,
+}
+
+impl Cidr {
+    /// Whether `ip` lies inside.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.network, ip) {
+            (IpAddr::V4(n), IpAddr::V4(a)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(n) & mask == u32::from(a) & mask
+            }
+            (IpAddr::V6(n), IpAddr::V6(a)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(n) & mask == u128::from(a) & mask
+            }
+            _ => false,
+        }
+    }
+
+    /// A single address.
+    pub fn host(ip: IpAddr) -> Cidr {
+        let ip = canonical(ip);
+        Cidr {
+            network: ip,
+            prefix: if ip.is_ipv4() { 32 } else { 128 },
+        }
+    }
+}
+
+impl FromStr for Cidr {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Cidr, String> {
+        let (addr, prefix) = match s.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s, None),
+        };
+        let network: IpAddr = addr
+            .parse()
+            .map_err(|_| format!("{s:?} is not an address or CIDR prefix"))?;
+        let max = if network.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            Some(p) => p
+                .parse::<u8>()
+                .ok()
+                .filter(|&p| p <= max)
+                .ok_or_else(|| format!("{s:?}: prefix length must be 0..={max}"))?,
+            None => max,
+        };
+        Ok(Cidr {
+            network: canonical(network),
+            prefix,
+        })
+    }
+}
+
+impl fmt::Display for Cidr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.network, self.prefix)
+    }
+}
+
+/// IPv4-mapped IPv6 addresses as the IPv4 address they carry.
+pub fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => ip,
+        },
+        v4 => v4,
+    }
+}
+
+fn is_multicast(ip: IpAddr) -> bool {
+    ip.is_multicast()
+}
+
+fn is_limited_broadcast(ip: IpAddr) -> bool {
+    ip == IpAddr::V4(Ipv4Addr::BROADCAST)
+}
+
+/// Prefixes the `strict` preset denies: this network, loopback, link-local
+/// (and with it 169.254.169.254, the cloud metadata address), private and
+/// unique-local ranges. Multicast and broadcast are denied by default anyway.
+pub const STRICT_DENY: &[&str] = &[
+    "0.0.0.0/8",
+    "127.0.0.0/8",
+    "169.254.0.0/16",
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "100.64.0.0/10",
+    "::/128",
+    "::1/128",
+    "fe80::/10",
+    "fc00::/7",
+];
+
+/// A token bucket: `rate` per second, bursts up to `burst`.
+#[derive(Debug)]
+pub struct RateLimiter {
+    rate: f64,
+    burst: f64,
+    state: Mutex<(f64, Instant)>,
+}
+
+impl RateLimiter {
+    /// A full bucket.
+    pub fn new(rate: f64, burst: f64) -> RateLimiter {
+        RateLimiter {
+            rate,
+            burst: burst.max(1.0),
+            state: Mutex::new((burst.max(1.0), Instant::now())),
+        }
+    }
+
+    /// Takes a token; returns how long to wait first (zero when one was there).
+    pub fn reserve(&self) -> Duration {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        let (tokens, last) = *st;
+        let tokens =
+            (tokens + now.duration_since(last).as_secs_f64() * self.rate).min(self.burst) - 1.0;
+        *st = (tokens, now);
+        if tokens >= 0.0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64(-tokens / self.rate)
+        }
+    }
+}
+
+/// A policy: built once from flags or a manifest, shared by a run.
+#[derive(Debug)]
+pub struct Policy {
+    /// When non-empty, only these destinations.
+    pub allow: Vec<Cidr>,
+    /// Never these destinations (wins over `allow`).
+    pub deny: Vec<Cidr>,
+    /// Broadcast may be enabled on sockets.
+    pub allow_broadcast: bool,
+    /// Multicast destinations may be probed.
+    pub allow_multicast: bool,
+    /// Raw (privileged) sockets may be used.
+    pub allow_privileged: bool,
+    /// Names may be resolved (literals always may).
+    pub allow_names: bool,
+    /// Largest payload in bytes.
+    pub max_payload: usize,
+    /// Sockets open at once.
+    pub max_sockets: usize,
+    /// Requests per run.
+    pub max_packets: Option<u64>,
+    /// Sends per second (token bucket).
+    pub send_rate: Option<RateLimiter>,
+    /// Lookups per second (token bucket).
+    pub lookup_rate: Option<RateLimiter>,
+    /// Requests sent so far.
+    sent: Mutex<u64>,
+}
+
+impl Default for Policy {
+    /// Suits one user on their own machine: anything but multicast and
+    /// broadcast, any size, no rate limit.
+    fn default() -> Self {
+        Policy {
+            allow: Vec::new(),
+            deny: Vec::new(),
+            allow_broadcast: false,
+            allow_multicast: false,
+            allow_privileged: true,
+            allow_names: true,
+            max_payload: 65_527,
+            max_sockets: 1024,
+            max_packets: None,
+            send_rate: None,
+            lookup_rate: None,
+            sent: Mutex::new(0),
+        }
+    }
+}
+
+impl Policy {
+    /// The preset for shared hosts: denies [`STRICT_DENY`] and the host's
+    /// own addresses, limits rates and budgets.
+    pub fn strict() -> Policy {
+        let mut deny: Vec<Cidr> = STRICT_DENY.iter().map(|c| c.parse().unwrap()).collect();
+        deny.extend(local_addresses().into_iter().map(Cidr::host));
+        Policy {
+            deny,
+            max_packets: Some(100_000),
+            send_rate: Some(RateLimiter::new(100.0, 100.0)),
+            lookup_rate: Some(RateLimiter::new(10.0, 10.0)),
+            max_sockets: 16,
+            ..Policy::default()
+        }
+    }
+
+    /// May requests go to `ip`?
+    pub fn check_destination(&self, ip: IpAddr) -> Result<(), Denied> {
+        let ip = canonical(ip);
+        if let Some(c) = self.deny.iter().find(|c| c.contains(ip)) {
+            return Err(Denied(format!("{ip} is in the denied range {c}")));
+        }
+        if !self.allow.is_empty() && !self.allow.iter().any(|c| c.contains(ip)) {
+            return Err(Denied(format!("{ip} is outside the allowed ranges")));
+        }
+        if is_multicast(ip) && !self.allow_multicast {
+            return Err(Denied(format!("{ip} is a multicast address")));
+        }
+        if is_limited_broadcast(ip) && !self.allow_broadcast {
+            return Err(Denied(format!("{ip} is the broadcast address")));
+        }
+        Ok(())
+    }
+
+    /// May one more request of `payload` bytes be sent? Counts it.
+    pub fn check_send(&self, payload: usize) -> Result<(), Denied> {
+        if payload > self.max_payload {
+            return Err(Denied(format!(
+                "payload of {payload} bytes exceeds the limit of {}",
+                self.max_payload
+            )));
+        }
+        let mut sent = self.sent.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(max) = self.max_packets
+            && *sent >= max
+        {
+            return Err(Denied(format!("the budget of {max} requests is spent")));
+        }
+        *sent += 1;
+        Ok(())
+    }
+
+    /// Requests admitted so far.
+    pub fn packets_sent(&self) -> u64 {
+        *self.sent.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// May a socket be opened, `privileged` or not, with `open` already open?
+    pub fn check_open(&self, privileged: bool, open: usize) -> Result<(), Denied> {
+        if privileged && !self.allow_privileged {
+            return Err(Denied("privileged (raw) sockets are not allowed".into()));
+        }
+        if open >= self.max_sockets {
+            return Err(Denied(format!(
+                "at most {} sockets may be open",
+                self.max_sockets
+            )));
+        }
+        Ok(())
+    }
+
+    /// May broadcast be enabled?
+    pub fn check_broadcast(&self) -> Result<(), Denied> {
+        if self.allow_broadcast {
+            Ok(())
+        } else {
+            Err(Denied(
+                "broadcast is not allowed (host option --allow-broadcast)".into(),
+            ))
+        }
+    }
+
+    /// May `name` be looked up? Literals need no lookup and always may.
+    pub fn check_resolve(&self, name: &str) -> Result<(), Denied> {
+        if self.allow_names {
+            Ok(())
+        } else {
+            Err(Denied(format!("name lookups are not allowed ({name:?})")))
+        }
+    }
+}
+
+/// This host's own addresses (for the strict preset).
+pub fn local_addresses() -> Vec<IpAddr> {
+    let Ok(addrs) = nix::ifaddrs::getifaddrs() else {
+        return Vec::new();
+    };
+    addrs
+        .filter_map(|a| a.address)
+        .filter_map(|s| {
+            s.as_sockaddr_in()
+                .map(|v4| IpAddr::V4(v4.ip()))
+                .or_else(|| s.as_sockaddr_in6().map(|v6| IpAddr::V6(v6.ip())))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn cidr_parsing_and_matching() {
+        let c: Cidr = "10.0.0.0/8".parse().unwrap();
+        assert!(c.contains(ip("10.255.0.1")));
+        assert!(!c.contains(ip("11.0.0.1")));
+        assert!(!c.contains(ip("::1")));
+        let all: Cidr = "0.0.0.0/0".parse().unwrap();
+        assert!(all.contains(ip("203.0.113.9")));
+        let v6: Cidr = "fe80::/10".parse().unwrap();
+        assert!(v6.contains(ip("fe80::1")));
+        assert!("10.0.0.0/33".parse::<Cidr>().is_err());
+        assert!("nonsense".parse::<Cidr>().is_err());
+        assert_eq!(
+            "::ffff:10.1.2.3/128".parse::<Cidr>().unwrap().to_string(),
+            "10.1.2.3/128"
+        );
+    }
+
+    #[test]
+    fn default_denies_multicast_and_broadcast_only() {
+        let p = Policy::default();
+        assert!(p.check_destination(ip("127.0.0.1")).is_ok());
+        assert!(p.check_destination(ip("224.0.0.1")).is_err());
+        assert!(p.check_destination(ip("ff02::1")).is_err());
+        assert!(p.check_destination(ip("255.255.255.255")).is_err());
+        assert!(p.check_broadcast().is_err());
+    }
+
+    #[test]
+    fn strict_denies_private_loopback_metadata_and_mapped_forms() {
+        let p = Policy::strict();
+        for denied in [
+            "127.0.0.1",
+            "::1",
+            "10.1.2.3",
+            "192.168.1.1",
+            "172.16.0.1",
+            "169.254.169.254",
+            "fe80::1",
+            "fd00::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+            "0.0.0.0",
+        ] {
+            let e = p.check_destination(ip(denied)).unwrap_err();
+            assert!(e.0.contains("denied"), "{denied}: {e}");
+        }
+        assert!(p.check_destination(ip("192.0.2.1")).is_ok());
+    }
+
+    #[test]
+    fn allow_list_and_deny_wins() {
+        let p = Policy {
+            allow: vec!["10.0.0.0/8".parse().unwrap()],
+            deny: vec!["10.9.0.0/16".parse().unwrap()],
+            ..Policy::default()
+        };
+        assert!(p.check_destination(ip("10.1.0.1")).is_ok());
+        assert!(
+            p.check_destination(ip("10.9.0.1"))
+                .unwrap_err()
+                .0
+                .contains("10.9.0.0/16")
+        );
+        assert!(
+            p.check_destination(ip("192.0.2.1"))
+                .unwrap_err()
+                .0
+                .contains("outside")
+        );
+    }
+
+    #[test]
+    fn budgets_and_sizes() {
+        let p = Policy {
+            max_packets: Some(2),
+            max_payload: 100,
+            ..Policy::default()
+        };
+        assert!(p.check_send(101).unwrap_err().0.contains("payload"));
+        p.check_send(10).unwrap();
+        p.check_send(10).unwrap();
+        assert!(p.check_send(10).unwrap_err().0.contains("budget of 2"));
+        assert_eq!(p.packets_sent(), 2);
+        let p = Policy {
+            allow_privileged: false,
+            max_sockets: 1,
+            ..Policy::default()
+        };
+        assert!(p.check_open(true, 0).is_err());
+        assert!(p.check_open(false, 0).is_ok());
+        assert!(p.check_open(false, 1).is_err());
+    }
+
+    #[test]
+    fn token_bucket_spaces_requests() {
+        let r = RateLimiter::new(100.0, 2.0);
+        assert_eq!(r.reserve(), Duration::ZERO);
+        assert_eq!(r.reserve(), Duration::ZERO);
+        let wait = r.reserve();
+        assert!(
+            wait > Duration::from_millis(5) && wait <= Duration::from_millis(10),
+            "{wait:?}"
+        );
+    }
+}

@@ -1,0 +1,286 @@
+//! The WIT host traits, implemented on [`ProbeCtx`]. Each method looks up
+//! its socket, asks [`crate::policy`], calls [`crate::icmp`], and converts
+//! the result ([`super::convert`]). No protocol logic lives here.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use wasmtime::component::{Resource, ResourceTable};
+use wasmtime_wasi::{TrappableError, WasiCtx, WasiCtxView, WasiView};
+
+use super::ProgressSink;
+use super::bindings::icmp_host::probe::{control, dns, progress, sockets, types};
+use super::interrupt::Interrupt;
+use crate::icmp::{self, Engine, VirtualSocket};
+use crate::policy::Policy;
+
+/// A guest-visible error, or a trap (host bug or misused handle).
+pub type HostError = TrappableError<types::Error>;
+
+/// The host side of an `icmp-socket` resource.
+pub struct SocketHandle {
+    socket: VirtualSocket,
+}
+
+/// Per-run state of one plugin instance (the `Store` data).
+pub struct ProbeCtx {
+    pub(super) table: ResourceTable,
+    pub(super) wasi: WasiCtx,
+    pub(super) limits: wasmtime::StoreLimits,
+    pub(super) engine: Engine,
+    pub(super) policy: Arc<Policy>,
+    pub(super) sink: Arc<dyn ProgressSink>,
+    pub(super) interrupt: Interrupt,
+    pub(super) open_sockets: usize,
+}
+
+impl WasiView for ProbeCtx {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+fn denied(d: crate::policy::Denied) -> types::Error {
+    types::Error::PolicyDenied(d.0)
+}
+
+impl types::Host for ProbeCtx {
+    fn convert_error(&mut self, err: HostError) -> wasmtime::Result<types::Error> {
+        err.downcast()
+    }
+}
+
+impl ProbeCtx {
+    fn socket_mut(
+        &mut self,
+        handle: &Resource<SocketHandle>,
+    ) -> Result<&mut VirtualSocket, HostError> {
+        Ok(&mut self.table.get_mut(handle).map_err(HostError::trap)?.socket)
+    }
+
+    /// Policy, then the engine, for one request.
+    async fn send_one(
+        &mut self,
+        handle: &Resource<SocketHandle>,
+        request: types::EchoRequest,
+    ) -> Result<u64, HostError> {
+        if self.interrupt.is_set() {
+            return Err(types::Error::Interrupted.into());
+        }
+        let request = icmp::EchoRequest::try_from(request)?;
+        self.policy
+            .check_destination(request.destination.ip)
+            .map_err(denied)?;
+        let size = request
+            .payload
+            .as_ref()
+            .map_or(request.payload_size as usize, Vec::len);
+        self.policy.check_send(size).map_err(denied)?;
+        if let Some(rate) = &self.policy.send_rate {
+            let wait = rate.reserve();
+            if !wait.is_zero() && self.interrupt.sleep(wait).await.is_err() {
+                return Err(types::Error::Interrupted.into());
+            }
+        }
+        let socket = self.socket_mut(handle)?;
+        Ok(socket.send(&request).await?)
+    }
+}
+
+impl sockets::Host for ProbeCtx {}
+
+impl sockets::HostIcmpSocket for ProbeCtx {
+    async fn open(
+        &mut self,
+        options: sockets::OpenOptions,
+    ) -> Result<Resource<SocketHandle>, HostError> {
+        let options = icmp::OpenOptions::try_from(options)?;
+        let privileged = match options.mode {
+            icmp::Mode::Privileged => true,
+            icmp::Mode::Unprivileged => false,
+            icmp::Mode::Auto => self.engine.has_raw(options.family) && self.policy.allow_privileged,
+        };
+        self.policy
+            .check_open(privileged, self.open_sockets)
+            .map_err(denied)?;
+        let options = icmp::OpenOptions {
+            mode: match privileged {
+                true => icmp::Mode::Privileged,
+                false => icmp::Mode::Unprivileged,
+            },
+            ..options
+        };
+        let socket = self.engine.open(&options)?;
+        self.open_sockets += 1;
+        Ok(self
+            .table
+            .push(SocketHandle { socket })
+            .map_err(HostError::trap)?)
+    }
+
+    async fn send(
+        &mut self,
+        handle: Resource<SocketHandle>,
+        request: types::EchoRequest,
+    ) -> Result<types::Timestamp, HostError> {
+        self.send_one(&handle, request).await
+    }
+
+    async fn send_many(
+        &mut self,
+        handle: Resource<SocketHandle>,
+        requests: Vec<types::EchoRequest>,
+    ) -> wasmtime::Result<Vec<Result<types::Timestamp, types::Error>>> {
+        let mut results = Vec::with_capacity(requests.len());
+        for request in requests {
+            let r = match self.send_one(&handle, request).await {
+                Ok(t) => Ok(t),
+                Err(e) => Err(e.downcast()?),
+            };
+            results.push(r);
+        }
+        Ok(results)
+    }
+
+    async fn receive(
+        &mut self,
+        handle: Resource<SocketHandle>,
+        matching: Option<sockets::ReplyMatch>,
+        timeout: types::Duration,
+    ) -> Result<types::Reply, HostError> {
+        let socket = &self.table.get(&handle).map_err(HostError::trap)?.socket;
+        let matching = matching.map(|m| (m.id, m.sequence));
+        let wait = socket.receive(matching, Duration::from_nanos(timeout));
+        let reply = self
+            .interrupt
+            .run(wait)
+            .await
+            .ok_or(types::Error::Interrupted)??;
+        Ok(reply.into())
+    }
+
+    async fn receive_many(
+        &mut self,
+        handle: Resource<SocketHandle>,
+        max: u32,
+        timeout: types::Duration,
+    ) -> Result<Vec<types::Reply>, HostError> {
+        let socket = &self.table.get(&handle).map_err(HostError::trap)?.socket;
+        let wait = socket.receive_many(max as usize, Duration::from_nanos(timeout));
+        let replies = self
+            .interrupt
+            .run(wait)
+            .await
+            .ok_or(types::Error::Interrupted)??;
+        Ok(replies.into_iter().map(Into::into).collect())
+    }
+
+    async fn broadcast(&mut self, handle: Resource<SocketHandle>) -> wasmtime::Result<bool> {
+        Ok(self.table.get(&handle)?.socket.broadcast())
+    }
+
+    async fn set_broadcast(
+        &mut self,
+        handle: Resource<SocketHandle>,
+        enabled: bool,
+    ) -> Result<(), HostError> {
+        if enabled {
+            self.policy.check_broadcast().map_err(denied)?;
+        }
+        Ok(self.socket_mut(&handle)?.set_broadcast(enabled)?)
+    }
+
+    async fn address(
+        &mut self,
+        handle: Resource<SocketHandle>,
+    ) -> wasmtime::Result<Option<types::IpAddress>> {
+        Ok(self.table.get(&handle)?.socket.source().map(Into::into))
+    }
+
+    async fn family(&mut self, handle: Resource<SocketHandle>) -> wasmtime::Result<types::Family> {
+        Ok(self.table.get(&handle)?.socket.family().into())
+    }
+
+    async fn is_privileged(&mut self, handle: Resource<SocketHandle>) -> wasmtime::Result<bool> {
+        Ok(self.table.get(&handle)?.socket.is_privileged())
+    }
+
+    async fn is_closed(&mut self, handle: Resource<SocketHandle>) -> wasmtime::Result<bool> {
+        Ok(self.table.get(&handle)?.socket.is_closed())
+    }
+
+    async fn stats(
+        &mut self,
+        handle: Resource<SocketHandle>,
+    ) -> wasmtime::Result<sockets::SocketStats> {
+        Ok(self.table.get(&handle)?.socket.stats().into())
+    }
+
+    async fn close(&mut self, handle: Resource<SocketHandle>) -> wasmtime::Result<()> {
+        let socket = &mut self.table.get_mut(&handle)?.socket;
+        if !socket.is_closed() {
+            socket.close();
+            self.open_sockets = self.open_sockets.saturating_sub(1);
+        }
+        Ok(())
+    }
+
+    async fn drop(&mut self, handle: Resource<SocketHandle>) -> wasmtime::Result<()> {
+        let h = self.table.delete(handle)?;
+        if !h.socket.is_closed() {
+            self.open_sockets = self.open_sockets.saturating_sub(1);
+        }
+        Ok(())
+    }
+}
+
+impl dns::Host for ProbeCtx {
+    async fn resolve(
+        &mut self,
+        name: String,
+        family: Option<types::Family>,
+    ) -> Result<Vec<types::IpAddress>, HostError> {
+        if self.interrupt.is_set() {
+            return Err(types::Error::Interrupted.into());
+        }
+        let family = family.map(Into::into);
+        let is_literal = crate::resolve::literal(&name)
+            .map_err(|e| types::Error::NameLookup(e.0))?
+            .is_some();
+        if !is_literal {
+            self.policy.check_resolve(&name).map_err(denied)?;
+            if let Some(rate) = &self.policy.lookup_rate {
+                let wait = rate.reserve();
+                if !wait.is_zero() && self.interrupt.sleep(wait).await.is_err() {
+                    return Err(types::Error::Interrupted.into());
+                }
+            }
+        }
+        let found = self
+            .interrupt
+            .run(crate::resolve::resolve(&name, family))
+            .await
+            .ok_or(types::Error::Interrupted)?
+            .map_err(|e| types::Error::NameLookup(e.0))?;
+        Ok(found.into_iter().map(Into::into).collect())
+    }
+}
+
+impl progress::Host for ProbeCtx {
+    async fn emit(&mut self, event: progress::Event) -> wasmtime::Result<()> {
+        self.sink.emit(event);
+        Ok(())
+    }
+}
+
+impl control::Host for ProbeCtx {
+    async fn sleep(&mut self, duration: types::Duration) -> Result<(), HostError> {
+        self.interrupt
+            .sleep(Duration::from_nanos(duration))
+            .await
+            .map_err(|()| types::Error::Interrupted.into())
+    }
+}

@@ -1,0 +1,459 @@
+/*!
+Runs plugins: one wasmtime engine per process, compiled components cached
+on disk, and a fresh `Store` per run with its limits — memory, the
+instance's own CPU time, wall-clock time and output size. A plugin that
+traps, overruns or imports something outside the published set is stopped
+with an error naming what happened; the host carries on.
+
+Plugins see the `icmp-host:probe` imports and this WASI subset only:
+stdout and stderr (captured), clocks, random, an empty environment and a
+closed stdin. No filesystem, no sockets.
+*/
+
+pub mod bindings;
+mod cache;
+mod convert;
+mod cpu;
+mod host;
+mod interrupt;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::{Store, StoreLimitsBuilder, UpdateDeadline};
+use wasmtime_wasi::WasiCtxBuilder;
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+
+pub use bindings::icmp_host::probe::{progress, types};
+pub use cache::{CacheError, default_dir as default_cache_dir, sha256_hex};
+pub use host::{HostError, ProbeCtx, SocketHandle};
+pub use interrupt::Interrupt;
+
+use crate::icmp::Engine;
+use crate::policy::Policy;
+use bindings::ProbePre;
+use cpu::{CpuMeter, Metered};
+
+/// Receives a plugin's progress events.
+pub trait ProgressSink: Send + Sync {
+    /// One event, as the plugin emitted it.
+    fn emit(&self, event: progress::Event);
+}
+
+/// WASI interfaces a plugin may import (any 0.2.x version).
+const ALLOWED_WASI: &[&str] = &[
+    "wasi:io/error",
+    "wasi:io/poll",
+    "wasi:io/streams",
+    "wasi:clocks/wall-clock",
+    "wasi:clocks/monotonic-clock",
+    "wasi:random/random",
+    "wasi:random/insecure",
+    "wasi:random/insecure-seed",
+    "wasi:cli/environment",
+    "wasi:cli/exit",
+    "wasi:cli/stdin",
+    "wasi:cli/stdout",
+    "wasi:cli/stderr",
+    "wasi:cli/terminal-input",
+    "wasi:cli/terminal-output",
+    "wasi:cli/terminal-stdin",
+    "wasi:cli/terminal-stdout",
+    "wasi:cli/terminal-stderr",
+];
+
+/// The package every plugin imports its ICMP capabilities from.
+const PROBE_PACKAGE: &str = "icmp-host:probe/";
+
+/// Per-run limits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Linear memory, bytes.
+    pub memory: usize,
+    /// CPU time of the instance itself.
+    pub cpu: Duration,
+    /// Wall-clock time; `None` for no limit.
+    pub wall: Option<Duration>,
+    /// Time a plugin gets to return after an interrupt.
+    pub grace: Duration,
+    /// Bytes of result JSON and of captured guest output.
+    pub output: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            memory: 256 << 20,
+            cpu: Duration::from_secs(60),
+            wall: None,
+            grace: Duration::from_secs(2),
+            output: 64 << 20,
+        }
+    }
+}
+
+/// Why a plugin could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// Not a WebAssembly component (or not valid).
+    #[error("{name} is not a valid WebAssembly component: {reason}")]
+    Invalid {
+        /// Plugin name.
+        name: String,
+        /// Compiler's words.
+        reason: String,
+    },
+    /// Imports something outside the published set.
+    #[error(
+        "{name} imports `{import}`, which icmp-host does not provide (plugins may use the \
+         icmp-host:probe interfaces, WASI stdio, clocks and random only)"
+    )]
+    ForbiddenImport {
+        /// Plugin name.
+        name: String,
+        /// The import.
+        import: String,
+    },
+    /// Does not fit the probe world.
+    #[error("{name} does not implement the icmp-host probe world: {reason}")]
+    WrongWorld {
+        /// Plugin name.
+        name: String,
+        /// The linker's words.
+        reason: String,
+    },
+}
+
+/// Why a run failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The plugin trapped.
+    #[error("plugin trapped: {0}")]
+    Trap(String),
+    /// It used more than its CPU budget.
+    #[error("plugin exceeded its CPU time limit of {0:?}")]
+    CpuLimit(Duration),
+    /// It asked for more memory than allowed.
+    #[error("plugin exceeded its memory limit of {} MiB", .0 >> 20)]
+    MemoryLimit(usize),
+    /// It did not finish in time, even after being interrupted.
+    #[error("plugin did not finish within the wall-clock limit of {0:?}")]
+    WallClock(Duration),
+    /// It did not return after Ctrl-C.
+    #[error("plugin did not return within {0:?} of the interrupt")]
+    Unresponsive(Duration),
+    /// Its result is larger than allowed.
+    #[error("plugin result of {0} bytes exceeds the output limit")]
+    OutputLimit(usize),
+}
+
+/// What a finished run produced.
+#[derive(Debug)]
+pub struct Finished {
+    /// The plugin's answer.
+    pub output: Result<types::RunOutput, types::RunError>,
+    /// CPU time the instance used.
+    pub cpu: Duration,
+    /// What the plugin wrote to stdout and stderr.
+    pub guest_output: Vec<u8>,
+    /// The run was interrupted (Ctrl-C or wall clock) and returned early.
+    pub interrupted: bool,
+}
+
+/// A loaded plugin, ready to instantiate.
+pub struct Plugin {
+    name: String,
+    pre: ProbePre<ProbeCtx>,
+}
+
+impl Plugin {
+    /// The plugin's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// Increments the engine's epoch every tick, on its own thread.
+struct EpochTicker {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// How often plugins yield to the executor (and the CPU budget is checked).
+const TICK: Duration = Duration::from_millis(10);
+
+impl EpochTicker {
+    fn start(engine: wasmtime::Engine) -> EpochTicker {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name("epoch-ticker".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(TICK);
+                    engine.increment_epoch();
+                }
+            })
+            .ok();
+        EpochTicker { stop, thread }
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Everything needed to run plugins.
+pub struct Runtime {
+    engine: wasmtime::Engine,
+    linker: Linker<ProbeCtx>,
+    cache: Option<cache::Cache>,
+    cache_warning: Option<String>,
+    _ticker: EpochTicker,
+}
+
+/// Marks the WASI I/O interfaces' view of the store: its resource table.
+struct HasIo;
+
+impl wasmtime::component::HasData for HasIo {
+    type Data<'a> = &'a mut ResourceTable;
+}
+
+impl Runtime {
+    /// Builds the engine and linker; `cache_dir` `None` disables the cache.
+    pub fn new(cache_dir: Option<PathBuf>) -> anyhow::Result<Runtime> {
+        let mut config = wasmtime::Config::new();
+        config.wasm_component_model(true);
+        config.epoch_interruption(true);
+        let engine = wasmtime::Engine::new(&config)?;
+        let mut linker = Linker::new(&engine);
+        add_wasi_subset(&mut linker)?;
+        bindings::Probe::add_to_linker::<ProbeCtx, HasSelf<ProbeCtx>>(&mut linker, |c| c)?;
+        let (cache, cache_warning) = match cache_dir {
+            None => (None, None),
+            Some(dir) => match cache::Cache::open(&dir, &engine) {
+                Ok(c) => (Some(c), None),
+                Err(e) => (None, Some(e.to_string())),
+            },
+        };
+        Ok(Runtime {
+            _ticker: EpochTicker::start(engine.clone()),
+            engine,
+            linker,
+            cache,
+            cache_warning,
+        })
+    }
+
+    /// Why the compiled-plugin cache is off, when it was asked for.
+    pub fn cache_warning(&self) -> Option<&str> {
+        self.cache_warning.as_deref()
+    }
+
+    /// Compiles (or loads from cache) and links a plugin.
+    pub fn load(&self, name: &str, wasm: &[u8]) -> Result<Plugin, LoadError> {
+        let sha = sha256_hex(wasm);
+        let cached = self.cache.as_ref().and_then(|c| c.load(&self.engine, &sha));
+        let component = match cached {
+            Some(c) => c,
+            None => {
+                let c = Component::new(&self.engine, wasm).map_err(|e| LoadError::Invalid {
+                    name: name.to_owned(),
+                    reason: root_cause(&e),
+                })?;
+                if let Some(cache) = &self.cache {
+                    // A cache that cannot be written only costs a recompile.
+                    let _ = cache.store(&c, &sha);
+                }
+                c
+            }
+        };
+        check_imports(name, &component, &self.engine)?;
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .and_then(ProbePre::new)
+            .map_err(|e| LoadError::WrongWorld {
+                name: name.to_owned(),
+                reason: root_cause(&e),
+            })?;
+        Ok(Plugin {
+            name: name.to_owned(),
+            pre,
+        })
+    }
+
+    /// Runs `plugin` with `args` until it returns, fails or hits a limit.
+    pub async fn run(
+        &self,
+        plugin: &Plugin,
+        args: Vec<String>,
+        engine: Engine,
+        policy: Arc<Policy>,
+        sink: Arc<dyn ProgressSink>,
+        interrupt: Interrupt,
+        limits: &Limits,
+    ) -> Result<Finished, RunError> {
+        let captured = MemoryOutputPipe::new(limits.output);
+        let wasi = WasiCtxBuilder::new()
+            .stdout(captured.clone())
+            .stderr(captured.clone())
+            .build();
+        let ctx = ProbeCtx {
+            table: ResourceTable::new(),
+            wasi,
+            limits: StoreLimitsBuilder::new()
+                .memory_size(limits.memory)
+                .trap_on_grow_failure(true)
+                .build(),
+            engine,
+            policy,
+            sink,
+            interrupt: interrupt.clone(),
+            open_sockets: 0,
+        };
+        let mut store = Store::new(&self.engine, ctx);
+        store.limiter(|c| &mut c.limits);
+        let meter = CpuMeter::new(limits.cpu);
+        let check = Arc::clone(&meter);
+        store.epoch_deadline_callback(move |_| {
+            Ok(if check.exceeded() {
+                UpdateDeadline::Interrupt
+            } else {
+                UpdateDeadline::Yield(1)
+            })
+        });
+        store.set_epoch_deadline(1);
+
+        let call = async {
+            let probe = plugin.pre.instantiate_async(&mut store).await?;
+            probe.call_run(&mut store, &args).await
+        };
+        let call = Metered::new(call, Arc::clone(&meter));
+        tokio::pin!(call);
+
+        let deadline = async {
+            match limits.wall {
+                Some(w) => tokio::time::sleep(w).await,
+                None => std::future::pending().await,
+            }
+        };
+        let mut interrupted = false;
+        let result = tokio::select! {
+            r = &mut call => r,
+            () = deadline => {
+                interrupted = true;
+                interrupt.trigger();
+                let wall = limits.wall.unwrap_or_default();
+                tokio::time::timeout(limits.grace, &mut call)
+                    .await
+                    .map_err(|_| RunError::WallClock(wall))?
+            }
+            () = interrupt.wait() => {
+                interrupted = true;
+                tokio::time::timeout(limits.grace, &mut call)
+                    .await
+                    .map_err(|_| RunError::Unresponsive(limits.grace))?
+            }
+        };
+        let output = result.map_err(|e| classify(e, &meter, limits))?;
+        if let Ok(types::RunOutput::Report(r)) = &output
+            && let Some(json) = &r.json
+            && json.len() > limits.output
+        {
+            return Err(RunError::OutputLimit(json.len()));
+        }
+        Ok(Finished {
+            output,
+            cpu: meter.used(),
+            guest_output: captured.contents().to_vec(),
+            interrupted,
+        })
+    }
+}
+
+/// Adds the published WASI subset (and nothing else) to the linker.
+fn add_wasi_subset(l: &mut Linker<ProbeCtx>) -> anyhow::Result<()> {
+    use wasmtime_wasi::cli::{WasiCli, WasiCliView};
+    use wasmtime_wasi::clocks::{WasiClocks, WasiClocksView};
+    use wasmtime_wasi::p2::bindings::{cli, clocks, io, random};
+    use wasmtime_wasi::random::WasiRandom;
+
+    io::error::add_to_linker::<ProbeCtx, HasIo>(l, |t| &mut t.table)?;
+    io::poll::add_to_linker::<ProbeCtx, HasIo>(l, |t| &mut t.table)?;
+    io::streams::add_to_linker::<ProbeCtx, HasIo>(l, |t| &mut t.table)?;
+    clocks::wall_clock::add_to_linker::<ProbeCtx, WasiClocks>(l, ProbeCtx::clocks)?;
+    clocks::monotonic_clock::add_to_linker::<ProbeCtx, WasiClocks>(l, ProbeCtx::clocks)?;
+    random::random::add_to_linker::<ProbeCtx, WasiRandom>(l, |t| t.wasi.random())?;
+    random::insecure::add_to_linker::<ProbeCtx, WasiRandom>(l, |t| t.wasi.random())?;
+    random::insecure_seed::add_to_linker::<ProbeCtx, WasiRandom>(l, |t| t.wasi.random())?;
+    cli::exit::add_to_linker::<ProbeCtx, WasiCli>(l, ProbeCtx::cli)?;
+    cli::environment::add_to_linker::<ProbeCtx, WasiCli>(l, ProbeCtx::cli)?;
+    cli::stdin::add_to_linker::<ProbeCtx, WasiCli>(l, ProbeCtx::cli)?;
+    cli::stdout::add_to_linker::<ProbeCtx, WasiCli>(l, ProbeCtx::cli)?;
+    cli::stderr::add_to_linker::<ProbeCtx, WasiCli>(l, ProbeCtx::cli)?;
+    cli::terminal_input::add_to_linker::<ProbeCtx, WasiCli>(l, ProbeCtx::cli)?;
+    cli::terminal_output::add_to_linker::<ProbeCtx, WasiCli>(l, ProbeCtx::cli)?;
+    cli::terminal_stdin::add_to_linker::<ProbeCtx, WasiCli>(l, ProbeCtx::cli)?;
+    cli::terminal_stdout::add_to_linker::<ProbeCtx, WasiCli>(l, ProbeCtx::cli)?;
+    cli::terminal_stderr::add_to_linker::<ProbeCtx, WasiCli>(l, ProbeCtx::cli)?;
+    Ok(())
+}
+
+/// Refuses a component importing anything outside the published set,
+/// naming the import.
+fn check_imports(
+    name: &str,
+    component: &Component,
+    engine: &wasmtime::Engine,
+) -> Result<(), LoadError> {
+    for (import, _) in component.component_type().imports(engine) {
+        let unversioned = import.split('@').next().unwrap_or(import);
+        if !import.starts_with(PROBE_PACKAGE) && !ALLOWED_WASI.contains(&unversioned) {
+            return Err(LoadError::ForbiddenImport {
+                name: name.to_owned(),
+                import: import.to_owned(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The innermost message of an error chain.
+fn root_cause(e: &wasmtime::Error) -> String {
+    e.chain()
+        .last()
+        .map_or_else(|| e.to_string(), ToString::to_string)
+}
+
+/// Names what stopped a plugin: a limit, or the trap and where it happened.
+fn classify(e: wasmtime::Error, meter: &CpuMeter, limits: &Limits) -> RunError {
+    if meter.exceeded() {
+        return RunError::CpuLimit(meter.budget());
+    }
+    let chain: Vec<String> = e.chain().map(ToString::to_string).collect();
+    if chain
+        .iter()
+        .any(|m| m.contains("memory") && m.contains("limit"))
+    {
+        return RunError::MemoryLimit(limits.memory);
+    }
+    let mut what = match e.downcast_ref::<wasmtime::Trap>() {
+        Some(trap) => trap.to_string(),
+        None => root_cause(&e),
+    };
+    if let Some(bt) = e.downcast_ref::<wasmtime::WasmBacktrace>()
+        && let Some(name) = bt.frames().iter().find_map(|f| f.func_name())
+    {
+        what.push_str(&format!(" (in {name})"));
+    }
+    RunError::Trap(what)
+}
