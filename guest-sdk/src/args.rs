@@ -72,17 +72,17 @@ impl Args {
     }
 
     /// The next item, or `None` at the end.
-    pub fn next(&mut self) -> Result<Option<Arg>, UsageError> {
+    pub fn next_arg(&mut self) -> Result<Option<Arg>, UsageError> {
         if let Some(v) = self.attached.take() {
             let opt = self.last.clone().map(|a| a.to_string()).unwrap_or_default();
             return Err(UsageError(format!("{opt} takes no value (got {v:?})")));
         }
-        if let Some((chars, pos)) = self.cluster.take() {
-            if pos < chars.len() {
-                let c = chars[pos];
-                self.cluster = Some((chars, pos + 1));
-                return Ok(Some(self.remember(Arg::Short(c))));
-            }
+        if let Some((chars, pos)) = self.cluster.take()
+            && pos < chars.len()
+        {
+            let c = chars[pos];
+            self.cluster = Some((chars, pos + 1));
+            return Ok(Some(self.remember(Arg::Short(c))));
         }
         let Some(item) = self.items.next() else {
             return Ok(None);
@@ -92,7 +92,7 @@ impl Args {
         }
         if item == "--" {
             self.only_values = true;
-            return self.next();
+            return self.next_arg();
         }
         if let Some(long) = item.strip_prefix("--") {
             let (name, value) = match long.split_once('=') {
@@ -124,7 +124,7 @@ impl Args {
         arg
     }
 
-    /// The value of the option just returned by [`Args::next`].
+    /// The value of the option just returned by [`Args::next_arg`].
     pub fn value(&mut self) -> Result<String, UsageError> {
         if let Some(v) = self.attached.take() {
             return Ok(v);
@@ -198,34 +198,34 @@ mod tests {
     #[test]
     fn long_short_and_clustered_options() {
         let mut a = args(&["--count=3", "-c", "5", "-W2", "-46", "host", "--", "-x"]);
-        assert_eq!(a.next().unwrap(), Some(Arg::Long("count".into())));
+        assert_eq!(a.next_arg().unwrap(), Some(Arg::Long("count".into())));
         assert_eq!(a.parse::<u32>().unwrap(), 3);
-        assert_eq!(a.next().unwrap(), Some(Arg::Short('c')));
+        assert_eq!(a.next_arg().unwrap(), Some(Arg::Short('c')));
         assert_eq!(a.parse::<u32>().unwrap(), 5);
-        assert_eq!(a.next().unwrap(), Some(Arg::Short('W')));
+        assert_eq!(a.next_arg().unwrap(), Some(Arg::Short('W')));
         assert_eq!(a.seconds().unwrap(), std::time::Duration::from_secs(2));
-        assert_eq!(a.next().unwrap(), Some(Arg::Short('4')));
-        assert_eq!(a.next().unwrap(), Some(Arg::Short('6')));
-        assert_eq!(a.next().unwrap(), Some(Arg::Value("host".into())));
-        assert_eq!(a.next().unwrap(), Some(Arg::Value("-x".into())));
-        assert_eq!(a.next().unwrap(), None);
+        assert_eq!(a.next_arg().unwrap(), Some(Arg::Short('4')));
+        assert_eq!(a.next_arg().unwrap(), Some(Arg::Short('6')));
+        assert_eq!(a.next_arg().unwrap(), Some(Arg::Value("host".into())));
+        assert_eq!(a.next_arg().unwrap(), Some(Arg::Value("-x".into())));
+        assert_eq!(a.next_arg().unwrap(), None);
     }
 
     #[test]
     fn shorts_map_to_long_names() {
         let mut a = args(&["-c3", "-x"]).with_shorts(&[('c', "count")]);
-        assert_eq!(a.next().unwrap(), Some(Arg::Long("count".into())));
+        assert_eq!(a.next_arg().unwrap(), Some(Arg::Long("count".into())));
         assert_eq!(a.parse::<u8>().unwrap(), 3);
-        assert_eq!(a.next().unwrap(), Some(Arg::Short('x')));
+        assert_eq!(a.next_arg().unwrap(), Some(Arg::Short('x')));
     }
 
     #[test]
     fn errors_name_the_option() {
         let mut a = args(&["--count"]);
-        a.next().unwrap();
+        a.next_arg().unwrap();
         assert_eq!(a.value().unwrap_err().0, "--count needs a value");
         let mut a = args(&["-c", "x"]);
-        a.next().unwrap();
+        a.next_arg().unwrap();
         assert!(
             a.parse::<u32>()
                 .unwrap_err()
@@ -233,16 +233,16 @@ mod tests {
                 .starts_with("-c: invalid value \"x\"")
         );
         let mut a = args(&["--quiet=yes"]);
-        a.next().unwrap();
-        assert!(a.next().unwrap_err().0.contains("takes no value"));
+        a.next_arg().unwrap();
+        assert!(a.next_arg().unwrap_err().0.contains("takes no value"));
         let mut a = args(&["--payload", "0g"]);
-        a.next().unwrap();
+        a.next_arg().unwrap();
         assert!(a.hex().is_err());
         let mut a = args(&["--payload", "00ff"]);
-        a.next().unwrap();
+        a.next_arg().unwrap();
         assert_eq!(a.hex().unwrap(), vec![0, 255]);
         let mut a = args(&["-i", "-1"]);
-        a.next().unwrap();
+        a.next_arg().unwrap();
         assert!(a.seconds().is_err());
     }
 }

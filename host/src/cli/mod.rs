@@ -15,7 +15,7 @@ use clap::Parser;
 
 use icmp_host::icmp::{Engine, EngineConfig, RawSockets};
 use icmp_host::policy::{Cidr, Policy, RateLimiter};
-use icmp_host::runtime::{Interrupt, Limits, Runtime, types};
+use icmp_host::runtime::{Interrupt, Limits, Runtime, Session, types};
 use icmp_host::{builtin, sys};
 
 use args::{Cli, Command, ProgressFormat, RunArgs};
@@ -195,27 +195,18 @@ fn run(args: RunArgs) -> anyhow::Result<Ending> {
         let plugin = runtime.load(&label, &wasm)?;
         let engine = Engine::new(config, raw).context("starting the ICMP engine")?;
         let interrupt = Interrupt::new();
-        let sink = Arc::new(Renderer::new(settings.progress));
-        let runtime = Arc::new(runtime);
-        let task = {
-            let (runtime, interrupt, sink) = (runtime.clone(), interrupt.clone(), sink.clone());
-            let policy = Arc::new(settings.policy);
-            let limits = settings.limits.clone();
-            let plugin_args = plugin_args.to_vec();
-            tokio::spawn(async move {
-                runtime
-                    .run(
-                        &plugin,
-                        plugin_args,
-                        engine,
-                        policy,
-                        sink,
-                        interrupt,
-                        &limits,
-                    )
-                    .await
-            })
+        let session = Session {
+            engine,
+            policy: Arc::new(settings.policy),
+            sink: Arc::new(Renderer::new(settings.progress)),
+            interrupt: interrupt.clone(),
         };
+        let limits = settings.limits.clone();
+        let plugin_args = plugin_args.to_vec();
+        // The plugin runs in a task of its own: its epoch yields must not
+        // delay anything else.
+        let task =
+            tokio::spawn(async move { runtime.run(&plugin, plugin_args, session, &limits).await });
         tokio::spawn(watch_ctrl_c(interrupt));
         let finished = task.await.context("the plugin task failed")?;
         let finished = finished.map_err(|e| anyhow::anyhow!("{label}: {e}"))?;

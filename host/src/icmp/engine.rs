@@ -285,7 +285,7 @@ impl Plane {
                     icmp_type: e.icmp_type,
                     code: e.code,
                     // The error's own size is not reported: header + quote.
-                    len: 8 + original.len(),
+                    len: 8 + original.total_len(),
                     payload: None,
                     quoted_destination: Some(e.received.source.ip()),
                     mtu: too_big.then_some(e.info),
@@ -615,22 +615,25 @@ impl VirtualSocket {
         if request.ttl == 0 {
             return Err(Error::InvalidArgument("TTL must be at least 1".into()));
         }
-        let payload = match &request.payload {
-            Some(p) => p.clone(),
-            None => {
-                let mut p = vec![0u8; request.payload_size as usize];
-                rand::fill(&mut p[..]);
-                p
-            }
-        };
-        if payload.len() > max_payload(self.family) {
+        let size = request
+            .payload
+            .as_ref()
+            .map_or(request.payload_size as usize, Vec::len);
+        if size > max_payload(self.family) {
             return Err(Error::InvalidArgument(format!(
-                "payload of {} bytes is larger than the {} maximum of {}",
-                payload.len(),
+                "payload of {size} bytes is larger than the {} maximum of {}",
                 self.family,
                 max_payload(self.family)
             )));
         }
+        let payload = match &request.payload {
+            Some(p) => p.clone(),
+            None => {
+                let mut p = vec![0u8; size];
+                rand::fill(&mut p[..]);
+                p
+            }
+        };
         let broadcast_ok = self.broadcast && destination.family() == Family::V4;
         let entry = Entry::new(
             Arc::clone(&self.queue),
@@ -775,5 +778,142 @@ fn send_error(e: io::Error, destination: Address) -> Error {
             "sending to {destination} was refused by the local firewall: {e}"
         )),
         _ => Error::io("sending an echo request", e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+
+    use super::*;
+    use crate::icmp::scripted::{Scripted, Sent};
+    use crate::sys::socket::Received;
+
+    /// Answers every echo request as the destination would, over raw IPv6
+    /// (no IP header, so the scripted packets are plain ICMPv6).
+    fn echo_v6(sent: &Sent) -> Vec<(Vec<u8>, Received)> {
+        let mut reply = sent.packet.clone();
+        reply[0] = 129;
+        vec![(reply, received_from(sent.destination))]
+    }
+
+    fn received_from(source: SocketAddr) -> Received {
+        Received {
+            len: 0,
+            truncated: false,
+            source,
+            timestamp_ns: None,
+            ttl: Some(64),
+            drops: None,
+        }
+    }
+
+    fn request(dst: &str, id: u16, sequence: u16) -> EchoRequest {
+        EchoRequest {
+            destination: Address::new(dst.parse().unwrap()),
+            id,
+            sequence,
+            payload: None,
+            payload_size: 16,
+            ttl: 64,
+            traffic_class: 0,
+            dont_fragment: false,
+        }
+    }
+
+    fn open(engine: &Engine) -> VirtualSocket {
+        engine
+            .open(&OpenOptions {
+                family: Family::V6,
+                source: None,
+                mode: Mode::Privileged,
+                interface: None,
+            })
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn colliding_guest_ids_never_see_each_other() {
+        let wire = Arc::new(Scripted::new(echo_v6));
+        let engine = Engine::with_transports(None, Some(wire.clone()));
+        let (mut a, mut b) = (open(&engine), open(&engine));
+        for seq in 1..=50 {
+            a.send(&request("2001:db8::1", 7, seq)).await.unwrap();
+            b.send(&request("2001:db8::1", 7, seq)).await.unwrap();
+        }
+        let timeout = Duration::from_secs(1);
+        let got_a = a.receive_many(1000, timeout).await.unwrap();
+        let got_b = b.receive_many(1000, timeout).await.unwrap();
+        // Every reply reached its own sender exactly once.
+        for got in [&got_a, &got_b] {
+            let mut seqs: Vec<u16> = got.iter().map(|r| r.sequence).collect();
+            seqs.sort();
+            assert_eq!(seqs, (1..=50).collect::<Vec<_>>());
+            assert!(got.iter().all(|r| r.id == 7 && !r.duplicate));
+        }
+        // On the wire, every request had its own (ident, sequence).
+        let keys: std::collections::HashSet<[u8; 4]> = wire
+            .sent()
+            .iter()
+            .map(|s| [s.packet[4], s.packet[5], s.packet[6], s.packet[7]])
+            .collect();
+        assert_eq!(keys.len(), 100);
+        // TTL travels with each packet, never as a socket option.
+        assert!(wire.sent().iter().all(|s| s.options.ttl == 64));
+    }
+
+    #[tokio::test]
+    async fn replies_from_elsewhere_and_strangers_are_dropped() {
+        let wire = Arc::new(Scripted::new(|sent: &Sent| {
+            let mut reply = sent.packet.clone();
+            reply[0] = 129;
+            let mut stranger = reply.clone();
+            stranger[4] ^= 0xff; // an identifier we never used
+            vec![
+                (
+                    reply.clone(),
+                    received_from("[2001:db8::66]:0".parse().unwrap()),
+                ),
+                (stranger, received_from(sent.destination)),
+            ]
+        }));
+        let engine = Engine::with_transports(None, Some(wire.clone()));
+        let mut s = open(&engine);
+        s.send(&request("2001:db8::1", 1, 1)).await.unwrap();
+        let err = s
+            .receive(Some((1, 1)), Duration::from_millis(100))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Timeout(_)));
+        let stats = engine.raw_stats(Family::V6).unwrap();
+        assert_eq!(stats.rejected.load(Ordering::Relaxed), 1);
+        assert_eq!(stats.unknown.load(Ordering::Relaxed), 1);
+    }
+
+    #[tokio::test]
+    async fn closed_socket_is_unavailable() {
+        let wire = Arc::new(Scripted::new(echo_v6));
+        let engine = Engine::with_transports(None, Some(wire));
+        let mut s = open(&engine);
+        s.close();
+        assert!(matches!(
+            s.send(&request("2001:db8::1", 1, 1)).await,
+            Err(Error::Closed)
+        ));
+        assert!(matches!(
+            s.receive(None, Duration::ZERO).await,
+            Err(Error::Closed)
+        ));
+    }
+
+    #[tokio::test]
+    async fn oversized_payload_is_refused_before_anything_is_sent() {
+        let wire = Arc::new(Scripted::new(echo_v6));
+        let engine = Engine::with_transports(None, Some(wire.clone()));
+        let mut s = open(&engine);
+        let mut r = request("2001:db8::1", 1, 1);
+        r.payload_size = 70_000;
+        assert!(matches!(s.send(&r).await, Err(Error::InvalidArgument(_))));
+        assert!(wire.sent().is_empty());
     }
 }

@@ -115,10 +115,9 @@ impl sockets::HostIcmpSocket for ProbeCtx {
         };
         let socket = self.engine.open(&options)?;
         self.open_sockets += 1;
-        Ok(self
-            .table
+        self.table
             .push(SocketHandle { socket })
-            .map_err(HostError::trap)?)
+            .map_err(HostError::trap)
     }
 
     async fn send(

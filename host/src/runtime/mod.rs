@@ -150,6 +150,19 @@ pub enum RunError {
     OutputLimit(usize),
 }
 
+/// What a run is connected to: the network, its policy, where progress
+/// goes, and the signal that ends it early.
+pub struct Session {
+    /// The ICMP engine (shared by concurrent runs).
+    pub engine: Engine,
+    /// What the plugin may do.
+    pub policy: Arc<Policy>,
+    /// Receives progress events.
+    pub sink: Arc<dyn ProgressSink>,
+    /// Set on Ctrl-C; the runtime also sets it at the wall-clock limit.
+    pub interrupt: Interrupt,
+}
+
 /// What a finished run produced.
 #[derive(Debug)]
 pub struct Finished {
@@ -296,12 +309,15 @@ impl Runtime {
         &self,
         plugin: &Plugin,
         args: Vec<String>,
-        engine: Engine,
-        policy: Arc<Policy>,
-        sink: Arc<dyn ProgressSink>,
-        interrupt: Interrupt,
+        session: Session,
         limits: &Limits,
     ) -> Result<Finished, RunError> {
+        let Session {
+            engine,
+            policy,
+            sink,
+            interrupt,
+        } = session;
         let captured = MemoryOutputPipe::new(limits.output);
         let wasi = WasiCtxBuilder::new()
             .stdout(captured.clone())
@@ -442,7 +458,7 @@ fn classify(e: wasmtime::Error, meter: &CpuMeter, limits: &Limits) -> RunError {
     let chain: Vec<String> = e.chain().map(ToString::to_string).collect();
     if chain
         .iter()
-        .any(|m| m.contains("memory") && m.contains("limit"))
+        .any(|m| m.contains("growing memory") || m.contains("memory limit"))
     {
         return RunError::MemoryLimit(limits.memory);
     }

@@ -64,7 +64,7 @@ fn parse(args: Vec<String>) -> Result<Option<(String, PingOptions)>, UsageError>
     let mut o = PingOptions::default();
     let mut target = None;
     let mut args = Args::new(args).with_shorts(SHORTS);
-    while let Some(arg) = args.next()? {
+    while let Some(arg) = args.next_arg()? {
         match &arg {
             Arg::Long(name) => match name.as_str() {
                 "help" => return Ok(None),

@@ -90,8 +90,8 @@ impl<T: AsRef<[u8]>> IcmpPacket<T> {
         &self.buffer.as_ref()[field::DATA..]
     }
 
-    /// The whole message.
-    pub fn len(&self) -> usize {
+    /// Length of the whole message.
+    pub fn total_len(&self) -> usize {
         self.buffer.as_ref().len()
     }
 }

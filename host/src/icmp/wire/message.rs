@@ -125,7 +125,7 @@ pub fn parse_icmp(family: Family, buf: &[u8], verify_checksum: bool) -> Result<M
         family,
         icmp_type,
         code,
-        len: icmp.len(),
+        len: icmp.total_len(),
         body,
     })
 }

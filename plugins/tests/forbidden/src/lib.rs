@@ -1,0 +1,15 @@
+//! Reads a file: the component imports the WASI filesystem, which the host
+//! must refuse at load, naming the import.
+
+use icmp_host_sdk::{Output, Probe, RunError};
+
+struct Forbidden;
+
+impl Probe for Forbidden {
+    fn run(_args: Vec<String>) -> Result<Output, RunError> {
+        let text = std::fs::read_to_string("/etc/passwd").map_err(|e| RunError::Failed(e.to_string()))?;
+        Ok(Output::Text(text))
+    }
+}
+
+icmp_host_sdk::export_probe!(Forbidden);

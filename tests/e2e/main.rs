@@ -1,0 +1,8 @@
+//! End-to-end tests: the real `icmp-host` binary, real sockets, loopback
+//! and network namespaces the tests build themselves. Nothing here sends to
+//! any other address.
+
+mod hostile;
+mod netns;
+mod skeleton;
+mod util;
