@@ -8,10 +8,40 @@ use crate::codes;
 use crate::icmp::{Reply, TimestampSource};
 use crate::net::Address;
 
-/// Rounds like Python's `round(x, digits)`: to the nearest decimal, ties to
-/// even on the exact binary value (Rust's float formatting does the same).
-pub fn round(x: f64, digits: usize) -> f64 {
-    format!("{x:.digits$}").parse().unwrap_or(x)
+/// Rounds like Python's `round(x, digits)` (`digits` ≤ 6): the exact binary
+/// value of `x` times 10^digits, rounded half to even, as the nearest
+/// double. Integer arithmetic, so no float formatting or parsing.
+pub fn round(x: f64, digits: u32) -> f64 {
+    if !x.is_finite() || x == 0.0 || digits > 6 {
+        return x;
+    }
+    let bits = x.abs().to_bits();
+    let exp = ((bits >> 52) & 0x7ff) as i32;
+    let frac = bits & ((1 << 52) - 1);
+    // x = mantissa × 2^power exactly.
+    let (mantissa, power) = match exp {
+        0 => (frac, -1074),
+        _ => (frac | (1 << 52), exp - 1075),
+    };
+    if power >= 0 {
+        return x; // already an integer, far beyond any rounding digit
+    }
+    let scale = 10u128.pow(digits);
+    let scaled = u128::from(mantissa) * scale; // < 2^53 × 10^6 < 2^73
+    let shift = (-power) as u32;
+    let quotient = if shift >= 127 {
+        0
+    } else {
+        let q = scaled >> shift;
+        let rem = scaled & ((1u128 << shift) - 1);
+        let half = 1u128 << (shift - 1);
+        if rem > half || (rem == half && q % 2 == 1) {
+            q + 1
+        } else {
+            q
+        }
+    };
+    (quotient as f64 / scale as f64).copysign(x)
 }
 
 /// Mean absolute difference of consecutive RTTs (icmplib's `jitter`);
@@ -248,6 +278,11 @@ mod tests {
         assert_eq!(round(1.0005, 3), 1.0);
         assert_eq!(round(0.0415, 3), 0.042); // 0.04150000000000000244 in binary
         assert_eq!(round(1.0 - 2.0 / 3.0, 2), 0.33);
+        assert_eq!(round(-0.125, 2), -0.12);
+        assert_eq!(round(123456.78949, 3), 123456.789);
+        assert_eq!(round(5e-324, 3), 0.0);
+        assert_eq!(round(2.5, 0), 2.0);
+        assert_eq!(round(3.5, 0), 4.0);
     }
 
     #[test]
