@@ -2,7 +2,9 @@
 //! and network namespaces the tests build themselves. Nothing here sends to
 //! any other address.
 
+mod engine_lab;
 mod hostile;
+mod lab;
 mod netns;
 mod skeleton;
 mod util;

@@ -46,6 +46,10 @@ impl Netns {
         ip(&["netns", "add", &name]);
         let ns = Netns { name };
         ns.ip(&["link", "set", "lo", "up"]);
+        // No duplicate address detection: link-local addresses usable at
+        // once, so neighbour discovery does not eat the first packets.
+        ns.sysctl("net.ipv6.conf.all.accept_dad", "0");
+        ns.sysctl("net.ipv6.conf.default.accept_dad", "0");
         ns.write_etc("resolv.conf", "nameserver 127.0.0.1\n");
         ns.write_etc("hosts", "127.0.0.1 localhost\n::1 localhost\n");
         ns
@@ -56,6 +60,46 @@ impl Netns {
         let mut all = vec!["-n", self.name.as_str()];
         all.extend_from_slice(args);
         ip(&all);
+    }
+
+    /// Runs a command inside (`ip netns exec`), panicking on failure.
+    pub fn sh(&self, program: &str, args: &[&str]) -> String {
+        let mut all = vec!["netns", "exec", self.name.as_str(), program];
+        all.extend_from_slice(args);
+        sh("ip", &all)
+    }
+
+    /// Sets a sysctl inside the namespace.
+    pub fn sysctl(&self, key: &str, value: &str) {
+        self.sh("sysctl", &["-qw", &format!("{key}={value}")]);
+    }
+
+    /// Loads an nftables script inside the namespace.
+    pub fn nft(&self, script: &str) {
+        let path = std::env::temp_dir().join(format!("{}.{}.nft", self.name, rand_suffix()));
+        std::fs::write(&path, script).unwrap();
+        let path_str = path.to_string_lossy().into_owned();
+        let out = Command::new("ip")
+            .args(["netns", "exec", &self.name, "nft", "-f", &path_str])
+            .output()
+            .expect("running nft");
+        let _ = std::fs::remove_file(&path);
+        assert!(
+            out.status.success(),
+            "nft in {}: {}\n{script}",
+            self.name,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Packets counted so far by the named nftables counter of table `inet lab`.
+    pub fn counter(&self, name: &str) -> u64 {
+        let out = self.sh("nft", &["list", "counter", "inet", "lab", name]);
+        out.split_whitespace()
+            .skip_while(|w| *w != "packets")
+            .nth(1)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no packet count in {out}"))
     }
 
     /// Replaces a file of `/etc/netns/<ns>/`, seen as `/etc/<file>` inside.
@@ -82,6 +126,11 @@ impl Netns {
         c.env("ICMP_HOST_CACHE_DIR", super::util::cache_dir());
         c
     }
+}
+
+fn rand_suffix() -> u32 {
+    static N: AtomicU32 = AtomicU32::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
 }
 
 impl Drop for Netns {

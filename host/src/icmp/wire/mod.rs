@@ -8,6 +8,8 @@ checksums are verified (raw sockets deliver packets before any check);
 ICMPv6 checksums are verified by the kernel, which owns the pseudo-header.
 */
 
+#[cfg(test)]
+mod captures;
 mod checksum;
 mod icmp;
 mod ipv4;
