@@ -7,8 +7,8 @@
 //!
 //! - sockets and messages: [`IcmpSocket`], [`EchoRequest`], [`Reply`]
 //!   (with [`Reply::raise_for_status`]), typed [`Error`]s;
-//! - built-in functions: [`ping()`], [`resolve()`];
-//! - result models with icmplib's field names: [`Host`];
+//! - built-in functions: [`ping()`], [`multiping()`], [`traceroute()`], [`resolve()`];
+//! - result models with icmplib's field names: [`Host`], [`Hop`];
 //! - plugin plumbing: [`Probe`], [`export_probe!`], [`Args`].
 //!
 //! Algorithms are written against the [`Network`] trait, so they run
@@ -25,12 +25,14 @@ mod error;
 mod host;
 mod icmp;
 mod model;
+mod multiping;
 mod net;
 mod network;
 mod ping;
 mod plugin;
 mod progress;
 pub mod sim;
+mod traceroute;
 
 pub use args::{Arg, Args, UsageError};
 pub use error::{Error, IcmpError};
@@ -38,12 +40,14 @@ pub use host::{IcmpSocket, SocketStats, resolve};
 pub use icmp::{
     DEFAULT_PAYLOAD_SIZE, DEFAULT_TTL, EchoRequest, Mode, OpenOptions, Reply, TimestampSource,
 };
-pub use model::{Host, Probe as ProbeRecord, ProbeStatus, jitter, mdev, round};
+pub use model::{Host, Probe as ProbeRecord, ProbeStatus, Stats, jitter, mdev, round};
+pub use multiping::{MultipingOptions, multiping};
 pub use net::{Address, Family};
 pub use network::{HostNetwork, Match, Network, Socket};
 pub use ping::{PingOptions, ping, resolve_one, unique_identifier};
 pub use plugin::{Outcome, Output, Probe, RunError};
 pub use progress::{Event, HopProbe, ProbeKind, Summary};
+pub use traceroute::{Hop, Responder, Trace, TracerouteOptions, traceroute};
 
 #[doc(hidden)]
 pub mod __private {

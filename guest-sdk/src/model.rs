@@ -198,39 +198,35 @@ impl Host {
         self.rtts.len() as u32
     }
 
+    /// icmplib's statistics of this host.
+    pub fn stats(&self) -> Stats {
+        Stats::of(&self.rtts, self.packets_sent)
+    }
+
     /// Smallest RTT in ms, rounded to 3 places; 0 without replies.
     pub fn min_rtt(&self) -> f64 {
-        round(self.rtts.iter().copied().reduce(f64::min).unwrap_or(0.0), 3)
+        self.stats().min_rtt
     }
 
     /// Mean RTT in ms, rounded to 3 places; 0 without replies.
     pub fn avg_rtt(&self) -> f64 {
-        if self.rtts.is_empty() {
-            return 0.0;
-        }
-        round(self.rtts.iter().sum::<f64>() / self.rtts.len() as f64, 3)
+        self.stats().avg_rtt
     }
 
     /// Largest RTT in ms, rounded to 3 places; 0 without replies.
     pub fn max_rtt(&self) -> f64 {
-        round(self.rtts.iter().copied().reduce(f64::max).unwrap_or(0.0), 3)
+        self.stats().max_rtt
     }
 
     /// Fraction of requests unanswered, rounded to 2 places; 1.0 when
     /// nothing was sent.
     pub fn packet_loss(&self) -> f64 {
-        if self.packets_sent == 0 {
-            return 1.0;
-        }
-        round(
-            1.0 - f64::from(self.packets_received()) / f64::from(self.packets_sent),
-            2,
-        )
+        self.stats().packet_loss
     }
 
     /// icmplib's jitter in ms, rounded to 3 places.
     pub fn jitter(&self) -> f64 {
-        round(jitter(&self.rtts), 3)
+        self.stats().jitter
     }
 
     /// Whether any echo reply came back.
@@ -239,21 +235,77 @@ impl Host {
     }
 }
 
+/// icmplib's statistics of a list of RTTs (ms) out of `sent` requests.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Stats {
+    /// Smallest RTT, rounded to 3 places; 0 without replies.
+    pub min_rtt: f64,
+    /// Mean RTT, rounded to 3 places; 0 without replies.
+    pub avg_rtt: f64,
+    /// Largest RTT, rounded to 3 places; 0 without replies.
+    pub max_rtt: f64,
+    /// Replies.
+    pub packets_received: u32,
+    /// Fraction unanswered, rounded to 2 places; 1.0 when nothing was sent.
+    pub packet_loss: f64,
+    /// icmplib's jitter, rounded to 3 places.
+    pub jitter: f64,
+}
+
+impl Stats {
+    /// Computes the statistics.
+    pub fn of(rtts: &[f64], sent: u32) -> Stats {
+        let received = rtts.len() as u32;
+        Stats {
+            min_rtt: round(rtts.iter().copied().reduce(f64::min).unwrap_or(0.0), 3),
+            avg_rtt: if rtts.is_empty() {
+                0.0
+            } else {
+                round(rtts.iter().sum::<f64>() / rtts.len() as f64, 3)
+            },
+            max_rtt: round(rtts.iter().copied().reduce(f64::max).unwrap_or(0.0), 3),
+            packets_received: received,
+            packet_loss: if sent == 0 {
+                1.0
+            } else {
+                round(1.0 - f64::from(received.min(sent)) / f64::from(sent), 2)
+            },
+            jitter: round(jitter(rtts), 3),
+        }
+    }
+
+    /// Writes icmplib's fields, in icmplib's order, around `rtts`.
+    pub(crate) fn serialize_into<S: serde::ser::SerializeStruct>(
+        &self,
+        st: &mut S,
+        address: Option<&str>,
+        rtts: &[f64],
+        sent: u32,
+    ) -> Result<(), S::Error> {
+        st.serialize_field("address", &address)?;
+        st.serialize_field("min_rtt", &self.min_rtt)?;
+        st.serialize_field("avg_rtt", &self.avg_rtt)?;
+        st.serialize_field("max_rtt", &self.max_rtt)?;
+        st.serialize_field("rtts", rtts)?;
+        st.serialize_field("packets_sent", &sent)?;
+        st.serialize_field("packets_received", &self.packets_received)?;
+        st.serialize_field("packet_loss", &self.packet_loss)?;
+        st.serialize_field("jitter", &self.jitter)?;
+        st.serialize_field("is_alive", &(self.packets_received > 0))
+    }
+}
+
 /// JSON with icmplib's field names, then the additions.
 impl Serialize for Host {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
-        let mut st = s.serialize_struct("Host", 13)?;
-        st.serialize_field("address", &self.address)?;
-        st.serialize_field("min_rtt", &self.min_rtt())?;
-        st.serialize_field("avg_rtt", &self.avg_rtt())?;
-        st.serialize_field("max_rtt", &self.max_rtt())?;
-        st.serialize_field("rtts", &self.rtts)?;
-        st.serialize_field("packets_sent", &self.packets_sent)?;
-        st.serialize_field("packets_received", &self.packets_received())?;
-        st.serialize_field("packet_loss", &self.packet_loss())?;
-        st.serialize_field("jitter", &self.jitter())?;
-        st.serialize_field("is_alive", &self.is_alive())?;
+        let mut st = s.serialize_struct("Host", 14)?;
+        Stats::of(&self.rtts, self.packets_sent).serialize_into(
+            &mut st,
+            Some(&self.address),
+            &self.rtts,
+            self.packets_sent,
+        )?;
         st.serialize_field("target", &self.target)?;
         st.serialize_field("duplicates", &self.duplicates)?;
         st.serialize_field("probes", &self.probes)?;
