@@ -48,7 +48,7 @@ pub struct Args {
     cluster: Option<(Vec<char>, usize)>,
     last: Option<Arg>,
     only_values: bool,
-    shorts: &'static [(char, &'static str)],
+    shorts: Vec<(char, &'static str)>,
 }
 
 impl Args {
@@ -60,14 +60,14 @@ impl Args {
             cluster: None,
             last: None,
             only_values: false,
-            shorts: &[],
+            shorts: Vec::new(),
         }
     }
 
     /// Reports these short options as their long names: with
     /// `[('c', "count")]`, `-c 4` comes back as `Arg::Long("count")`.
-    pub fn with_shorts(mut self, shorts: &'static [(char, &'static str)]) -> Args {
-        self.shorts = shorts;
+    pub fn with_shorts(mut self, shorts: &[(char, &'static str)]) -> Args {
+        self.shorts.extend_from_slice(shorts);
         self
     }
 
@@ -244,5 +244,67 @@ mod tests {
         let mut a = args(&["-i", "-1"]);
         a.next_arg().unwrap();
         assert!(a.seconds().is_err());
+    }
+}
+
+/// Options every built-in probe shares: where packets come from and what
+/// they carry (icmplib's `source`, `family`, `payload`, `payload_size`,
+/// `traffic_class`, `privileged`, plus interface binding).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PacketArgs {
+    /// `--source` / `-I`.
+    pub source: Option<crate::Address>,
+    /// `--interface`.
+    pub interface: Option<String>,
+    /// `--payload HEX`.
+    pub payload: Option<Vec<u8>>,
+    /// `--payload-size` / `-s`.
+    pub payload_size: Option<u32>,
+    /// `--traffic-class` / `-Q`.
+    pub traffic_class: Option<u8>,
+    /// `--privileged` / `--unprivileged`.
+    pub mode: crate::Mode,
+    /// `-4` / `-6`.
+    pub family: Option<crate::Family>,
+}
+
+impl PacketArgs {
+    /// Help lines for these options.
+    pub const HELP: &'static str = "\
+  -I, --source <ADDRESS>     source address
+      --interface <NAME>     send through this interface
+      --payload <HEX>        exact payload, as hex bytes
+  -s, --payload-size <N>     random payload bytes [default: 56]
+  -Q, --traffic-class <N>    IPv4 TOS / IPv6 traffic class [default: 0]
+      --privileged           raw socket (needs CAP_NET_RAW)
+      --unprivileged         datagram socket (needs net.ipv4.ping_group_range)
+  -4, -6                     resolve names to IPv4 / IPv6 only
+";
+
+    /// Short flags of these options, to add to a plugin's own.
+    pub const SHORTS: &'static [(char, &'static str)] = &[
+        ('I', "source"),
+        ('s', "payload-size"),
+        ('Q', "traffic-class"),
+    ];
+
+    /// Takes `arg` if it is one of these options; `Ok(false)` otherwise.
+    pub fn take(&mut self, arg: &Arg, args: &mut Args) -> Result<bool, UsageError> {
+        match arg {
+            Arg::Long(name) => match name.as_str() {
+                "source" => self.source = Some(args.parse()?),
+                "interface" => self.interface = Some(args.value()?),
+                "payload" => self.payload = Some(args.hex()?),
+                "payload-size" => self.payload_size = Some(args.parse()?),
+                "traffic-class" => self.traffic_class = Some(args.parse()?),
+                "privileged" => self.mode = crate::Mode::Privileged,
+                "unprivileged" => self.mode = crate::Mode::Unprivileged,
+                _ => return Ok(false),
+            },
+            Arg::Short('4') => self.family = Some(crate::Family::V4),
+            Arg::Short('6') => self.family = Some(crate::Family::V6),
+            _ => return Ok(false),
+        }
+        Ok(true)
     }
 }

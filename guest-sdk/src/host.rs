@@ -41,11 +41,6 @@ impl IcmpSocket {
         self.inner.broadcast()
     }
 
-    /// Allows broadcast destinations, if the host's policy grants it.
-    pub fn set_broadcast(&self, enabled: bool) -> Result<(), Error> {
-        Ok(self.inner.set_broadcast(enabled)?)
-    }
-
     /// The source address bound at open.
     pub fn address(&self) -> Option<Address> {
         self.inner.address().map(Into::into)
@@ -126,6 +121,10 @@ impl Socket for IcmpSocket {
 
     fn is_privileged(&self) -> bool {
         self.inner.is_privileged()
+    }
+
+    fn set_broadcast(&mut self, enabled: bool) -> Result<(), Error> {
+        Ok(self.inner.set_broadcast(enabled)?)
     }
 }
 

@@ -34,7 +34,7 @@ mod progress;
 pub mod sim;
 mod traceroute;
 
-pub use args::{Arg, Args, UsageError};
+pub use args::{Arg, Args, PacketArgs, UsageError};
 pub use error::{Error, IcmpError};
 pub use host::{IcmpSocket, SocketStats, resolve};
 pub use icmp::{

@@ -39,6 +39,9 @@ pub trait Socket {
 
     /// Whether the host uses a raw socket for this one.
     fn is_privileged(&self) -> bool;
+
+    /// Allows broadcast destinations, if the host's policy grants it.
+    fn set_broadcast(&mut self, enabled: bool) -> Result<(), Error>;
 }
 
 /// Everything a probe needs from outside: sockets, names, time, progress.

@@ -39,6 +39,9 @@ pub struct PingOptions {
     pub interface: Option<String>,
     /// Forbid fragmentation.
     pub dont_fragment: bool,
+    /// Ping a broadcast address: every responder's reply is kept (the host
+    /// must allow broadcast).
+    pub broadcast: bool,
 }
 
 impl Default for PingOptions {
@@ -57,6 +60,7 @@ impl Default for PingOptions {
             mode: Mode::Auto,
             interface: None,
             dont_fragment: false,
+            broadcast: false,
         }
     }
 }
@@ -105,6 +109,9 @@ pub fn ping<N: Network>(net: &mut N, target: &str, options: &PingOptions) -> Res
         mode: options.mode,
         interface: options.interface.clone(),
     })?;
+    if options.broadcast {
+        socket.set_broadcast(true)?;
+    }
     let id = options.id.unwrap_or_else(unique_identifier);
     let mut host = Host::new(target, address.to_string());
     let mut errors = 0u32;
@@ -145,6 +152,7 @@ pub fn ping<N: Network>(net: &mut N, target: &str, options: &PingOptions) -> Res
         }
 
         let deadline = net.now() + options.timeout;
+        let mut answered = false;
         let interrupted = loop {
             let remaining = deadline.saturating_sub(net.now());
             match socket.receive(Some(Match { id, sequence }), remaining) {
@@ -160,8 +168,13 @@ pub fn ping<N: Network>(net: &mut N, target: &str, options: &PingOptions) -> Res
                     }
                     host.probes.push(Probe::answered(&reply));
                     net.emit(Event::Reply(reply));
-                    break false;
+                    if !options.broadcast {
+                        break false;
+                    }
+                    // Broadcast: every responder answers; listen until the timeout.
+                    answered = true;
                 }
+                Err(Error::TimeoutExceeded(_)) if answered => break false,
                 Err(Error::TimeoutExceeded(_)) => {
                     host.probes.push(Probe::timed_out(sequence));
                     net.emit(Event::Timeout {

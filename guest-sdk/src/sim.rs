@@ -91,7 +91,7 @@ struct State {
     responder: Responder,
     names: HashMap<String, Vec<Address>>,
     pending: Vec<Pending>,
-    answered: HashSet<(usize, u16, u16)>,
+    answered: HashSet<(usize, u16, u16, Address)>,
     sent: Vec<(Duration, EchoRequest)>,
     events: Vec<Event>,
     interrupt_at: Option<Duration>,
@@ -299,7 +299,7 @@ impl Socket for SimSocket {
                 let arrival = st.pending[i].arrival;
                 st.advance(arrival)?;
                 let mut p = st.pending.remove(i);
-                let key = (self.id, p.reply.id, p.reply.sequence);
+                let key = (self.id, p.reply.id, p.reply.sequence, p.reply.source);
                 p.reply.duplicate = !st.answered.insert(key);
                 Ok(p.reply)
             }
@@ -330,5 +330,9 @@ impl Socket for SimSocket {
 
     fn is_privileged(&self) -> bool {
         self.state.borrow().privileged
+    }
+
+    fn set_broadcast(&mut self, _enabled: bool) -> Result<(), Error> {
+        Ok(())
     }
 }

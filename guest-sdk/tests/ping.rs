@@ -171,3 +171,29 @@ fn request_fields_follow_options() {
         (9, 0x10, true)
     );
 }
+
+#[test]
+fn broadcast_keeps_every_responder() {
+    let hosts: Vec<Address> = (1..=3)
+        .map(|i| format!("192.0.2.{i}").parse().unwrap())
+        .collect();
+    let responders = hosts.clone();
+    let mut net = SimNetwork::new(move |_| {
+        responders
+            .iter()
+            .enumerate()
+            .map(|(n, h)| Response::error(MS * (n as u32 + 1), *h, 0, 0))
+            .collect()
+    });
+    let options = PingOptions {
+        count: 1,
+        broadcast: true,
+        timeout: Duration::from_millis(100),
+        ..PingOptions::default()
+    };
+    let host = ping(&mut net, "192.0.2.255", &options).unwrap();
+    let sources: Vec<Address> = host.probes.iter().filter_map(|p| p.source).collect();
+    assert_eq!(sources, hosts);
+    assert_eq!(host.rtts.len(), 3);
+    assert_eq!(host.packet_loss(), 0.0);
+}

@@ -22,10 +22,20 @@ macro_rules! plugin {
 }
 
 /// Every built-in plugin.
-pub const BUILT_INS: &[BuiltIn] = &[plugin!(
-    "ping",
-    "send ICMP Echo Requests to one host (icmplib's ping)"
-)];
+pub const BUILT_INS: &[BuiltIn] = &[
+    plugin!(
+        "ping",
+        "send ICMP Echo Requests to one host (icmplib's ping)"
+    ),
+    plugin!(
+        "multiping",
+        "ping many hosts over shared sockets (icmplib's multiping)"
+    ),
+    plugin!(
+        "traceroute",
+        "trace the path to a host (icmplib's traceroute)"
+    ),
+];
 
 /// The built-in plugin called `name`.
 pub fn find(name: &str) -> Option<&'static BuiltIn> {

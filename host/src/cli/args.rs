@@ -105,6 +105,11 @@ pub struct RunArgs {
     #[arg(long, value_name = "SECONDS")]
     pub wall_time: Option<f64>,
 
+    /// Give the plugin this process's stdin (e.g. `multiping --file -`);
+    /// otherwise its stdin is closed.
+    #[arg(long)]
+    pub stdin: bool,
+
     /// Directory of compiled plugins [default: $XDG_CACHE_HOME/icmp-host].
     #[arg(long, value_name = "DIR", env = "ICMP_HOST_CACHE_DIR")]
     pub cache_dir: Option<PathBuf>,

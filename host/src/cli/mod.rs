@@ -139,6 +139,7 @@ fn settings(a: &RunArgs) -> anyhow::Result<Settings> {
             .context("--memory is too large")?,
         cpu: seconds("--cpu-time", a.cpu_time)?,
         wall: a.wall_time.map(|w| seconds("--wall-time", w)).transpose()?,
+        stdin: a.stdin,
         ..Limits::default()
     };
     let progress = if a.quiet {

@@ -81,6 +81,8 @@ pub struct Limits {
     pub grace: Duration,
     /// Bytes of result JSON and of captured guest output.
     pub output: usize,
+    /// Whether the plugin reads the host's stdin (closed otherwise).
+    pub stdin: bool,
 }
 
 impl Default for Limits {
@@ -91,6 +93,7 @@ impl Default for Limits {
             wall: None,
             grace: Duration::from_secs(2),
             output: 64 << 20,
+            stdin: false,
         }
     }
 }
@@ -319,10 +322,12 @@ impl Runtime {
             interrupt,
         } = session;
         let captured = MemoryOutputPipe::new(limits.output);
-        let wasi = WasiCtxBuilder::new()
-            .stdout(captured.clone())
-            .stderr(captured.clone())
-            .build();
+        let mut wasi = WasiCtxBuilder::new();
+        wasi.stdout(captured.clone()).stderr(captured.clone());
+        if limits.stdin {
+            wasi.inherit_stdin();
+        }
+        let wasi = wasi.build();
         let ctx = ProbeCtx {
             table: ResourceTable::new(),
             wasi,

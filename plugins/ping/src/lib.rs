@@ -3,7 +3,7 @@
 //! forms.
 
 use icmp_host_sdk::{
-    Arg, Args, Family, HostNetwork, Mode, Outcome, Output, PingOptions, Probe, RunError, UsageError,
+    Arg, Args, HostNetwork, Outcome, Output, PacketArgs, PingOptions, Probe, RunError, UsageError,
 };
 
 const HELP: &str = "\
@@ -17,16 +17,9 @@ Options:
   -i, --interval <SECONDS>   time between requests [default: 1]
   -W, --timeout <SECONDS>    time to wait for each reply [default: 2]
       --id <ID>              ICMP identifier (the host maps it; any value is safe)
-  -I, --source <ADDRESS>     source address
-      --interface <NAME>     send through this interface
-      --payload <HEX>        exact payload, as hex bytes
-  -s, --payload-size <N>     random payload bytes [default: 56]
-  -Q, --traffic-class <N>    IPv4 TOS / IPv6 traffic class [default: 0]
   -t, --ttl <N>              TTL / hop limit [default: 64]
-      --df                   set Don't Fragment
-      --privileged           raw socket (needs CAP_NET_RAW)
-      --unprivileged         datagram socket (needs net.ipv4.ping_group_range)
-  -4, -6                     resolve HOST to IPv4 / IPv6 only
+      --df                   set Don't Fragment (reports the path MTU when too big)
+  -b, --broadcast            ping a broadcast address; keep every responder
   -h, --help                 print this help
 ";
 
@@ -35,7 +28,7 @@ struct Ping;
 impl Probe for Ping {
     fn run(args: Vec<String>) -> Result<Output, RunError> {
         let Some((target, options)) = parse(args)? else {
-            return Ok(Output::Text(HELP.to_owned()));
+            return Ok(Output::Text(format!("{HELP}{}", PacketArgs::HELP)));
         };
         let host = icmp_host_sdk::ping(&mut HostNetwork::new(), &target, &options)?;
         let outcome = if host.is_alive() {
@@ -52,19 +45,21 @@ const SHORTS: &[(char, &str)] = &[
     ('c', "count"),
     ('i', "interval"),
     ('W', "timeout"),
-    ('I', "source"),
-    ('s', "payload-size"),
-    ('Q', "traffic-class"),
     ('t', "ttl"),
+    ('b', "broadcast"),
     ('h', "help"),
 ];
 
 /// The target and options, or `None` when help was asked for.
 fn parse(args: Vec<String>) -> Result<Option<(String, PingOptions)>, UsageError> {
     let mut o = PingOptions::default();
+    let mut packet = PacketArgs::default();
     let mut target = None;
-    let mut args = Args::new(args).with_shorts(SHORTS);
+    let mut args = Args::new(args).with_shorts(SHORTS).with_shorts(PacketArgs::SHORTS);
     while let Some(arg) = args.next_arg()? {
+        if packet.take(&arg, &mut args)? {
+            continue;
+        }
         match &arg {
             Arg::Long(name) => match name.as_str() {
                 "help" => return Ok(None),
@@ -72,19 +67,11 @@ fn parse(args: Vec<String>) -> Result<Option<(String, PingOptions)>, UsageError>
                 "interval" => o.interval = args.seconds()?,
                 "timeout" => o.timeout = args.seconds()?,
                 "id" => o.id = Some(args.parse()?),
-                "source" => o.source = Some(args.parse()?),
-                "interface" => o.interface = Some(args.value()?),
-                "payload" => o.payload = Some(args.hex()?),
-                "payload-size" => o.payload_size = args.parse()?,
-                "traffic-class" => o.traffic_class = args.parse()?,
                 "ttl" => o.ttl = args.parse()?,
                 "df" => o.dont_fragment = true,
-                "privileged" => o.mode = Mode::Privileged,
-                "unprivileged" => o.mode = Mode::Unprivileged,
+                "broadcast" => o.broadcast = true,
                 _ => return Err(Args::unexpected(&arg)),
             },
-            Arg::Short('4') => o.family = Some(Family::V4),
-            Arg::Short('6') => o.family = Some(Family::V6),
             Arg::Value(v) if target.is_none() => target = Some(v.clone()),
             other => return Err(Args::unexpected(other)),
         }
@@ -95,6 +82,13 @@ fn parse(args: Vec<String>) -> Result<Option<(String, PingOptions)>, UsageError>
     if o.ttl == 0 {
         return Err(UsageError("--ttl must be at least 1".into()));
     }
+    o.source = packet.source;
+    o.interface = packet.interface;
+    o.payload = packet.payload;
+    o.payload_size = packet.payload_size.unwrap_or(o.payload_size);
+    o.traffic_class = packet.traffic_class.unwrap_or(0);
+    o.mode = packet.mode;
+    o.family = packet.family;
     let target = target.ok_or_else(|| UsageError("missing HOST (try --help)".into()))?;
     Ok(Some((target, o)))
 }

@@ -1,0 +1,164 @@
+//! `multiping`: ping many hosts over shared sockets and report icmplib's
+//! `Host` records as a JSON list, in input order.
+
+use std::io::BufRead;
+
+use icmp_host_sdk::{
+    Arg, Args, Event, Host, HostNetwork, MultipingOptions, Network, Outcome, Output, PacketArgs,
+    Probe, RunError, UsageError,
+};
+
+const HELP: &str = "\
+Usage: icmp-host run [--stdin] multiping [OPTIONS] [ADDRESS]...
+
+Ping every ADDRESS (names or addresses) and print a JSON list of icmplib's
+Host records, in input order. A name that does not resolve is reported as
+not alive, with its error.
+
+Options:
+  -c, --count <N>            requests per host [default: 2]
+  -i, --interval <SECONDS>   time between two requests to one host [default: 0.5]
+  -W, --timeout <SECONDS>    time to wait for each reply [default: 2]
+  -r, --rate <PPS>           requests per second over all hosts, 0 for no
+                             limit (replaces icmplib's concurrent_tasks) [default: 1000]
+  -t, --ttl <N>              TTL / hop limit [default: 64]
+  -f, --file <FILE>          read addresses, one per line; only `-` (stdin, given
+                             to the plugin with `icmp-host run --stdin`)
+      --stream               print each host as one JSON line when it is done,
+                             instead of one list at the end
+  -h, --help                 print this help
+";
+
+const SHORTS: &[(char, &str)] = &[
+    ('c', "count"),
+    ('i', "interval"),
+    ('W', "timeout"),
+    ('r', "rate"),
+    ('t', "ttl"),
+    ('f', "file"),
+    ('h', "help"),
+];
+
+struct Multiping;
+
+struct Request {
+    targets: Vec<String>,
+    options: MultipingOptions,
+    stream: bool,
+}
+
+impl Probe for Multiping {
+    fn run(args: Vec<String>) -> Result<Output, RunError> {
+        let Some(request) = parse(args)? else {
+            return Ok(Output::Text(format!("{HELP}{}", PacketArgs::HELP)));
+        };
+        let mut net = HostNetwork::new();
+        let mut progress = HostNetwork::new();
+        let hosts = icmp_host_sdk::multiping(&mut net, &request.targets, &request.options, |_, host| {
+            progress.emit(Event::Note(summary_line(host)));
+            if request.stream
+                && let Ok(line) = serde_json::to_string(host)
+            {
+                progress.emit(Event::ResultLine(line));
+            }
+        })?;
+        let alive = hosts.iter().filter(|h| h.is_alive()).count();
+        let outcome = Outcome::of(alive, hosts.len());
+        if request.stream {
+            return Ok(Output::Report { json: None, outcome });
+        }
+        Output::json(&hosts, outcome)
+    }
+}
+
+/// fping's `-c` summary line for one host.
+fn summary_line(h: &Host) -> String {
+    if let Some(e) = &h.error {
+        return format!("{} : {e}", h.target);
+    }
+    let s = h.stats();
+    let mut line = format!(
+        "{} : xmt/rcv/%loss = {}/{}/{}%",
+        h.target,
+        h.packets_sent,
+        s.packets_received,
+        (s.packet_loss * 100.0).round()
+    );
+    if s.packets_received > 0 {
+        line.push_str(&format!(", min/avg/max = {}/{}/{}", s.min_rtt, s.avg_rtt, s.max_rtt));
+    }
+    line
+}
+
+fn parse(args: Vec<String>) -> Result<Option<Request>, UsageError> {
+    let mut o = MultipingOptions::default();
+    let mut packet = PacketArgs::default();
+    let mut targets = Vec::new();
+    let mut stream = false;
+    let mut read_stdin = false;
+    let mut args = Args::new(args).with_shorts(SHORTS).with_shorts(PacketArgs::SHORTS);
+    while let Some(arg) = args.next_arg()? {
+        if packet.take(&arg, &mut args)? {
+            continue;
+        }
+        match &arg {
+            Arg::Long(name) => match name.as_str() {
+                "help" => return Ok(None),
+                "count" => o.count = args.parse()?,
+                "interval" => o.interval = args.seconds()?,
+                "timeout" => o.timeout = args.seconds()?,
+                "rate" => {
+                    let rate: f64 = args.parse()?;
+                    if !(rate >= 0.0 && rate.is_finite()) {
+                        return Err(UsageError("--rate must be 0 or a positive number".into()));
+                    }
+                    o.rate = (rate > 0.0).then_some(rate);
+                }
+                "ttl" => o.ttl = args.parse()?,
+                "stream" => stream = true,
+                "file" => match args.value()?.as_str() {
+                    "-" => read_stdin = true,
+                    path => {
+                        return Err(UsageError(format!(
+                            "cannot open {path}: plugins have no filesystem; use \
+                             `icmp-host run --stdin multiping --file - < {path}`"
+                        )));
+                    }
+                },
+                _ => return Err(Args::unexpected(&arg)),
+            },
+            Arg::Value(v) if v == "-" => read_stdin = true,
+            Arg::Value(v) => targets.push(v.clone()),
+            other => return Err(Args::unexpected(other)),
+        }
+    }
+    if read_stdin {
+        for line in std::io::stdin().lock().lines() {
+            let line = line.map_err(|e| UsageError(format!("reading stdin: {e}")))?;
+            let line = line.trim();
+            if !line.is_empty() && !line.starts_with('#') {
+                targets.push(line.to_owned());
+            }
+        }
+    }
+    if targets.is_empty() {
+        return Err(UsageError("no addresses given (try --help)".into()));
+    }
+    if o.count == 0 || o.ttl == 0 {
+        return Err(UsageError("--count and --ttl must be at least 1".into()));
+    }
+    o.source = packet.source;
+    o.interface = packet.interface;
+    o.payload = packet.payload;
+    o.payload_size = packet.payload_size.unwrap_or(o.payload_size);
+    o.traffic_class = packet.traffic_class.unwrap_or(0);
+    o.mode = packet.mode;
+    o.family = packet.family;
+    Ok(Some(Request {
+        targets,
+        options: o,
+        stream,
+    }))
+}
+
+icmp_host_sdk::export_probe!(Multiping);
