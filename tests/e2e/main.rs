@@ -7,4 +7,5 @@ mod hostile;
 mod lab;
 mod netns;
 mod skeleton;
+mod surface_lab;
 mod util;
