@@ -8,4 +8,5 @@ mod lab;
 mod netns;
 mod skeleton;
 mod surface_lab;
+mod unprivileged_lab;
 mod util;

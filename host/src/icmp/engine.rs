@@ -660,6 +660,12 @@ impl VirtualSocket {
             source: self.source.map(|s| s.ip),
             interface: self.interface,
         };
+        if let Some(private) = &self.private {
+            // A queued ICMP error also leaves a pending socket error that
+            // would fail this send once: clear it (its details are read
+            // from the error queue).
+            let _ = private.socket.socket().take_error();
+        }
         self.private_dont_fragment(request.dont_fragment)?;
         let transport = self.transport_for(request, broadcast_ok);
         let result =
