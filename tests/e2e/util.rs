@@ -93,7 +93,7 @@ pub fn run(mut cmd: Command, limit: Duration) -> Run {
 /// Waits for a spawned child with piped output.
 pub fn finish(mut child: Child, limit: Duration) -> Run {
     let mut stdout = child.stdout.take().expect("piped stdout");
-    let mut stderr = child.stderr.take().expect("piped stderr");
+    let stderr = child.stderr.take();
     let out = std::thread::spawn(move || {
         let mut s = String::new();
         let _ = stdout.read_to_string(&mut s);
@@ -101,7 +101,9 @@ pub fn finish(mut child: Child, limit: Duration) -> Run {
     });
     let err = std::thread::spawn(move || {
         let mut s = String::new();
-        let _ = stderr.read_to_string(&mut s);
+        if let Some(mut stderr) = stderr {
+            let _ = stderr.read_to_string(&mut s);
+        }
         s
     });
     let start = Instant::now();
