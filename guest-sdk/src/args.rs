@@ -187,6 +187,57 @@ impl Args {
     }
 }
 
+/// Parses the options every built-in probe shares into
+/// [`crate::PacketOptions`]: `--source`/`-I`, `--interface`, `--payload`,
+/// `--payload-size`/`-s`, `--traffic-class`/`-Q`, `--privileged`,
+/// `--unprivileged`, `-4`, `-6`.
+pub struct PacketArgs;
+
+impl PacketArgs {
+    /// Help lines for these options.
+    pub const HELP: &'static str = "\
+  -I, --source <ADDRESS>     source address
+      --interface <NAME>     send through this interface
+      --payload <HEX>        exact payload, as hex bytes
+  -s, --payload-size <N>     random payload bytes [default: 56]
+  -Q, --traffic-class <N>    IPv4 TOS / IPv6 traffic class [default: 0]
+      --privileged           raw socket (needs CAP_NET_RAW)
+      --unprivileged         datagram socket (needs net.ipv4.ping_group_range)
+  -4, -6                     resolve names to IPv4 / IPv6 only
+";
+
+    /// Short flags of these options, to add to a plugin's own.
+    pub const SHORTS: &'static [(char, &'static str)] = &[
+        ('I', "source"),
+        ('s', "payload-size"),
+        ('Q', "traffic-class"),
+    ];
+
+    /// Applies `arg` to `o` if it is one of these options; `Ok(false)` otherwise.
+    pub fn take(
+        o: &mut crate::PacketOptions,
+        arg: &Arg,
+        args: &mut Args,
+    ) -> Result<bool, UsageError> {
+        match arg {
+            Arg::Long(name) => match name.as_str() {
+                "source" => o.source = Some(args.parse()?),
+                "interface" => o.interface = Some(args.value()?),
+                "payload" => o.payload = Some(args.hex()?),
+                "payload-size" => o.payload_size = args.parse()?,
+                "traffic-class" => o.traffic_class = args.parse()?,
+                "privileged" => o.mode = crate::Mode::Privileged,
+                "unprivileged" => o.mode = crate::Mode::Unprivileged,
+                _ => return Ok(false),
+            },
+            Arg::Short('4') => o.family = Some(crate::Family::V4),
+            Arg::Short('6') => o.family = Some(crate::Family::V6),
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -244,67 +295,5 @@ mod tests {
         let mut a = args(&["-i", "-1"]);
         a.next_arg().unwrap();
         assert!(a.seconds().is_err());
-    }
-}
-
-/// Options every built-in probe shares: where packets come from and what
-/// they carry (icmplib's `source`, `family`, `payload`, `payload_size`,
-/// `traffic_class`, `privileged`, plus interface binding).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct PacketArgs {
-    /// `--source` / `-I`.
-    pub source: Option<crate::Address>,
-    /// `--interface`.
-    pub interface: Option<String>,
-    /// `--payload HEX`.
-    pub payload: Option<Vec<u8>>,
-    /// `--payload-size` / `-s`.
-    pub payload_size: Option<u32>,
-    /// `--traffic-class` / `-Q`.
-    pub traffic_class: Option<u8>,
-    /// `--privileged` / `--unprivileged`.
-    pub mode: crate::Mode,
-    /// `-4` / `-6`.
-    pub family: Option<crate::Family>,
-}
-
-impl PacketArgs {
-    /// Help lines for these options.
-    pub const HELP: &'static str = "\
-  -I, --source <ADDRESS>     source address
-      --interface <NAME>     send through this interface
-      --payload <HEX>        exact payload, as hex bytes
-  -s, --payload-size <N>     random payload bytes [default: 56]
-  -Q, --traffic-class <N>    IPv4 TOS / IPv6 traffic class [default: 0]
-      --privileged           raw socket (needs CAP_NET_RAW)
-      --unprivileged         datagram socket (needs net.ipv4.ping_group_range)
-  -4, -6                     resolve names to IPv4 / IPv6 only
-";
-
-    /// Short flags of these options, to add to a plugin's own.
-    pub const SHORTS: &'static [(char, &'static str)] = &[
-        ('I', "source"),
-        ('s', "payload-size"),
-        ('Q', "traffic-class"),
-    ];
-
-    /// Takes `arg` if it is one of these options; `Ok(false)` otherwise.
-    pub fn take(&mut self, arg: &Arg, args: &mut Args) -> Result<bool, UsageError> {
-        match arg {
-            Arg::Long(name) => match name.as_str() {
-                "source" => self.source = Some(args.parse()?),
-                "interface" => self.interface = Some(args.value()?),
-                "payload" => self.payload = Some(args.hex()?),
-                "payload-size" => self.payload_size = Some(args.parse()?),
-                "traffic-class" => self.traffic_class = Some(args.parse()?),
-                "privileged" => self.mode = crate::Mode::Privileged,
-                "unprivileged" => self.mode = crate::Mode::Unprivileged,
-                _ => return Ok(false),
-            },
-            Arg::Short('4') => self.family = Some(crate::Family::V4),
-            Arg::Short('6') => self.family = Some(crate::Family::V6),
-            _ => return Ok(false),
-        }
-        Ok(true)
     }
 }

@@ -164,3 +164,71 @@ impl Reply {
         self.rtt.as_nanos() as f64 / 1e6
     }
 }
+
+/// What every built-in probe's packets carry and where they leave from:
+/// icmplib's `source`, `family`, `payload`, `payload_size`, `traffic_class`
+/// and `privileged`, plus the interface.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PacketOptions {
+    /// Source address; for multiping, used for hosts of its family.
+    pub source: Option<Address>,
+    /// Family to resolve names in; `None` prefers IPv4.
+    pub family: Option<Family>,
+    /// Exact payload; `None` sends `payload_size` random bytes.
+    pub payload: Option<Vec<u8>>,
+    /// Payload size when `payload` is `None` (56).
+    pub payload_size: u32,
+    /// IPv4 TOS / IPv6 traffic class (0).
+    pub traffic_class: u8,
+    /// Raw, datagram or automatic.
+    pub mode: Mode,
+    /// Interface to send through.
+    pub interface: Option<String>,
+}
+
+impl Default for PacketOptions {
+    fn default() -> Self {
+        PacketOptions {
+            source: None,
+            family: None,
+            payload: None,
+            payload_size: DEFAULT_PAYLOAD_SIZE,
+            traffic_class: 0,
+            mode: Mode::Auto,
+            interface: None,
+        }
+    }
+}
+
+impl PacketOptions {
+    /// Bytes of payload each request carries.
+    pub fn payload_len(&self) -> u32 {
+        self.payload
+            .as_ref()
+            .map_or(self.payload_size, |p| p.len() as u32)
+    }
+
+    /// How to open a socket of `family` for these packets.
+    pub fn open_options(&self, family: Family) -> OpenOptions {
+        OpenOptions {
+            family,
+            source: self.source,
+            mode: self.mode,
+            interface: self.interface.clone(),
+        }
+    }
+
+    /// An echo request with these packet settings.
+    pub fn request(&self, destination: Address, id: u16, sequence: u16, ttl: u8) -> EchoRequest {
+        EchoRequest {
+            destination,
+            id,
+            sequence,
+            payload: self.payload.clone(),
+            payload_size: self.payload_size,
+            ttl,
+            traffic_class: self.traffic_class,
+            dont_fragment: false,
+        }
+    }
+}

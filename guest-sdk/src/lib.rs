@@ -38,7 +38,8 @@ pub use args::{Arg, Args, PacketArgs, UsageError};
 pub use error::{Error, IcmpError};
 pub use host::{IcmpSocket, SocketStats, resolve};
 pub use icmp::{
-    DEFAULT_PAYLOAD_SIZE, DEFAULT_TTL, EchoRequest, Mode, OpenOptions, Reply, TimestampSource,
+    DEFAULT_PAYLOAD_SIZE, DEFAULT_TTL, EchoRequest, Mode, OpenOptions, PacketOptions, Reply,
+    TimestampSource,
 };
 pub use model::{Host, Probe as ProbeRecord, ProbeStatus, Stats, jitter, mdev, round};
 pub use multiping::{MultipingOptions, multiping};

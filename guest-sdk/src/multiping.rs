@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::codes::Kind;
 use crate::error::Error;
-use crate::icmp::{DEFAULT_PAYLOAD_SIZE, DEFAULT_TTL, EchoRequest, Mode, OpenOptions};
+use crate::icmp::{DEFAULT_TTL, EchoRequest, PacketOptions};
 use crate::model::{Host, Probe};
 use crate::net::{Address, Family};
 use crate::network::{Network, Socket};
@@ -26,22 +26,10 @@ pub struct MultipingOptions {
     /// Requests per second over all hosts; `None` for as fast as possible.
     /// Replaces icmplib's `concurrent_tasks`.
     pub rate: Option<f64>,
-    /// Source address (used for hosts of its family).
-    pub source: Option<Address>,
-    /// Family to resolve names in.
-    pub family: Option<Family>,
-    /// Exact payload.
-    pub payload: Option<Vec<u8>>,
-    /// Payload size (56).
-    pub payload_size: u32,
-    /// TOS / traffic class (0).
-    pub traffic_class: u8,
     /// TTL (64).
     pub ttl: u8,
-    /// Raw, datagram or automatic.
-    pub mode: Mode,
-    /// Interface to send through.
-    pub interface: Option<String>,
+    /// Source, family, payload, traffic class, mode, interface.
+    pub packet: PacketOptions,
 }
 
 impl Default for MultipingOptions {
@@ -51,14 +39,8 @@ impl Default for MultipingOptions {
             interval: Duration::from_millis(500),
             timeout: Duration::from_secs(2),
             rate: Some(1000.0),
-            source: None,
-            family: None,
-            payload: None,
-            payload_size: DEFAULT_PAYLOAD_SIZE,
-            traffic_class: 0,
             ttl: DEFAULT_TTL,
-            mode: Mode::Auto,
-            interface: None,
+            packet: PacketOptions::default(),
         }
     }
 }
@@ -110,6 +92,7 @@ pub fn multiping<N: Network>(
     on_done: impl FnMut(usize, &Host),
 ) -> Result<Vec<Host>, Error> {
     let o = options;
+    let family = o.packet.family;
     if o.count == 0 {
         return Err(Error::InvalidArgument("count must be at least 1".into()));
     }
@@ -129,8 +112,8 @@ pub fn multiping<N: Network>(
     let mut addresses: Vec<Option<Address>> = Vec::with_capacity(targets.len());
     for target in targets {
         let resolved = match target.parse::<Address>() {
-            Ok(a) if o.family.is_none_or(|f| a.family() == f) => Ok(a),
-            _ => net.resolve(target, o.family).and_then(|found| {
+            Ok(a) if family.is_none_or(|f| a.family() == f) => Ok(a),
+            _ => net.resolve(target, family).and_then(|found| {
                 found
                     .into_iter()
                     .next()
@@ -161,12 +144,10 @@ pub fn multiping<N: Network>(
     let mut sockets: HashMap<Family, N::Socket> = HashMap::new();
     for family in [Family::V4, Family::V6] {
         if addresses.iter().flatten().any(|a| a.family() == family) {
-            let socket = net.open(&OpenOptions {
-                family,
-                source: o.source.filter(|s| s.family() == family),
-                mode: o.mode,
-                interface: o.interface.clone(),
-            })?;
+            let mut open = o.packet.open_options(family);
+            // One source address serves the hosts of its own family.
+            open.source = open.source.filter(|s| s.family() == family);
+            let socket = net.open(&open)?;
             sockets.insert(family, socket);
         }
     }
@@ -212,11 +193,7 @@ pub fn multiping<N: Network>(
             for &k in &batch {
                 let address = addresses[k / count].expect("only live hosts are sent to");
                 let (id, sequence) = key(k);
-                let mut r = EchoRequest::new(address, id, sequence);
-                r.payload = o.payload.clone();
-                r.payload_size = o.payload_size;
-                r.ttl = o.ttl;
-                r.traffic_class = o.traffic_class;
+                let r = o.packet.request(address, id, sequence, o.ttl);
                 let entry = by_family.entry(address.family()).or_default();
                 entry.0.push(k);
                 entry.1.push(r);

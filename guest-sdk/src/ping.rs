@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::Duration;
 
 use crate::error::Error;
-use crate::icmp::{DEFAULT_PAYLOAD_SIZE, DEFAULT_TTL, EchoRequest, Mode, OpenOptions};
+use crate::icmp::{DEFAULT_TTL, PacketOptions};
 use crate::model::{self, Host, Probe};
 use crate::net::{Address, Family};
 use crate::network::{Match, Network, Socket};
@@ -21,22 +21,10 @@ pub struct PingOptions {
     pub timeout: Duration,
     /// Identifier; `None` picks a fresh one.
     pub id: Option<u16>,
-    /// Source address.
-    pub source: Option<Address>,
-    /// Family to resolve names in; `None` prefers IPv4.
-    pub family: Option<Family>,
-    /// Exact payload; `None` sends `payload_size` random bytes.
-    pub payload: Option<Vec<u8>>,
-    /// Payload size (56).
-    pub payload_size: u32,
-    /// TOS / traffic class (0).
-    pub traffic_class: u8,
     /// TTL / hop limit (64).
     pub ttl: u8,
-    /// Raw, datagram or automatic (icmplib's `privileged`).
-    pub mode: Mode,
-    /// Interface to send through.
-    pub interface: Option<String>,
+    /// Source, family, payload, traffic class, mode, interface.
+    pub packet: PacketOptions,
     /// Forbid fragmentation.
     pub dont_fragment: bool,
     /// Ping a broadcast address: every responder's reply is kept (the host
@@ -51,14 +39,8 @@ impl Default for PingOptions {
             interval: Duration::from_secs(1),
             timeout: Duration::from_secs(2),
             id: None,
-            source: None,
-            family: None,
-            payload: None,
-            payload_size: DEFAULT_PAYLOAD_SIZE,
-            traffic_class: 0,
             ttl: DEFAULT_TTL,
-            mode: Mode::Auto,
-            interface: None,
+            packet: PacketOptions::default(),
             dont_fragment: false,
             broadcast: false,
         }
@@ -91,24 +73,16 @@ pub fn resolve_one<N: Network>(
 /// network (unreachable, TTL exceeded) are kept per probe, not swallowed.
 /// Ctrl-C or the host's wall-clock limit ends it early with what it has.
 pub fn ping<N: Network>(net: &mut N, target: &str, options: &PingOptions) -> Result<Host, Error> {
-    let address = resolve_one(net, target, options.family)?;
-    let payload_size = options
-        .payload
-        .as_ref()
-        .map_or(options.payload_size, |p| p.len() as u32);
+    let packet = &options.packet;
+    let address = resolve_one(net, target, packet.family)?;
     net.emit(Event::Start {
         kind: ProbeKind::Ping,
         target: target.to_owned(),
         address: Some(address),
-        payload_size,
+        payload_size: packet.payload_len(),
         max_hops: 0,
     });
-    let mut socket = net.open(&OpenOptions {
-        family: address.family(),
-        source: options.source,
-        mode: options.mode,
-        interface: options.interface.clone(),
-    })?;
+    let mut socket = net.open(&packet.open_options(address.family()))?;
     if options.broadcast {
         socket.set_broadcast(true)?;
     }
@@ -132,11 +106,7 @@ pub fn ping<N: Network>(net: &mut N, target: &str, options: &PingOptions) -> Res
         last_send = Some(net.now());
         drain_duplicates(net, &mut socket, &mut host);
         let sequence = (i + 1) as u16;
-        let mut request = EchoRequest::new(address, id, sequence);
-        request.payload = options.payload.clone();
-        request.payload_size = options.payload_size;
-        request.ttl = options.ttl;
-        request.traffic_class = options.traffic_class;
+        let mut request = packet.request(address, id, sequence, options.ttl);
         request.dont_fragment = options.dont_fragment;
 
         match socket.send(&request) {

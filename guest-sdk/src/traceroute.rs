@@ -12,9 +12,9 @@ use serde::Serialize;
 
 use crate::codes::{self, Kind};
 use crate::error::Error;
-use crate::icmp::{DEFAULT_PAYLOAD_SIZE, EchoRequest, Mode, OpenOptions, Reply};
+use crate::icmp::{PacketOptions, Reply};
 use crate::model::{Probe, Stats};
-use crate::net::{Address, Family};
+use crate::net::Address;
 use crate::network::{Network, Socket};
 use crate::ping::{resolve_one, unique_identifier};
 use crate::progress::{Event, HopProbe, ProbeKind};
@@ -37,22 +37,10 @@ pub struct TracerouteOptions {
     pub fast: bool,
     /// Identifier; `None` picks a fresh one.
     pub id: Option<u16>,
-    /// Source address.
-    pub source: Option<Address>,
-    /// Family to resolve names in.
-    pub family: Option<Family>,
-    /// Exact payload.
-    pub payload: Option<Vec<u8>>,
-    /// Payload size (56).
-    pub payload_size: u32,
-    /// TOS / traffic class (0).
-    pub traffic_class: u8,
-    /// Raw, datagram or automatic.
-    pub mode: Mode,
-    /// Interface to send through.
-    pub interface: Option<String>,
     /// Probes unanswered at once, at most (traceroute's `-N`, 16).
     pub in_flight: u32,
+    /// Source, family, payload, traffic class, mode, interface.
+    pub packet: PacketOptions,
 }
 
 impl Default for TracerouteOptions {
@@ -65,14 +53,8 @@ impl Default for TracerouteOptions {
             max_hops: 30,
             fast: false,
             id: None,
-            source: None,
-            family: None,
-            payload: None,
-            payload_size: DEFAULT_PAYLOAD_SIZE,
-            traffic_class: 0,
-            mode: Mode::Auto,
-            interface: None,
             in_flight: 16,
+            packet: PacketOptions::default(),
         }
     }
 }
@@ -182,24 +164,15 @@ pub fn traceroute<N: Network>(
             u16::MAX
         )));
     }
-    let address = resolve_one(net, target, o.family)?;
-    let payload_size = o
-        .payload
-        .as_ref()
-        .map_or(o.payload_size, |p| p.len() as u32);
+    let address = resolve_one(net, target, o.packet.family)?;
     net.emit(Event::Start {
         kind: ProbeKind::Traceroute,
         target: target.to_owned(),
         address: Some(address),
-        payload_size,
+        payload_size: o.packet.payload_len(),
         max_hops: o.max_hops,
     });
-    let mut socket = net.open(&OpenOptions {
-        family: address.family(),
-        source: o.source,
-        mode: o.mode,
-        interface: o.interface.clone(),
-    })?;
+    let mut socket = net.open(&o.packet.open_options(address.family()))?;
     let id = o.id.unwrap_or_else(unique_identifier);
     let count = o.count as usize;
     // Probe i: hop i / count, sequence i + 1.
@@ -267,11 +240,9 @@ pub fn traceroute<N: Network>(
             && in_flight < o.in_flight as usize
             && now >= next_send
         {
-            let mut request = EchoRequest::new(address, id, (i + 1) as u16);
-            request.ttl = result[i / count].distance;
-            request.payload = o.payload.clone();
-            request.payload_size = o.payload_size;
-            request.traffic_class = o.traffic_class;
+            let request = o
+                .packet
+                .request(address, id, (i + 1) as u16, result[i / count].distance);
             match socket.send(&request) {
                 Ok(_) => {
                     state[i] = State::InFlight(now);

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use icmp_host_sdk::sim::{Response, SimNetwork};
-use icmp_host_sdk::{Address, Error, Event, Family, PingOptions, ProbeStatus, ping};
+use icmp_host_sdk::{Address, Error, Event, Family, PacketOptions, PingOptions, ProbeStatus, ping};
 
 const MS: Duration = Duration::from_millis(1);
 
@@ -139,7 +139,10 @@ fn names_resolve_ipv4_first_unless_family_given() {
     let mut net = make();
     let options = PingOptions {
         count: 1,
-        family: Some(Family::V6),
+        packet: PacketOptions {
+            family: Some(Family::V6),
+            ..Default::default()
+        },
         ..Default::default()
     };
     let host = ping(&mut net, "box.lab", &options).unwrap();
@@ -155,9 +158,12 @@ fn request_fields_follow_options() {
     let options = PingOptions {
         count: 1,
         id: Some(4242),
-        payload: Some(vec![1, 2, 3]),
+        packet: PacketOptions {
+            payload: Some(vec![1, 2, 3]),
+            traffic_class: 0x10,
+            ..Default::default()
+        },
         ttl: 9,
-        traffic_class: 0x10,
         dont_fragment: true,
         ..PingOptions::default()
     };

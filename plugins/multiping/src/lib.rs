@@ -92,13 +92,12 @@ fn summary_line(h: &Host) -> String {
 
 fn parse(args: Vec<String>) -> Result<Option<Request>, UsageError> {
     let mut o = MultipingOptions::default();
-    let mut packet = PacketArgs::default();
     let mut targets = Vec::new();
     let mut stream = false;
     let mut read_stdin = false;
     let mut args = Args::new(args).with_shorts(SHORTS).with_shorts(PacketArgs::SHORTS);
     while let Some(arg) = args.next_arg()? {
-        if packet.take(&arg, &mut args)? {
+        if PacketArgs::take(&mut o.packet, &arg, &mut args)? {
             continue;
         }
         match &arg {
@@ -147,13 +146,6 @@ fn parse(args: Vec<String>) -> Result<Option<Request>, UsageError> {
     if o.count == 0 || o.ttl == 0 {
         return Err(UsageError("--count and --ttl must be at least 1".into()));
     }
-    o.source = packet.source;
-    o.interface = packet.interface;
-    o.payload = packet.payload;
-    o.payload_size = packet.payload_size.unwrap_or(o.payload_size);
-    o.traffic_class = packet.traffic_class.unwrap_or(0);
-    o.mode = packet.mode;
-    o.family = packet.family;
     Ok(Some(Request {
         targets,
         options: o,

@@ -53,11 +53,10 @@ const SHORTS: &[(char, &str)] = &[
 /// The target and options, or `None` when help was asked for.
 fn parse(args: Vec<String>) -> Result<Option<(String, PingOptions)>, UsageError> {
     let mut o = PingOptions::default();
-    let mut packet = PacketArgs::default();
     let mut target = None;
     let mut args = Args::new(args).with_shorts(SHORTS).with_shorts(PacketArgs::SHORTS);
     while let Some(arg) = args.next_arg()? {
-        if packet.take(&arg, &mut args)? {
+        if PacketArgs::take(&mut o.packet, &arg, &mut args)? {
             continue;
         }
         match &arg {
@@ -82,13 +81,6 @@ fn parse(args: Vec<String>) -> Result<Option<(String, PingOptions)>, UsageError>
     if o.ttl == 0 {
         return Err(UsageError("--ttl must be at least 1".into()));
     }
-    o.source = packet.source;
-    o.interface = packet.interface;
-    o.payload = packet.payload;
-    o.payload_size = packet.payload_size.unwrap_or(o.payload_size);
-    o.traffic_class = packet.traffic_class.unwrap_or(0);
-    o.mode = packet.mode;
-    o.family = packet.family;
     let target = target.ok_or_else(|| UsageError("missing HOST (try --help)".into()))?;
     Ok(Some((target, o)))
 }

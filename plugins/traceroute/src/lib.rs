@@ -54,11 +54,10 @@ impl Probe for Traceroute {
 
 fn parse(args: Vec<String>) -> Result<Option<(String, TracerouteOptions)>, UsageError> {
     let mut o = TracerouteOptions::default();
-    let mut packet = PacketArgs::default();
     let mut target = None;
     let mut args = Args::new(args).with_shorts(SHORTS).with_shorts(PacketArgs::SHORTS);
     while let Some(arg) = args.next_arg()? {
-        if packet.take(&arg, &mut args)? {
+        if PacketArgs::take(&mut o.packet, &arg, &mut args)? {
             continue;
         }
         match &arg {
@@ -84,13 +83,6 @@ fn parse(args: Vec<String>) -> Result<Option<(String, TracerouteOptions)>, Usage
     if o.first_hop == 0 || o.first_hop > o.max_hops {
         return Err(UsageError("need 1 ≤ --first-hop ≤ --max-hops".into()));
     }
-    o.source = packet.source;
-    o.interface = packet.interface;
-    o.payload = packet.payload;
-    o.payload_size = packet.payload_size.unwrap_or(o.payload_size);
-    o.traffic_class = packet.traffic_class.unwrap_or(0);
-    o.mode = packet.mode;
-    o.family = packet.family;
     let target = target.ok_or_else(|| UsageError("missing HOST (try --help)".into()))?;
     Ok(Some((target, o)))
 }
