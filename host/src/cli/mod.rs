@@ -88,8 +88,12 @@ fn inspect(name: &str) -> anyhow::Result<Ending> {
     let _ = writeln!(out, "plugin:  {label}");
     let _ = writeln!(out, "size:    {} bytes", wasm.len());
     let _ = writeln!(out, "sha256:  {}", icmp_host::runtime::sha256_hex(&wasm));
-    runtime.load(&label, &wasm)?;
+    let plugin = runtime.load(&label, &wasm)?;
     let _ = writeln!(out, "status:  loads; imports only what icmp-host provides");
+    let _ = writeln!(out, "imports:");
+    for import in plugin.imports() {
+        let _ = writeln!(out, "  {import}");
+    }
     Ok(Ending::Informational)
 }
 

@@ -152,6 +152,11 @@ pub struct Table {
 /// Keys are kept this much longer than the longest timeout seen.
 const QUARANTINE_MARGIN: Duration = Duration::from_secs(1);
 
+/// How long a key stays reserved after its send, unless a longer receive
+/// timeout is seen: a plugin's own timeouts are per call (multiping waits in
+/// short slices), so the host keeps keys long enough for any sane timeout.
+const DEFAULT_RETENTION: Duration = Duration::from_secs(60);
+
 impl Table {
     /// An empty table holding at most `capacity` keys.
     pub fn new(space: KeySpace, capacity: usize) -> Table {
@@ -164,7 +169,7 @@ impl Table {
             capacity,
             entries: HashMap::new(),
             order: VecDeque::new(),
-            retention: Duration::from_secs(2) + QUARANTINE_MARGIN,
+            retention: DEFAULT_RETENTION,
         }
     }
 
@@ -196,10 +201,27 @@ impl Table {
         }
     }
 
+    /// When full, frees the oldest key that was answered more than the
+    /// quarantine margin ago (it then only served to spot duplicates).
+    fn evict_answered(&mut self, now: Instant) -> bool {
+        let found = self.order.iter().position(|k| {
+            self.entries.get(k).is_some_and(|e| {
+                !e.answered.is_empty() && now.duration_since(e.sent_mono) > QUARANTINE_MARGIN
+            })
+        });
+        match found.and_then(|at| self.order.remove(at)) {
+            Some(key) => {
+                self.entries.remove(&key);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Reserves a fresh random key for `entry`; `None` when the space is full.
     pub fn insert(&mut self, entry: Entry) -> Option<WireKey> {
         self.expire(entry.sent_mono);
-        if self.entries.len() >= self.capacity {
+        if self.entries.len() >= self.capacity && !self.evict_answered(entry.sent_mono) {
             return None;
         }
         let key = self.free_key()?;
@@ -523,6 +545,25 @@ mod tests {
                 .is_none()
         );
         assert_eq!(table.len(), 1 << 16);
+    }
+
+    #[test]
+    fn full_table_reuses_answered_keys_first() {
+        let mut table = Table::new(KeySpace::Full, 2);
+        let q = Arc::new(Queue::new(8));
+        let old = Instant::now() - Duration::from_secs(5);
+        let mut answered = Entry::new(q.clone(), 1, 1, addr("192.0.2.1"), false, b"");
+        answered.sent_mono = old;
+        let k = table.insert(answered).unwrap();
+        let mut pending = Entry::new(q.clone(), 1, 2, addr("192.0.2.1"), false, b"");
+        pending.sent_mono = old;
+        table.insert(pending).unwrap();
+        // Full, nothing answered yet: refused.
+        assert!(table.insert(Entry::new(q.clone(), 1, 3, addr("192.0.2.1"), false, b"")).is_none());
+        table.route(&arrival(k, "192.0.2.1", b"")).unwrap();
+        // Full, but one key was answered long ago: it makes room.
+        assert!(table.insert(Entry::new(q, 1, 3, addr("192.0.2.1"), false, b"")).is_some());
+        assert_eq!(table.len(), 2);
     }
 
     #[test]

@@ -182,6 +182,7 @@ pub struct Finished {
 /// A loaded plugin, ready to instantiate.
 pub struct Plugin {
     name: String,
+    imports: Vec<String>,
     pre: ProbePre<ProbeCtx>,
 }
 
@@ -189,6 +190,11 @@ impl Plugin {
     /// The plugin's name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The interfaces it imports.
+    pub fn imports(&self) -> &[String] {
+        &self.imports
     }
 }
 
@@ -292,7 +298,7 @@ impl Runtime {
                 c
             }
         };
-        check_imports(name, &component, &self.engine)?;
+        let imports = check_imports(name, &component, &self.engine)?;
         let pre = self
             .linker
             .instantiate_pre(&component)
@@ -303,6 +309,7 @@ impl Runtime {
             })?;
         Ok(Plugin {
             name: name.to_owned(),
+            imports,
             pre,
         })
     }
@@ -430,12 +437,13 @@ fn add_wasi_subset(l: &mut Linker<ProbeCtx>) -> anyhow::Result<()> {
 }
 
 /// Refuses a component importing anything outside the published set,
-/// naming the import.
+/// naming the import; returns the imports.
 fn check_imports(
     name: &str,
     component: &Component,
     engine: &wasmtime::Engine,
-) -> Result<(), LoadError> {
+) -> Result<Vec<String>, LoadError> {
+    let mut imports = Vec::new();
     for (import, _) in component.component_type().imports(engine) {
         let unversioned = import.split('@').next().unwrap_or(import);
         if !import.starts_with(PROBE_PACKAGE) && !ALLOWED_WASI.contains(&unversioned) {
@@ -444,8 +452,9 @@ fn check_imports(
                 import: import.to_owned(),
             });
         }
+        imports.push(import.to_owned());
     }
-    Ok(())
+    Ok(imports)
 }
 
 /// The innermost message of an error chain.
