@@ -6,6 +6,7 @@ mod engine_lab;
 mod hostile;
 mod lab;
 mod netns;
+mod policy;
 mod skeleton;
 mod surface_lab;
 mod unprivileged_lab;

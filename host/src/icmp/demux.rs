@@ -559,10 +559,18 @@ mod tests {
         pending.sent_mono = old;
         table.insert(pending).unwrap();
         // Full, nothing answered yet: refused.
-        assert!(table.insert(Entry::new(q.clone(), 1, 3, addr("192.0.2.1"), false, b"")).is_none());
+        assert!(
+            table
+                .insert(Entry::new(q.clone(), 1, 3, addr("192.0.2.1"), false, b""))
+                .is_none()
+        );
         table.route(&arrival(k, "192.0.2.1", b"")).unwrap();
         // Full, but one key was answered long ago: it makes room.
-        assert!(table.insert(Entry::new(q, 1, 3, addr("192.0.2.1"), false, b"")).is_some());
+        assert!(
+            table
+                .insert(Entry::new(q, 1, 3, addr("192.0.2.1"), false, b""))
+                .is_some()
+        );
         assert_eq!(table.len(), 2);
     }
 
