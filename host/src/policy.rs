@@ -165,6 +165,72 @@ impl RateLimiter {
     }
 }
 
+/// A policy as written: command-line flags and manifest entries both become
+/// one of these, and [`PolicySpec::build`] turns it into a [`Policy`].
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PolicySpec {
+    /// Start from [`Policy::strict`] instead of the default.
+    pub strict: bool,
+    /// Only these destinations (CIDR).
+    pub allow: Vec<String>,
+    /// Never these destinations (CIDR).
+    pub deny: Vec<String>,
+    /// Broadcast may be enabled.
+    pub allow_broadcast: bool,
+    /// Multicast may be probed.
+    pub allow_multicast: bool,
+    /// Raw sockets are refused.
+    pub no_privileged: bool,
+    /// Name lookups are refused.
+    pub no_names: bool,
+    /// Sends per second.
+    pub max_pps: Option<f64>,
+    /// Requests in all.
+    pub max_packets: Option<u64>,
+    /// Largest payload, bytes.
+    pub max_payload: Option<usize>,
+    /// Sockets open at once.
+    pub max_sockets: Option<usize>,
+}
+
+impl PolicySpec {
+    /// The policy this spec describes; `Err` names the bad value.
+    pub fn build(&self) -> Result<Policy, String> {
+        let mut p = if self.strict {
+            Policy::strict()
+        } else {
+            Policy::default()
+        };
+        for (list, out) in [(&self.allow, &mut p.allow), (&self.deny, &mut p.deny)] {
+            for c in list {
+                out.push(c.parse()?);
+            }
+        }
+        p.allow_broadcast |= self.allow_broadcast;
+        p.allow_multicast |= self.allow_multicast;
+        p.allow_privileged &= !self.no_privileged;
+        p.allow_names &= !self.no_names;
+        if let Some(pps) = self.max_pps {
+            if !(pps > 0.0 && pps.is_finite()) {
+                return Err(format!("max pps must be a positive number, not {pps}"));
+            }
+            p.send_rate = Some(RateLimiter::new(pps, pps.max(1.0)));
+        }
+        // Limits only narrow what the preset allows.
+        if let Some(n) = self.max_packets {
+            p.max_packets = Some(p.max_packets.map_or(n, |m| m.min(n)));
+        }
+        if let Some(n) = self.max_payload {
+            p.max_payload = p.max_payload.min(n);
+        }
+        if let Some(n) = self.max_sockets {
+            p.max_sockets = p.max_sockets.min(n);
+        }
+        Ok(p)
+    }
+}
+
 /// A policy: built once from flags or a manifest, shared by a run.
 #[derive(Debug)]
 pub struct Policy {
@@ -422,6 +488,36 @@ mod tests {
         assert!(p.check_open(true, 0).is_err());
         assert!(p.check_open(false, 0).is_ok());
         assert!(p.check_open(false, 1).is_err());
+    }
+
+    #[test]
+    fn specs_build_policies_and_only_narrow_presets() {
+        let spec = PolicySpec {
+            strict: true,
+            allow: vec!["192.0.2.0/24".into()],
+            max_packets: Some(10_000_000),
+            max_sockets: Some(2),
+            ..PolicySpec::default()
+        };
+        let p = spec.build().unwrap();
+        assert_eq!(
+            p.max_packets,
+            Policy::strict().max_packets,
+            "cannot widen the preset"
+        );
+        assert_eq!(p.max_sockets, 2);
+        assert!(p.check_destination(ip("192.0.2.7")).is_ok());
+        assert!(p.check_destination(ip("10.0.0.1")).is_err());
+        let bad = PolicySpec {
+            deny: vec!["10.0.0.0/40".into()],
+            ..PolicySpec::default()
+        };
+        assert!(bad.build().unwrap_err().contains("10.0.0.0/40"));
+        let bad = PolicySpec {
+            max_pps: Some(-1.0),
+            ..PolicySpec::default()
+        };
+        assert!(bad.build().is_err());
     }
 
     #[test]

@@ -9,5 +9,6 @@ mod netns;
 mod policy;
 mod skeleton;
 mod surface_lab;
+mod tenants;
 mod unprivileged_lab;
 mod util;

@@ -25,6 +25,12 @@ pub enum Command {
     ///
     /// Exit status: 0 every target answered, 1 some or all did not, 2 error.
     Run(RunArgs),
+    /// Run several plugins side by side from a manifest, each under its
+    /// own policy and limits, sharing the host's sockets.
+    ///
+    /// Prints a JSON list with one entry per run (in manifest order). Exit
+    /// status: the worst of the runs' (0, 1, 2).
+    Batch(BatchArgs),
     /// List the built-in plugins.
     List,
     /// Show what a plugin imports and whether this host can run it.
@@ -126,4 +132,19 @@ pub struct RunArgs {
         value_name = "PLUGIN [ARGS]"
     )]
     pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct BatchArgs {
+    /// How to show progress on stderr (lines carry the run's name).
+    #[arg(long, value_enum, default_value_t = ProgressFormat::None)]
+    pub progress: ProgressFormat,
+
+    /// Directory of compiled plugins [default: $XDG_CACHE_HOME/icmp-host].
+    #[arg(long, value_name = "DIR", env = "ICMP_HOST_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+
+    /// The manifest: `{"runs": [{"name", "plugin", "sha256"?, "args"?,
+    /// "policy"?, "limits"?}]}` (see the README).
+    pub manifest: PathBuf,
 }

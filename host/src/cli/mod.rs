@@ -2,6 +2,7 @@
 //! one place ([`exit_code`]).
 
 mod args;
+mod batch;
 mod render;
 
 use std::io::Write;
@@ -14,7 +15,7 @@ use anyhow::{Context, bail};
 use clap::Parser;
 
 use icmp_host::icmp::{Engine, EngineConfig, RawSockets};
-use icmp_host::policy::{Cidr, Policy, RateLimiter};
+use icmp_host::policy::{Policy, PolicySpec};
 use icmp_host::runtime::{Interrupt, Limits, Runtime, Session, types};
 use icmp_host::{builtin, sys};
 
@@ -46,6 +47,7 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run(args),
         Command::List => list(),
         Command::Inspect { plugin } => inspect(&plugin),
+        Command::Batch(args) => batch::run(args),
     };
     if let Err(e) = &result {
         let _ = writeln!(std::io::stderr(), "icmp-host: {e:#}");
@@ -111,31 +113,20 @@ struct Settings {
 }
 
 fn settings(a: &RunArgs) -> anyhow::Result<Settings> {
-    let mut policy = if a.strict {
-        Policy::strict()
-    } else {
-        Policy::default()
+    let spec = PolicySpec {
+        strict: a.strict,
+        allow: a.allow.clone(),
+        deny: a.deny.clone(),
+        allow_broadcast: a.allow_broadcast,
+        allow_multicast: a.allow_multicast,
+        no_privileged: a.no_privileged,
+        no_names: a.no_names,
+        max_pps: a.max_pps,
+        max_packets: a.max_packets,
+        max_payload: None,
+        max_sockets: None,
     };
-    let cidrs = |list: &[String]| -> anyhow::Result<Vec<Cidr>> {
-        list.iter()
-            .map(|c| c.parse::<Cidr>().map_err(anyhow::Error::msg))
-            .collect()
-    };
-    policy.allow.extend(cidrs(&a.allow).context("--allow")?);
-    policy.deny.extend(cidrs(&a.deny).context("--deny")?);
-    policy.allow_broadcast |= a.allow_broadcast;
-    policy.allow_multicast |= a.allow_multicast;
-    policy.allow_privileged &= !a.no_privileged;
-    policy.allow_names &= !a.no_names;
-    if let Some(pps) = a.max_pps {
-        if !(pps > 0.0 && pps.is_finite()) {
-            bail!("--max-pps must be a positive number");
-        }
-        policy.send_rate = Some(RateLimiter::new(pps, pps.max(1.0)));
-    }
-    if let Some(n) = a.max_packets {
-        policy.max_packets = Some(policy.max_packets.map_or(n, |m| m.min(n)));
-    }
+    let policy = spec.build().map_err(anyhow::Error::msg)?;
     let limits = Limits {
         memory: a
             .memory
@@ -174,31 +165,16 @@ fn run(args: RunArgs) -> anyhow::Result<Ending> {
         .context("missing PLUGIN (try icmp-host list)")?;
     let (label, wasm) = plugin_bytes(name)?;
 
-    // Privileged sockets first, then no privileges at all, before any
-    // plugin is compiled or run. Capabilities are per thread: this happens
-    // before the async runtime starts its threads.
-    let config = EngineConfig::default();
-    let raw = if settings.policy.allow_privileged {
-        RawSockets::open(config.receive_buffer)
-    } else {
-        RawSockets::none("disabled by --no-privileged")
-    };
-    if sys::privilege::effective().unwrap_or(0) != 0 {
-        sys::privilege::drop_all().context("dropping capabilities")?;
-    }
-
-    let tokio = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
+    let raw = privileged_sockets(settings.policy.allow_privileged)?;
+    let tokio = async_runtime()?;
     tokio.block_on(async move {
         let runtime = Runtime::new(settings.cache_dir.clone())?;
         if let Some(w) = runtime.cache_warning() {
             eprintln!("icmp-host: warning: compiled-plugin cache disabled: {w}");
         }
         let plugin = runtime.load(&label, &wasm)?;
-        let engine = Engine::new(config, raw).context("starting the ICMP engine")?;
+        let engine =
+            Engine::new(EngineConfig::default(), raw).context("starting the ICMP engine")?;
         let interrupt = Interrupt::new();
         let session = Session {
             engine,
@@ -215,10 +191,8 @@ fn run(args: RunArgs) -> anyhow::Result<Ending> {
         tokio::spawn(watch_ctrl_c(interrupt));
         let finished = task.await.context("the plugin task failed")?;
         let finished = finished.map_err(|e| anyhow::anyhow!("{label}: {e}"))?;
-        if settings.progress != ProgressFormat::None && !finished.guest_output.is_empty() {
-            for line in String::from_utf8_lossy(&finished.guest_output).lines() {
-                eprintln!("[{label}] {line}");
-            }
+        if settings.progress != ProgressFormat::None {
+            print_guest_output(&label, &finished.guest_output);
         }
         match finished.output {
             Ok(types::RunOutput::Text(text)) => {
@@ -229,15 +203,50 @@ fn run(args: RunArgs) -> anyhow::Result<Ending> {
                 if let Some(json) = report.json {
                     print_stdout(&json);
                 }
-                Ok(match report.outcome {
-                    types::Outcome::Reached => Ending::Reached,
-                    types::Outcome::NotReached | types::Outcome::Partial => Ending::NotReached,
-                })
+                Ok(ending(report.outcome))
             }
-            Err(types::RunError::Usage(m)) => bail!("{label}: {m}"),
-            Err(types::RunError::Failed(m)) => bail!("{label}: {m}"),
+            Err(types::RunError::Usage(m) | types::RunError::Failed(m)) => bail!("{label}: {m}"),
         }
     })
+}
+
+/// The exit-status class of a plugin's outcome.
+fn ending(outcome: types::Outcome) -> Ending {
+    match outcome {
+        types::Outcome::Reached => Ending::Reached,
+        types::Outcome::NotReached | types::Outcome::Partial => Ending::NotReached,
+    }
+}
+
+/// Opens raw sockets (when allowed and possible), then drops every
+/// capability: nothing privileged remains before any plugin is compiled or
+/// run. Capabilities are per thread, so this runs before the async runtime
+/// starts its threads.
+fn privileged_sockets(allowed: bool) -> anyhow::Result<RawSockets> {
+    let raw = if allowed {
+        RawSockets::open(EngineConfig::default().receive_buffer)
+    } else {
+        RawSockets::none("raw sockets are disabled by policy")
+    };
+    if sys::privilege::effective().unwrap_or(0) != 0 {
+        sys::privilege::drop_all().context("dropping capabilities")?;
+    }
+    Ok(raw)
+}
+
+fn async_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+/// What a plugin printed (captured, never mixed into results), on stderr.
+fn print_guest_output(label: &str, output: &[u8]) {
+    for line in String::from_utf8_lossy(output).lines() {
+        eprintln!("[{label}] {line}");
+    }
 }
 
 /// First Ctrl-C: interrupt the run (the plugin reports what it has).

@@ -14,16 +14,31 @@ use super::args::ProgressFormat;
 /// Renders events to stderr; result lines go to stdout.
 pub struct Renderer {
     format: ProgressFormat,
+    /// The run's name, when several run at once.
+    run: Option<String>,
 }
 
 impl Renderer {
     pub fn new(format: ProgressFormat) -> Renderer {
-        Renderer { format }
+        Renderer { format, run: None }
+    }
+
+    /// A renderer for one of several runs: its lines carry its name.
+    pub fn named(format: ProgressFormat, run: &str) -> Renderer {
+        Renderer {
+            format,
+            run: Some(run.to_owned()),
+        }
     }
 
     fn line(&self, text: &str) {
         let mut err = std::io::stderr().lock();
-        let _ = writeln!(err, "{text}");
+        for line in text.lines() {
+            let _ = match &self.run {
+                Some(run) => writeln!(err, "[{run}] {line}"),
+                None => writeln!(err, "{line}"),
+            };
+        }
     }
 }
 
@@ -36,7 +51,14 @@ impl ProgressSink for Renderer {
         }
         match self.format {
             ProgressFormat::None => {}
-            ProgressFormat::Ndjson => self.line(&ndjson(&event).to_string()),
+            ProgressFormat::Ndjson => {
+                let mut value = ndjson(&event);
+                if let (Some(run), Some(object)) = (&self.run, value.as_object_mut()) {
+                    object.insert("run".into(), json!(run));
+                }
+                let mut err = std::io::stderr().lock();
+                let _ = writeln!(err, "{value}");
+            }
             ProgressFormat::Text => {
                 if let Some(text) = text(&event) {
                     self.line(&text);

@@ -1,0 +1,105 @@
+//! Several untrusted plugins side by side in one host (`icmp-host batch`):
+//! each under its own policy and limits; a hostile one is stopped without
+//! disturbing the others, and tenants never see each other's replies.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::util::{icmp_host, plugin, require_root, run, u};
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+fn batch(manifest: &serde_json::Value) -> super::util::Run {
+    let path = std::env::temp_dir().join(format!(
+        "icmp-host-manifest-{}-{}.json",
+        std::process::id(),
+        rand_tag()
+    ));
+    std::fs::write(&path, manifest.to_string()).unwrap();
+    let mut cmd = icmp_host();
+    cmd.arg("batch").arg(&path);
+    let r = run(cmd, LIMIT);
+    let _ = std::fs::remove_file(&path);
+    r.assert_no_panic();
+    r
+}
+
+fn rand_tag() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+}
+
+#[test]
+fn tenants_run_side_by_side_and_a_hostile_one_is_contained() {
+    if !require_root("tenants_run_side_by_side_and_a_hostile_one_is_contained") {
+        return;
+    }
+    let ping = |target: &str| json!([target, "-c", "20", "-i", "0.01", "--id", "7"]);
+    let manifest = json!({"runs": [
+        {"name": "team-a", "plugin": "ping", "args": ping("127.0.0.1"),
+         "policy": {"allow": ["127.0.0.0/8"]}},
+        {"name": "team-b", "plugin": "ping", "args": ping("127.0.0.1"),
+         "policy": {"allow": ["127.0.0.0/8"], "max_pps": 500}},
+        {"name": "team-c", "plugin": "multiping", "args": ["127.0.0.1", "127.0.0.2", "::1", "-c", "3"]},
+        {"name": "spinner", "plugin": plugin("spin"), "limits": {"cpu_seconds": 0.3}},
+        {"name": "trapper", "plugin": plugin("trap")},
+        {"name": "nosy", "plugin": "ping", "args": ["::1", "-c", "1"], "policy": {"deny": ["::1/128"]}},
+    ]});
+    let r = batch(&manifest);
+    r.assert_code(2);
+    let report = r.json();
+    let runs = report.as_array().unwrap();
+    let by_name = |n: &str| runs.iter().find(|r| r["name"] == n).unwrap().clone();
+    for team in ["team-a", "team-b"] {
+        let t = by_name(team);
+        assert_eq!(t["outcome"], "reached", "{t}");
+        // Same guest id, same target, same time: each got its own 20 replies.
+        assert_eq!(u(&t["result"], "packets_received"), 20, "{t}");
+        assert_eq!(u(&t["result"], "duplicates"), 0, "{t}");
+    }
+    assert_eq!(by_name("team-c")["outcome"], "reached");
+    assert_eq!(by_name("team-c")["result"].as_array().unwrap().len(), 3);
+    let spinner = by_name("spinner");
+    assert_eq!(spinner["exit"], 2);
+    assert!(
+        spinner["error"]
+            .as_str()
+            .unwrap()
+            .contains("CPU time limit"),
+        "{spinner}"
+    );
+    assert!(
+        by_name("trapper")["error"]
+            .as_str()
+            .unwrap()
+            .contains("unreachable")
+    );
+    assert!(
+        by_name("nosy")["error"]
+            .as_str()
+            .unwrap()
+            .contains("denied by policy")
+    );
+}
+
+#[test]
+fn manifest_errors_refuse_the_whole_batch() {
+    let wrong_hash = json!({"runs": [
+        {"name": "a", "plugin": "ping", "sha256": "00".repeat(32), "args": ["127.0.0.1"]}
+    ]});
+    let r = batch(&wrong_hash);
+    r.assert_code(2);
+    assert!(r.stderr.contains("has sha256"), "{}", r.stderr);
+    assert!(r.stdout.is_empty());
+    let unknown_field = json!({"runs": [{"name": "a", "plugin": "ping", "polcy": {}}]});
+    let r = batch(&unknown_field);
+    r.assert_code(2);
+    assert!(r.stderr.contains("not a valid manifest"), "{}", r.stderr);
+    let twice = json!({"runs": [{"name": "a", "plugin": "ping"}, {"name": "a", "plugin": "ping"}]});
+    let r = batch(&twice);
+    r.assert_code(2);
+    assert!(r.stderr.contains("two runs are named"), "{}", r.stderr);
+}
