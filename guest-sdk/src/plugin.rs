@@ -54,7 +54,7 @@ pub enum Output {
 impl Output {
     /// Serialises `value` as the result.
     pub fn json<T: serde::Serialize>(value: &T, outcome: Outcome) -> Result<Output, RunError> {
-        let json = serde_json::to_string_pretty(value)
+        let json = serde_json::to_string(value)
             .map_err(|e| RunError::Failed(format!("cannot encode the result: {e}")))?;
         Ok(Output::Report {
             json: Some(json),

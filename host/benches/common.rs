@@ -24,8 +24,14 @@ pub fn have(program: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-/// Runs `cmd` with `input` on stdin; returns wall time and stdout.
-pub fn timed(cmd: &mut Command, input: &str) -> (Duration, String) {
+/// What a timed command printed.
+pub struct Printed {
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `cmd` with `input` on stdin; returns wall time and output.
+pub fn timed(cmd: &mut Command, input: &str) -> (Duration, Printed) {
     cmd.stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -41,10 +47,11 @@ pub fn timed(cmd: &mut Command, input: &str) -> (Duration, String) {
         .expect("waiting for the benchmarked command");
     let elapsed = start.elapsed();
     let _ = writer.join();
-    (
-        elapsed,
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
-    )
+    let printed = Printed {
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    (elapsed, printed)
 }
 
 /// The `icmp-host` binary of this build, with a cache dir of its own.

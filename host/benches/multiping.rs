@@ -45,7 +45,8 @@ fn main() {
         "0",
     ]);
     let (t, out) = common::timed(&mut ours, &list);
-    let alive = out.matches("\"is_alive\": true").count();
+    let hosts: Vec<serde_json::Value> = serde_json::from_str(out.stdout.trim()).unwrap_or_default();
+    let alive = hosts.iter().filter(|h| h["is_alive"] == true).count();
     row("icmp-host multiping", alive, t);
 
     if common::have("fping") {

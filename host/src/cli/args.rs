@@ -51,6 +51,17 @@ pub enum ProgressFormat {
     None,
 }
 
+/// How the JSON result is laid out on stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum JsonLayout {
+    /// Indented when stdout is a terminal, compact otherwise.
+    Auto,
+    /// Indented.
+    Pretty,
+    /// One line.
+    Compact,
+}
+
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// Show no progress lines (same as --progress none).
@@ -60,6 +71,10 @@ pub struct RunArgs {
     /// How to show progress on stderr.
     #[arg(long, value_enum, default_value_t = ProgressFormat::Text)]
     pub progress: ProgressFormat,
+
+    /// Layout of the JSON result.
+    #[arg(long, value_enum, default_value_t = JsonLayout::Auto)]
+    pub json: JsonLayout,
 
     /// Only allow destinations in this range (repeatable), e.g. 10.0.0.0/8.
     #[arg(long, value_name = "CIDR")]

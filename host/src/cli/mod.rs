@@ -19,7 +19,7 @@ use icmp_host::policy::{Policy, PolicySpec};
 use icmp_host::runtime::{Interrupt, Limits, Runtime, Session, types};
 use icmp_host::{builtin, sys};
 
-use args::{Cli, Command, ProgressFormat, RunArgs};
+use args::{Cli, Command, JsonLayout, ProgressFormat, RunArgs};
 use render::Renderer;
 
 /// How a run ended, before it becomes an exit status.
@@ -159,6 +159,7 @@ fn settings(a: &RunArgs) -> anyhow::Result<Settings> {
 
 fn run(args: RunArgs) -> anyhow::Result<Ending> {
     let settings = settings(&args)?;
+    let json_layout = args.json;
     let (name, plugin_args) = args
         .command
         .split_first()
@@ -201,13 +202,31 @@ fn run(args: RunArgs) -> anyhow::Result<Ending> {
             }
             Ok(types::RunOutput::Report(report)) => {
                 if let Some(json) = report.json {
-                    print_stdout(&json);
+                    print_stdout(&layout(json, json_layout));
                 }
                 Ok(ending(report.outcome))
             }
             Err(types::RunError::Usage(m) | types::RunError::Failed(m)) => bail!("{label}: {m}"),
         }
     })
+}
+
+/// Lays out a plugin's JSON: plugins return it compact; people at a
+/// terminal get it indented.
+fn layout(json: String, layout: JsonLayout) -> String {
+    use std::io::IsTerminal;
+    let pretty = match layout {
+        JsonLayout::Pretty => true,
+        JsonLayout::Compact => false,
+        JsonLayout::Auto => std::io::stdout().is_terminal(),
+    };
+    if !pretty {
+        return json;
+    }
+    match serde_json::from_str::<serde_json::Value>(&json) {
+        Ok(v) => serde_json::to_string_pretty(&v).unwrap_or(json),
+        Err(_) => json, // not JSON after all: as the plugin wrote it
+    }
 }
 
 /// The exit-status class of a plugin's outcome.
