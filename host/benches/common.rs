@@ -26,7 +26,9 @@ pub fn have(program: &str) -> bool {
 
 /// What a timed command printed.
 pub struct Printed {
+    /// Everything written to stdout.
     pub stdout: String,
+    /// Everything written to stderr.
     pub stderr: String,
 }
 

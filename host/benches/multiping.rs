@@ -54,6 +54,7 @@ fn main() {
         fping.args(["-c1", "-i0", "-r0", "-q"]);
         let (t, out) = common::timed(&mut fping, &list);
         let alive = out
+            .stderr
             .lines()
             .filter(|l| l.contains("xmt/rcv/%loss = 1/1/"))
             .count();
