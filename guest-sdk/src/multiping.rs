@@ -13,6 +13,7 @@ use crate::icmp::{DEFAULT_TTL, EchoRequest, PacketOptions};
 use crate::model::{Host, Probe};
 use crate::net::{Address, Family};
 use crate::network::{Network, Socket};
+use crate::ping::resolve_one;
 
 /// Parameters of [`multiping`], with icmplib 3.0.4's defaults.
 #[derive(Debug, Clone, PartialEq)]
@@ -111,16 +112,7 @@ pub fn multiping<N: Network>(
     };
     let mut addresses: Vec<Option<Address>> = Vec::with_capacity(targets.len());
     for target in targets {
-        let resolved = match target.parse::<Address>() {
-            Ok(a) if family.is_none_or(|f| a.family() == f) => Ok(a),
-            _ => net.resolve(target, family).and_then(|found| {
-                found
-                    .into_iter()
-                    .next()
-                    .ok_or_else(|| Error::NameLookup(target.clone()))
-            }),
-        };
-        match resolved {
+        match resolve_one(net, target, family) {
             Ok(a) => {
                 books.hosts.push(Host::new(target.as_str(), a.to_string()));
                 addresses.push(Some(a));

@@ -55,13 +55,19 @@ pub fn unique_identifier() -> u16 {
     NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
-/// Resolves `target` to one address: a literal as is, a name to its first
-/// address (IPv4 first unless `family` says otherwise).
+/// Resolves `target` to one address: a literal of the wanted family as is
+/// (no host call), anything else through the host — a name to its first
+/// address, IPv4 first unless `family` says otherwise.
 pub fn resolve_one<N: Network>(
     net: &mut N,
     target: &str,
     family: Option<Family>,
 ) -> Result<Address, Error> {
+    if let Ok(a) = target.parse::<Address>()
+        && family.is_none_or(|f| a.family() == f)
+    {
+        return Ok(a);
+    }
     net.resolve(target, family)?
         .into_iter()
         .next()
