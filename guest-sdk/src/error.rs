@@ -25,8 +25,13 @@ pub enum Error {
     TimeoutExceeded(Duration),
     /// Any other socket failure.
     IcmpSocket(String),
-    /// The host's policy forbids this.
-    PolicyDenied(String),
+    /// The host's policy forbids this: which rule, and why in words.
+    PolicyDenied {
+        /// The rule that refused.
+        rule: PolicyRule,
+        /// The refusal in words.
+        message: String,
+    },
     /// The run is ending (Ctrl-C or wall-clock limit): return what you have.
     Interrupted,
     /// A host capacity (sockets, in-flight requests, ids) is used up.
@@ -35,6 +40,35 @@ pub enum Error {
     InvalidArgument(String),
     /// The host or platform cannot do this.
     Unsupported(String),
+    /// A Don't-Fragment request is larger than the MTU towards its
+    /// destination (the local interface's, or a cached path MTU); nothing
+    /// was sent.
+    MessageTooBig {
+        /// That MTU.
+        mtu: u32,
+    },
+}
+
+/// Which rule of the host's policy refused a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PolicyRule {
+    /// The destination is outside the allowed ranges or inside a denied one.
+    Destination,
+    /// Multicast destinations are not allowed.
+    Multicast,
+    /// Broadcast is not allowed.
+    Broadcast,
+    /// The run's budget of requests is spent.
+    PacketBudget,
+    /// The payload is larger than allowed.
+    PayloadSize,
+    /// Too many sockets are open.
+    Sockets,
+    /// Raw (privileged) sockets are not allowed.
+    Privileged,
+    /// Name lookups are not allowed.
+    Names,
 }
 
 impl fmt::Display for Error {
@@ -49,11 +83,12 @@ impl fmt::Display for Error {
             }
             Error::TimeoutExceeded(d) => write!(f, "no reply within {:.3} s", d.as_secs_f64()),
             Error::IcmpSocket(m) => write!(f, "socket error: {m}"),
-            Error::PolicyDenied(m) => write!(f, "denied by policy: {m}"),
+            Error::PolicyDenied { message, .. } => write!(f, "denied by policy: {message}"),
             Error::Interrupted => f.write_str("interrupted"),
             Error::ResourceExhausted(m) => write!(f, "host capacity exhausted: {m}"),
             Error::InvalidArgument(m) => write!(f, "invalid argument: {m}"),
             Error::Unsupported(m) => write!(f, "unsupported: {m}"),
+            Error::MessageTooBig { mtu } => write!(f, "local error: message too long, mtu={mtu}"),
         }
     }
 }

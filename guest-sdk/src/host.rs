@@ -6,7 +6,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use crate::bindings::icmp_host::probe::{control, dns, progress, sockets, types as wit};
-use crate::error::Error;
+use crate::error::{Error, PolicyRule};
 use crate::icmp::{EchoRequest, Mode, OpenOptions, Reply, TimestampSource};
 use crate::net::{Address, Family};
 use crate::network::{Match, Socket};
@@ -96,11 +96,14 @@ impl Socket for IcmpSocket {
 
     fn send_many(&mut self, requests: &[EchoRequest]) -> Vec<Result<u64, Error>> {
         let requests: Vec<wit::EchoRequest> = requests.iter().map(Into::into).collect();
-        self.inner
-            .send_many(&requests)
-            .into_iter()
-            .map(|r| r.map_err(Into::into))
-            .collect()
+        match self.inner.send_many(&requests) {
+            Ok(results) => results.into_iter().map(|r| r.map_err(Into::into)).collect(),
+            // The call as a whole was refused: so was every request.
+            Err(e) => {
+                let e = Error::from(e);
+                requests.iter().map(|_| Err(e.clone())).collect()
+            }
+        }
     }
 
     fn receive(&mut self, matching: Option<Match>, timeout: Duration) -> Result<Reply, Error> {
@@ -230,6 +233,7 @@ impl From<wit::Reply> for Reply {
             timestamp_source: match r.timestamp_source {
                 wit::TimestampSource::Kernel => TimestampSource::Kernel,
                 wit::TimestampSource::HostMonotonic => TimestampSource::HostMonotonic,
+                wit::TimestampSource::KernelBoth => TimestampSource::KernelBoth,
             },
             rtt: Duration::from_nanos(r.rtt),
             ttl: r.ttl,
@@ -254,6 +258,7 @@ impl From<&Reply> for wit::Reply {
             timestamp_source: match r.timestamp_source {
                 TimestampSource::Kernel => wit::TimestampSource::Kernel,
                 TimestampSource::HostMonotonic => wit::TimestampSource::HostMonotonic,
+                TimestampSource::KernelBoth => wit::TimestampSource::KernelBoth,
             },
             rtt: nanos(r.rtt),
             ttl: r.ttl,
@@ -274,7 +279,20 @@ impl From<wit::Error> for Error {
             wit::Error::SocketBroadcast => Error::SocketBroadcast,
             wit::Error::TimeoutExceeded(d) => Error::TimeoutExceeded(Duration::from_nanos(d)),
             wit::Error::IcmpSocket(m) => Error::IcmpSocket(m),
-            wit::Error::PolicyDenied(m) => Error::PolicyDenied(m),
+            wit::Error::PolicyDenied(d) => Error::PolicyDenied {
+                rule: match d.rule {
+                    wit::PolicyRule::Destination => PolicyRule::Destination,
+                    wit::PolicyRule::Multicast => PolicyRule::Multicast,
+                    wit::PolicyRule::Broadcast => PolicyRule::Broadcast,
+                    wit::PolicyRule::PacketBudget => PolicyRule::PacketBudget,
+                    wit::PolicyRule::PayloadSize => PolicyRule::PayloadSize,
+                    wit::PolicyRule::Sockets => PolicyRule::Sockets,
+                    wit::PolicyRule::Privileged => PolicyRule::Privileged,
+                    wit::PolicyRule::Names => PolicyRule::Names,
+                },
+                message: d.message,
+            },
+            wit::Error::MessageTooBig(mtu) => Error::MessageTooBig { mtu },
             wit::Error::Interrupted => Error::Interrupted,
             wit::Error::ResourceExhausted(m) => Error::ResourceExhausted(m),
             wit::Error::InvalidArgument(m) => Error::InvalidArgument(m),

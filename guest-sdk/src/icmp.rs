@@ -103,6 +103,8 @@ pub enum TimestampSource {
     Kernel,
     /// The host's monotonic clock, read after the packet was read.
     HostMonotonic,
+    /// The kernel stamped both the request as it left and the reply.
+    KernelBoth,
 }
 
 /// An answer to a request: an Echo Reply or an ICMP error quoting it

@@ -35,7 +35,7 @@ pub mod sim;
 mod traceroute;
 
 pub use args::{Arg, Args, PacketArgs, UsageError};
-pub use error::{Error, IcmpError};
+pub use error::{Error, IcmpError, PolicyRule};
 pub use host::{IcmpSocket, SocketStats, resolve};
 pub use icmp::{
     DEFAULT_PAYLOAD_SIZE, DEFAULT_TTL, EchoRequest, Mode, OpenOptions, PacketOptions, Reply,

@@ -13,13 +13,48 @@ use std::str::FromStr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// A refusal, with the rule that refused.
+/// Which rule refused (the guest sees it as `policy-rule`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rule {
+    /// Outside the allowed ranges or inside a denied one.
+    Destination,
+    /// Multicast destinations are not allowed.
+    Multicast,
+    /// Broadcast is not allowed.
+    Broadcast,
+    /// The run's budget of requests is spent.
+    PacketBudget,
+    /// The payload is larger than allowed.
+    PayloadSize,
+    /// Too many sockets are open.
+    Sockets,
+    /// Raw sockets are not allowed.
+    Privileged,
+    /// Name lookups are not allowed.
+    Names,
+}
+
+/// A refusal: the rule that refused, and why in words.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Denied(pub String);
+pub struct Denied {
+    /// The rule.
+    pub rule: Rule,
+    /// The refusal in words.
+    pub message: String,
+}
+
+impl Denied {
+    fn new(rule: Rule, message: impl Into<String>) -> Denied {
+        Denied {
+            rule,
+            message: message.into(),
+        }
+    }
+}
 
 impl fmt::Display for Denied {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.message)
     }
 }
 
@@ -50,6 +85,16 @@ impl Cidr {
             }
             _ => false,
         }
+    }
+
+    /// The network address.
+    pub fn network(&self) -> IpAddr {
+        self.network
+    }
+
+    /// The prefix length.
+    pub fn prefix(&self) -> u8 {
+        self.prefix
     }
 
     /// A single address.
@@ -147,6 +192,11 @@ impl RateLimiter {
             burst: burst.max(1.0),
             state: Mutex::new((burst.max(1.0), Instant::now())),
         }
+    }
+
+    /// Tokens per second.
+    pub fn rate(&self) -> f64 {
+        self.rate
     }
 
     /// Takes a token; returns how long to wait first (zero when one was there).
@@ -301,16 +351,28 @@ impl Policy {
     pub fn check_destination(&self, ip: IpAddr) -> Result<(), Denied> {
         let ip = canonical(ip);
         if let Some(c) = self.deny.iter().find(|c| c.contains(ip)) {
-            return Err(Denied(format!("{ip} is in the denied range {c}")));
+            return Err(Denied::new(
+                Rule::Destination,
+                format!("{ip} is in the denied range {c}"),
+            ));
         }
         if !self.allow.is_empty() && !self.allow.iter().any(|c| c.contains(ip)) {
-            return Err(Denied(format!("{ip} is outside the allowed ranges")));
+            return Err(Denied::new(
+                Rule::Destination,
+                format!("{ip} is outside the allowed ranges"),
+            ));
         }
         if is_multicast(ip) && !self.allow_multicast {
-            return Err(Denied(format!("{ip} is a multicast address")));
+            return Err(Denied::new(
+                Rule::Multicast,
+                format!("{ip} is a multicast address"),
+            ));
         }
         if is_limited_broadcast(ip) && !self.allow_broadcast {
-            return Err(Denied(format!("{ip} is the broadcast address")));
+            return Err(Denied::new(
+                Rule::Broadcast,
+                format!("{ip} is the broadcast address"),
+            ));
         }
         Ok(())
     }
@@ -318,16 +380,22 @@ impl Policy {
     /// May one more request of `payload` bytes be sent? Counts it.
     pub fn check_send(&self, payload: usize) -> Result<(), Denied> {
         if payload > self.max_payload {
-            return Err(Denied(format!(
-                "payload of {payload} bytes exceeds the limit of {}",
-                self.max_payload
-            )));
+            return Err(Denied::new(
+                Rule::PayloadSize,
+                format!(
+                    "payload of {payload} bytes exceeds the limit of {}",
+                    self.max_payload
+                ),
+            ));
         }
         let mut sent = self.sent.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(max) = self.max_packets
             && *sent >= max
         {
-            return Err(Denied(format!("the budget of {max} requests is spent")));
+            return Err(Denied::new(
+                Rule::PacketBudget,
+                format!("the budget of {max} requests is spent"),
+            ));
         }
         *sent += 1;
         Ok(())
@@ -341,13 +409,16 @@ impl Policy {
     /// May a socket be opened, `privileged` or not, with `open` already open?
     pub fn check_open(&self, privileged: bool, open: usize) -> Result<(), Denied> {
         if privileged && !self.allow_privileged {
-            return Err(Denied("privileged (raw) sockets are not allowed".into()));
+            return Err(Denied::new(
+                Rule::Privileged,
+                "privileged (raw) sockets are not allowed",
+            ));
         }
         if open >= self.max_sockets {
-            return Err(Denied(format!(
-                "at most {} sockets may be open",
-                self.max_sockets
-            )));
+            return Err(Denied::new(
+                Rule::Sockets,
+                format!("at most {} sockets may be open", self.max_sockets),
+            ));
         }
         Ok(())
     }
@@ -357,8 +428,9 @@ impl Policy {
         if self.allow_broadcast {
             Ok(())
         } else {
-            Err(Denied(
-                "broadcast is not allowed (host option --allow-broadcast)".into(),
+            Err(Denied::new(
+                Rule::Broadcast,
+                "broadcast is not allowed (host option --allow-broadcast)",
             ))
         }
     }
@@ -368,7 +440,10 @@ impl Policy {
         if self.allow_names {
             Ok(())
         } else {
-            Err(Denied(format!("name lookups are not allowed ({name:?})")))
+            Err(Denied::new(
+                Rule::Names,
+                format!("name lookups are not allowed ({name:?})"),
+            ))
         }
     }
 }
@@ -441,7 +516,7 @@ mod tests {
             "0.0.0.0",
         ] {
             let e = p.check_destination(ip(denied)).unwrap_err();
-            assert!(e.0.contains("denied"), "{denied}: {e}");
+            assert!(e.message.contains("denied"), "{denied}: {e}");
         }
         assert!(p.check_destination(ip("192.0.2.1")).is_ok());
     }
@@ -457,13 +532,13 @@ mod tests {
         assert!(
             p.check_destination(ip("10.9.0.1"))
                 .unwrap_err()
-                .0
+                .message
                 .contains("10.9.0.0/16")
         );
         assert!(
             p.check_destination(ip("192.0.2.1"))
                 .unwrap_err()
-                .0
+                .message
                 .contains("outside")
         );
     }
@@ -475,10 +550,15 @@ mod tests {
             max_payload: 100,
             ..Policy::default()
         };
-        assert!(p.check_send(101).unwrap_err().0.contains("payload"));
+        assert!(p.check_send(101).unwrap_err().message.contains("payload"));
         p.check_send(10).unwrap();
         p.check_send(10).unwrap();
-        assert!(p.check_send(10).unwrap_err().0.contains("budget of 2"));
+        assert!(
+            p.check_send(10)
+                .unwrap_err()
+                .message
+                .contains("budget of 2")
+        );
         assert_eq!(p.packets_sent(), 2);
         let p = Policy {
             allow_privileged: false,

@@ -259,6 +259,7 @@ fn ndjson(event: &progress::Event) -> serde_json::Value {
             "timestamp_source": match r.timestamp_source {
                 types::TimestampSource::Kernel => "kernel",
                 types::TimestampSource::HostMonotonic => "host-monotonic",
+                types::TimestampSource::KernelBoth => "kernel-both",
             },
         }),
         Event::Timeout(t) => json!({

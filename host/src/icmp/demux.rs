@@ -157,6 +157,9 @@ const QUARANTINE_MARGIN: Duration = Duration::from_secs(1);
 /// short slices), so the host keeps keys long enough for any sane timeout.
 const DEFAULT_RETENTION: Duration = Duration::from_secs(60);
 
+/// The longest a request is remembered: receive timeouts beyond it are cut.
+pub const MAX_RETENTION: Duration = DEFAULT_RETENTION;
+
 impl Table {
     /// An empty table holding at most `capacity` keys.
     pub fn new(space: KeySpace, capacity: usize) -> Table {

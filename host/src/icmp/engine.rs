@@ -672,7 +672,7 @@ impl VirtualSocket {
             transport::send(&*transport, &packet, destination.to_socket_addr(), &options).await;
         if let Err(e) = result {
             self.plane.table().release(key);
-            return Err(send_error(e, destination));
+            return Err(send_error(e, destination, self.interface));
         }
         self.sent += 1;
         Ok(sent_at)
@@ -771,15 +771,20 @@ impl Drop for VirtualSocket {
 }
 
 /// Maps a failed send to what the guest should hear.
-fn send_error(e: io::Error, destination: Address) -> Error {
+fn send_error(e: io::Error, destination: Address, interface: u32) -> Error {
     match e.raw_os_error() {
         // Without SO_BROADCAST the kernel refuses broadcast destinations.
         Some(libc::EACCES) if destination.family() == Family::V4 => {
             Error::Broadcast(destination.ip)
         }
-        Some(libc::EMSGSIZE) => Error::InvalidArgument(format!(
-            "message too long for the path to {destination} with Don't Fragment set"
-        )),
+        // Don't Fragment and larger than the route's MTU: say which MTU,
+        // as iputils does ("local error: message too long, mtu=1280").
+        Some(libc::EMSGSIZE) => match sys::path_mtu(destination.to_socket_addr(), interface) {
+            Ok(mtu) => Error::MessageTooBig(mtu),
+            Err(_) => Error::InvalidArgument(format!(
+                "message too long for the path to {destination} with Don't Fragment set"
+            )),
+        },
         Some(libc::EPERM) => Error::Permission(format!(
             "sending to {destination} was refused by the local firewall: {e}"
         )),

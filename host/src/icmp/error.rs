@@ -27,6 +27,10 @@ pub enum Error {
     /// Not possible here.
     #[error("{0}")]
     Unsupported(String),
+    /// A Don't-Fragment request larger than the MTU towards its
+    /// destination (interface or cached path MTU); nothing was sent.
+    #[error("message too long for the path MTU of {0}")]
+    MessageTooBig(u32),
     /// No reply in time.
     #[error("no reply within {0:?}")]
     Timeout(Duration),

@@ -18,6 +18,7 @@ mod transport;
 mod types;
 pub mod wire;
 
+pub use demux::MAX_RETENTION;
 pub use engine::{Engine, EngineConfig, OpenOptions, PlaneStats, RawSockets, VirtualSocket};
 pub use error::Error;
 pub use transport::{KernelSocket, Transport};

@@ -151,6 +151,7 @@ impl From<icmp::Error> for types::Error {
             icmp::Error::Exhausted(m) => types::Error::ResourceExhausted(m),
             icmp::Error::InvalidArgument(m) => types::Error::InvalidArgument(m),
             icmp::Error::Unsupported(m) => types::Error::Unsupported(m),
+            icmp::Error::MessageTooBig(mtu) => types::Error::MessageTooBig(mtu),
             icmp::Error::Timeout(d) => {
                 types::Error::TimeoutExceeded(d.as_nanos().min(u128::from(u64::MAX)) as u64)
             }
@@ -162,5 +163,37 @@ impl From<icmp::Error> for types::Error {
 impl From<icmp::Error> for HostError {
     fn from(e: icmp::Error) -> Self {
         types::Error::from(e).into()
+    }
+}
+
+impl From<crate::policy::Denied> for types::Denial {
+    fn from(d: crate::policy::Denied) -> Self {
+        use crate::policy::Rule;
+        let rule = match d.rule {
+            Rule::Destination => types::PolicyRule::Destination,
+            Rule::Multicast => types::PolicyRule::Multicast,
+            Rule::Broadcast => types::PolicyRule::Broadcast,
+            Rule::PacketBudget => types::PolicyRule::PacketBudget,
+            Rule::PayloadSize => types::PolicyRule::PayloadSize,
+            Rule::Sockets => types::PolicyRule::Sockets,
+            Rule::Privileged => types::PolicyRule::Privileged,
+            Rule::Names => types::PolicyRule::Names,
+        };
+        types::Denial {
+            rule,
+            message: d.message,
+        }
+    }
+}
+
+impl From<crate::policy::Denied> for types::Error {
+    fn from(d: crate::policy::Denied) -> Self {
+        types::Error::PolicyDenied(d.into())
+    }
+}
+
+impl From<crate::policy::Denied> for HostError {
+    fn from(d: crate::policy::Denied) -> Self {
+        types::Error::from(d).into()
     }
 }

@@ -9,7 +9,7 @@ use wasmtime::component::{Resource, ResourceTable};
 use wasmtime_wasi::{TrappableError, WasiCtx, WasiCtxView, WasiView};
 
 use super::ProgressSink;
-use super::bindings::icmp_host::probe::{control, dns, progress, sockets, types};
+use super::bindings::icmp_host::probe::{control, dns, limits, progress, sockets, types};
 use super::interrupt::Interrupt;
 use crate::icmp::{self, Engine, VirtualSocket};
 use crate::policy::Policy;
@@ -32,7 +32,15 @@ pub struct ProbeCtx {
     pub(super) sink: Arc<dyn ProgressSink>,
     pub(super) interrupt: Interrupt,
     pub(super) open_sockets: usize,
+    /// The run's limits, as `limits.current` reports them.
+    pub(super) run_limits: super::Limits,
 }
+
+/// Most requests per `send-many` and replies per `receive-many`.
+pub const MAX_BATCH: usize = 1024;
+
+/// Most payload bytes per `send-many`.
+pub const MAX_BATCH_BYTES: usize = 4 << 20;
 
 impl WasiView for ProbeCtx {
     fn ctx(&mut self) -> WasiCtxView<'_> {
@@ -41,10 +49,6 @@ impl WasiView for ProbeCtx {
             table: &mut self.table,
         }
     }
-}
-
-fn denied(d: crate::policy::Denied) -> types::Error {
-    types::Error::PolicyDenied(d.0)
 }
 
 impl types::Host for ProbeCtx {
@@ -71,14 +75,12 @@ impl ProbeCtx {
             return Err(types::Error::Interrupted.into());
         }
         let request = icmp::EchoRequest::try_from(request)?;
-        self.policy
-            .check_destination(request.destination.ip)
-            .map_err(denied)?;
+        self.policy.check_destination(request.destination.ip)?;
         let size = request
             .payload
             .as_ref()
             .map_or(request.payload_size as usize, Vec::len);
-        self.policy.check_send(size).map_err(denied)?;
+        self.policy.check_send(size)?;
         if let Some(rate) = &self.policy.send_rate {
             let wait = rate.reserve();
             if !wait.is_zero() && self.interrupt.sleep(wait).await.is_err() {
@@ -103,9 +105,7 @@ impl sockets::HostIcmpSocket for ProbeCtx {
             icmp::Mode::Unprivileged => false,
             icmp::Mode::Auto => self.engine.has_raw(options.family) && self.policy.allow_privileged,
         };
-        self.policy
-            .check_open(privileged, self.open_sockets)
-            .map_err(denied)?;
+        self.policy.check_open(privileged, self.open_sockets)?;
         let options = icmp::OpenOptions {
             mode: match privileged {
                 true => icmp::Mode::Privileged,
@@ -132,12 +132,29 @@ impl sockets::HostIcmpSocket for ProbeCtx {
         &mut self,
         handle: Resource<SocketHandle>,
         requests: Vec<types::EchoRequest>,
-    ) -> wasmtime::Result<Vec<Result<types::Timestamp, types::Error>>> {
+    ) -> Result<Vec<Result<types::Timestamp, types::Error>>, HostError> {
+        if requests.len() > MAX_BATCH {
+            return Err(types::Error::InvalidArgument(format!(
+                "send-many takes at most {MAX_BATCH} requests, not {}",
+                requests.len()
+            ))
+            .into());
+        }
+        let bytes: usize = requests
+            .iter()
+            .map(|r| r.payload.as_ref().map_or(r.payload_size as usize, Vec::len))
+            .sum();
+        if bytes > MAX_BATCH_BYTES {
+            return Err(types::Error::InvalidArgument(format!(
+                "send-many takes at most {MAX_BATCH_BYTES} payload bytes, not {bytes}"
+            ))
+            .into());
+        }
         let mut results = Vec::with_capacity(requests.len());
         for request in requests {
             let r = match self.send_one(&handle, request).await {
                 Ok(t) => Ok(t),
-                Err(e) => Err(e.downcast()?),
+                Err(e) => Err(e.downcast().map_err(HostError::trap)?),
             };
             results.push(r);
         }
@@ -168,7 +185,8 @@ impl sockets::HostIcmpSocket for ProbeCtx {
         timeout: types::Duration,
     ) -> Result<Vec<types::Reply>, HostError> {
         let socket = &self.table.get(&handle).map_err(HostError::trap)?.socket;
-        let wait = socket.receive_many(max as usize, Duration::from_nanos(timeout));
+        let max = (max as usize).min(MAX_BATCH);
+        let wait = socket.receive_many(max, Duration::from_nanos(timeout));
         let replies = self
             .interrupt
             .run(wait)
@@ -187,7 +205,7 @@ impl sockets::HostIcmpSocket for ProbeCtx {
         enabled: bool,
     ) -> Result<(), HostError> {
         if enabled {
-            self.policy.check_broadcast().map_err(denied)?;
+            self.policy.check_broadcast()?;
         }
         Ok(self.socket_mut(&handle)?.set_broadcast(enabled)?)
     }
@@ -250,7 +268,7 @@ impl dns::Host for ProbeCtx {
             .map_err(|e| types::Error::NameLookup(e.0))?
             .is_some();
         if !is_literal {
-            self.policy.check_resolve(&name).map_err(denied)?;
+            self.policy.check_resolve(&name)?;
             if let Some(rate) = &self.policy.lookup_rate {
                 let wait = rate.reserve();
                 if !wait.is_zero() && self.interrupt.sleep(wait).await.is_err() {
@@ -282,4 +300,53 @@ impl control::Host for ProbeCtx {
             .await
             .map_err(|()| types::Error::Interrupted.into())
     }
+}
+
+impl limits::Host for ProbeCtx {
+    async fn current(&mut self) -> wasmtime::Result<limits::Rules> {
+        let p = &self.policy;
+        let cidrs = |list: &[crate::policy::Cidr]| {
+            list.iter()
+                .map(|c| limits::Cidr {
+                    address: icmp::Address::new(c.network()).into(),
+                    prefix: c.prefix(),
+                })
+                .collect()
+        };
+        let l = &self.run_limits;
+        Ok(limits::Rules {
+            allow: cidrs(&p.allow),
+            deny: cidrs(&p.deny),
+            allow_broadcast: p.allow_broadcast,
+            allow_multicast: p.allow_multicast,
+            allow_privileged: p.allow_privileged,
+            allow_names: p.allow_names,
+            max_payload: u32::try_from(p.max_payload).unwrap_or(u32::MAX),
+            max_sockets: u32::try_from(p.max_sockets).unwrap_or(u32::MAX),
+            max_pps: p.send_rate.as_ref().map(|r| r.rate()),
+            max_packets: p.max_packets,
+            packets_sent: p.packets_sent(),
+            max_batch: MAX_BATCH as u32,
+            max_batch_bytes: MAX_BATCH_BYTES as u32,
+            max_timeout: nanos(icmp::MAX_RETENTION),
+            memory: l.memory as u64,
+            cpu: nanos(l.cpu),
+            wall: l.wall.map(nanos),
+        })
+    }
+
+    async fn check_destination(
+        &mut self,
+        destination: types::IpAddress,
+    ) -> wasmtime::Result<Result<(), types::Denial>> {
+        let address = icmp::Address::from(destination);
+        Ok(self
+            .policy
+            .check_destination(address.ip)
+            .map_err(Into::into))
+    }
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }

@@ -16,6 +16,7 @@ mod convert;
 mod cpu;
 mod host;
 mod interrupt;
+mod wasi;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -42,31 +43,6 @@ pub trait ProgressSink: Send + Sync {
     /// One event, as the plugin emitted it.
     fn emit(&self, event: progress::Event);
 }
-
-/// WASI interfaces a plugin may import (any 0.2.x version).
-const ALLOWED_WASI: &[&str] = &[
-    "wasi:io/error",
-    "wasi:io/poll",
-    "wasi:io/streams",
-    "wasi:clocks/wall-clock",
-    "wasi:clocks/monotonic-clock",
-    "wasi:random/random",
-    "wasi:random/insecure",
-    "wasi:random/insecure-seed",
-    "wasi:cli/environment",
-    "wasi:cli/exit",
-    "wasi:cli/stdin",
-    "wasi:cli/stdout",
-    "wasi:cli/stderr",
-    "wasi:cli/terminal-input",
-    "wasi:cli/terminal-output",
-    "wasi:cli/terminal-stdin",
-    "wasi:cli/terminal-stdout",
-    "wasi:cli/terminal-stderr",
-];
-
-/// The package every plugin imports its ICMP capabilities from.
-const PROBE_PACKAGE: &str = "icmp-host:probe/";
 
 /// Per-run limits.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -244,13 +220,6 @@ pub struct Runtime {
     _ticker: EpochTicker,
 }
 
-/// Marks the WASI I/O interfaces' view of the store: its resource table.
-struct HasIo;
-
-impl wasmtime::component::HasData for HasIo {
-    type Data<'a> = &'a mut ResourceTable;
-}
-
 impl Runtime {
     /// Builds the engine and linker; `cache_dir` `None` disables the cache.
     pub fn new(cache_dir: Option<PathBuf>) -> anyhow::Result<Runtime> {
@@ -259,7 +228,7 @@ impl Runtime {
         config.epoch_interruption(true);
         let engine = wasmtime::Engine::new(&config)?;
         let mut linker = Linker::new(&engine);
-        add_wasi_subset(&mut linker)?;
+        wasi::add_wasi_subset(&mut linker)?;
         bindings::Probe::add_to_linker::<ProbeCtx, HasSelf<ProbeCtx>>(&mut linker, |c| c)?;
         let (cache, cache_warning) = match cache_dir {
             None => (None, None),
@@ -300,7 +269,7 @@ impl Runtime {
                 c
             }
         };
-        let imports = check_imports(name, &component, &self.engine)?;
+        let imports = wasi::check_imports(name, &component, &self.engine)?;
         let pre = self
             .linker
             .instantiate_pre(&component)
@@ -349,6 +318,7 @@ impl Runtime {
             sink,
             interrupt: interrupt.clone(),
             open_sockets: 0,
+            run_limits: limits.clone(),
         };
         let mut store = Store::new(&self.engine, ctx);
         store.limiter(|c| &mut c.limits);
@@ -408,55 +378,6 @@ impl Runtime {
             interrupted,
         })
     }
-}
-
-/// Adds the published WASI subset (and nothing else) to the linker.
-fn add_wasi_subset(l: &mut Linker<ProbeCtx>) -> anyhow::Result<()> {
-    use wasmtime_wasi::cli::{WasiCli, WasiCliView};
-    use wasmtime_wasi::clocks::{WasiClocks, WasiClocksView};
-    use wasmtime_wasi::p2::bindings::{cli, clocks, io, random};
-    use wasmtime_wasi::random::WasiRandom;
-
-    io::error::add_to_linker::<ProbeCtx, HasIo>(l, |t| &mut t.table)?;
-    io::poll::add_to_linker::<ProbeCtx, HasIo>(l, |t| &mut t.table)?;
-    io::streams::add_to_linker::<ProbeCtx, HasIo>(l, |t| &mut t.table)?;
-    clocks::wall_clock::add_to_linker::<ProbeCtx, WasiClocks>(l, ProbeCtx::clocks)?;
-    clocks::monotonic_clock::add_to_linker::<ProbeCtx, WasiClocks>(l, ProbeCtx::clocks)?;
-    random::random::add_to_linker::<ProbeCtx, WasiRandom>(l, |t| t.wasi.random())?;
-    random::insecure::add_to_linker::<ProbeCtx, WasiRandom>(l, |t| t.wasi.random())?;
-    random::insecure_seed::add_to_linker::<ProbeCtx, WasiRandom>(l, |t| t.wasi.random())?;
-    cli::exit::add_to_linker::<ProbeCtx, WasiCli>(l, ProbeCtx::cli)?;
-    cli::environment::add_to_linker::<ProbeCtx, WasiCli>(l, ProbeCtx::cli)?;
-    cli::stdin::add_to_linker::<ProbeCtx, WasiCli>(l, ProbeCtx::cli)?;
-    cli::stdout::add_to_linker::<ProbeCtx, WasiCli>(l, ProbeCtx::cli)?;
-    cli::stderr::add_to_linker::<ProbeCtx, WasiCli>(l, ProbeCtx::cli)?;
-    cli::terminal_input::add_to_linker::<ProbeCtx, WasiCli>(l, ProbeCtx::cli)?;
-    cli::terminal_output::add_to_linker::<ProbeCtx, WasiCli>(l, ProbeCtx::cli)?;
-    cli::terminal_stdin::add_to_linker::<ProbeCtx, WasiCli>(l, ProbeCtx::cli)?;
-    cli::terminal_stdout::add_to_linker::<ProbeCtx, WasiCli>(l, ProbeCtx::cli)?;
-    cli::terminal_stderr::add_to_linker::<ProbeCtx, WasiCli>(l, ProbeCtx::cli)?;
-    Ok(())
-}
-
-/// Refuses a component importing anything outside the published set,
-/// naming the import; returns the imports.
-fn check_imports(
-    name: &str,
-    component: &Component,
-    engine: &wasmtime::Engine,
-) -> Result<Vec<String>, LoadError> {
-    let mut imports = Vec::new();
-    for (import, _) in component.component_type().imports(engine) {
-        let unversioned = import.split('@').next().unwrap_or(import);
-        if !import.starts_with(PROBE_PACKAGE) && !ALLOWED_WASI.contains(&unversioned) {
-            return Err(LoadError::ForbiddenImport {
-                name: name.to_owned(),
-                import: import.to_owned(),
-            });
-        }
-        imports.push(import.to_owned());
-    }
-    Ok(imports)
 }
 
 /// The innermost message of an error chain.

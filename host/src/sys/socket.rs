@@ -157,6 +157,34 @@ pub fn enable_error_queue(s: &Socket, family: Family) -> io::Result<()> {
     Ok(())
 }
 
+/// The MTU the kernel would use towards `destination` (interface MTU, or a
+/// smaller cached path MTU): `IP_MTU` / `IPV6_MTU` of a connected UDP
+/// socket. Nothing is sent.
+pub fn path_mtu(destination: SocketAddr, interface: u32) -> io::Result<u32> {
+    let (domain, level, name) = match destination {
+        SocketAddr::V4(_) => (Domain::IPV4, libc::IPPROTO_IP, libc::IP_MTU),
+        SocketAddr::V6(_) => (Domain::IPV6, libc::IPPROTO_IPV6, libc::IPV6_MTU),
+    };
+    let s = Socket::new(domain, Type::DGRAM, Some(Protocol::UDP))?;
+    if interface != 0 {
+        let name = nix::net::if_::if_indextoname(interface).map_err(io::Error::from)?;
+        s.bind_device(Some(name.as_bytes()))?;
+    }
+    let mut port = destination;
+    port.set_port(9); // connect(2) needs a port; UDP connect sends nothing
+    s.connect(&port.into())?;
+    let mut mtu: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: getsockopt(2) writes at most `len` bytes into `mtu`, a live
+    // c_int, and updates `len`; `s` is open for the call.
+    let rc =
+        unsafe { libc::getsockopt(s.as_raw_fd(), level, name, (&raw mut mtu).cast(), &mut len) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    u32::try_from(mtu).map_err(|_| io::Error::other("negative MTU"))
+}
+
 /// The index of a network interface by name.
 pub fn interface_index(name: &str) -> io::Result<u32> {
     nix::net::if_::if_nametoindex(name).map_err(|e| {
