@@ -5,13 +5,11 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
 /// IP version.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Family {
     /// IPv4.
-    #[serde(rename = "4")]
     V4,
     /// IPv6.
-    #[serde(rename = "6")]
     V6,
 }
 
@@ -78,7 +76,7 @@ impl From<Ipv6Addr> for Address {
 impl fmt::Display for Address {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.scope_id {
-            0 => write!(f, "{}", self.ip),
+            0 => fmt::Display::fmt(&self.ip, f),
             scope => write!(f, "{}%{}", self.ip, scope),
         }
     }
@@ -99,12 +97,6 @@ impl FromStr for Address {
             });
         }
         s.parse::<IpAddr>().map(Address::new)
-    }
-}
-
-impl serde::Serialize for Address {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
     }
 }
 
