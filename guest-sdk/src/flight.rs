@@ -46,6 +46,7 @@ assert_eq!(seen, ["192.0.2.1 in 3ms", "192.0.2.3 in 3ms", "192.0.2.2 timed out"]
 */
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -131,6 +132,50 @@ pub struct FlightEvent {
 /// Replies are matched by family, identifier and sequence.
 type Key = (Family, u16, u16);
 
+/// Maps keyed by our own numbers need no protection from chosen
+/// collisions: a multiplicative hash is enough, and small.
+type Map<K, V> = HashMap<K, V, BuildHasherDefault<Mix>>;
+
+/// FxHash's mixing step.
+#[derive(Default)]
+struct Mix(u64);
+
+impl Hasher for Mix {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_u8(&mut self, n: u8) {
+        self.write_u64(u64::from(n));
+    }
+
+    fn write_u16(&mut self, n: u16) {
+        self.write_u64(u64::from(n));
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(u64::from(n));
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
 struct Slot {
     index: usize,
     destination: Address,
@@ -149,13 +194,13 @@ pub struct Flight<'n, N: Network> {
     queue: VecDeque<(usize, EchoRequest)>,
     feed: Option<Box<dyn Iterator<Item = EchoRequest> + 'n>>,
     next_index: usize,
-    in_flight: HashMap<Key, Slot>,
+    in_flight: Map<Key, Slot>,
     /// Keys (and indexes) in send order, hence in deadline order (one
     /// timeout for all); entries of settled requests are skipped.
     order: VecDeque<(Key, usize)>,
     /// Answered requests, for their duplicates.
-    answered: HashMap<Key, (usize, Address)>,
-    last_to: HashMap<IpAddr, Duration>,
+    answered: Map<Key, (usize, Address)>,
+    last_to: Map<IpAddr, Duration>,
     next_send: Duration,
     spacing: Duration,
     max_batch: usize,
@@ -187,10 +232,10 @@ impl<'n, N: Network> Flight<'n, N> {
             queue: VecDeque::new(),
             feed: None,
             next_index: 0,
-            in_flight: HashMap::new(),
+            in_flight: Map::default(),
             order: VecDeque::new(),
-            answered: HashMap::new(),
-            last_to: HashMap::new(),
+            answered: Map::default(),
+            last_to: Map::default(),
             next_send: start,
             spacing,
             options: FlightOptions {
@@ -329,20 +374,21 @@ impl<'n, N: Network> Flight<'n, N> {
                 return (0, Some(self.next_send));
             }
             self.next_send = self.next_send.max(now.saturating_sub(CATCH_UP));
-            let behind = (now - self.next_send).as_nanos() / self.spacing.as_nanos();
-            room = room.min(
-                usize::try_from(behind)
-                    .unwrap_or(usize::MAX)
-                    .saturating_add(1),
-            );
+            let behind = nanos(now - self.next_send) / nanos(self.spacing).max(1);
+            room = room.min(usize::try_from(behind).map_or(usize::MAX, |b| b.saturating_add(1)));
         }
         let (mut count, mut bytes) = (0, 0);
         let mut batch_to: Vec<IpAddr> = Vec::new();
+        let mut batch_keys: Vec<Key> = Vec::new();
         for (_, r) in self.queue.iter().take(room.min(self.max_batch)) {
             let key = (r.destination.family(), r.id, r.sequence);
-            if r.destination.family() != family || self.in_flight.contains_key(&key) {
+            if r.destination.family() != family
+                || self.in_flight.contains_key(&key)
+                || batch_keys.contains(&key)
+            {
                 break;
             }
+            batch_keys.push(key);
             if !self.options.per_destination.is_zero() {
                 let ip = r.destination.ip;
                 if let Some(&last) = self.last_to.get(&ip)
@@ -367,7 +413,8 @@ impl<'n, N: Network> Flight<'n, N> {
 
     /// Sends the first `count` queued requests.
     fn send(&mut self, count: usize) -> Result<(), Error> {
-        let batch: Vec<(usize, EchoRequest)> = self.queue.drain(..count).collect();
+        let batch: Vec<(usize, EchoRequest)> =
+            (0..count).filter_map(|_| self.queue.pop_front()).collect();
         let family = batch[0].1.destination.family();
         let requests: Vec<EchoRequest> = batch.iter().map(|(_, r)| r.clone()).collect();
         let socket = self.socket(family)?;
@@ -572,10 +619,11 @@ impl<'n, N: Network> Flight<'n, N> {
         self.interrupted = true;
         self.queue.clear();
         self.feed = None;
-        let mut out: Vec<(Key, Slot)> = self.in_flight.drain().collect();
-        out.sort_by_key(|(_, s)| s.index);
-        self.order.clear();
-        for (key, slot) in out {
+        let order = std::mem::take(&mut self.order);
+        for (key, index) in order {
+            let Some(slot) = self.in_flight.remove(&key).filter(|s| s.index == index) else {
+                continue;
+            };
             if !slot.answered {
                 self.events.push_back(FlightEvent {
                     index: slot.index,

@@ -142,6 +142,13 @@ impl ToJson for Probe {
     }
 }
 
+/// Adds `probe` to `probes`, kept in sequence order (after probes of the
+/// same sequence already there).
+pub(crate) fn insert_in_order(probes: &mut Vec<Probe>, probe: Probe) {
+    let at = probes.partition_point(|p| p.sequence <= probe.sequence);
+    probes.insert(at, probe);
+}
+
 impl Probe {
     /// A probe answered by `reply` (an echo reply or an ICMP error).
     pub fn answered(reply: &Reply) -> Probe {

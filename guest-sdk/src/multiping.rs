@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::error::Error;
 use crate::flight::{Fate, Flight, FlightOptions};
 use crate::icmp::{DEFAULT_TTL, PacketOptions};
-use crate::model::{Host, Probe};
+use crate::model::{Host, Probe, insert_in_order};
 use crate::net::Address;
 use crate::network::Network;
 use crate::ping::resolve_one;
@@ -138,10 +138,9 @@ pub fn multiping<N: Network>(
             Fate::Failed(e) => Probe::failed(sequence, e.to_string()),
         };
         probe.sequence = sequence;
-        host.probes.push(probe);
+        insert_in_order(&mut host.probes, probe);
         unsettled[i] -= 1;
         if unsettled[i] == 0 {
-            host.probes.sort_by_key(|p| p.sequence);
             on_done(i, host);
         }
     }
@@ -149,7 +148,6 @@ pub fn multiping<N: Network>(
         // Hosts with requests that never went out are reported as they are.
         for &(i, _) in &live {
             if unsettled[i] > 0 {
-                hosts[i].probes.sort_by_key(|p| p.sequence);
                 on_done(i, &hosts[i]);
             }
         }

@@ -142,7 +142,7 @@ pub fn ping<N: Network>(net: &mut N, target: &str, options: &PingOptions) -> Res
                 } else {
                     errors += 1;
                 }
-                host.probes.push(Probe::answered(&reply));
+                model::insert_in_order(&mut host.probes, Probe::answered(&reply));
                 flight.net().emit(Event::Reply(reply));
             }
             Fate::Duplicate(reply) => {
@@ -150,7 +150,7 @@ pub fn ping<N: Network>(net: &mut N, target: &str, options: &PingOptions) -> Res
                 flight.net().emit(Event::Reply(reply));
             }
             Fate::Timeout => {
-                host.probes.push(Probe::timed_out(sequence));
+                model::insert_in_order(&mut host.probes, Probe::timed_out(sequence));
                 if !flight.interrupted() {
                     flight.net().emit(Event::Timeout {
                         destination: address,
@@ -164,14 +164,13 @@ pub fn ping<N: Network>(net: &mut N, target: &str, options: &PingOptions) -> Res
                 flight
                     .net()
                     .emit(Event::Note(format!("icmp_seq={sequence}: {message}")));
-                host.probes.push(Probe::failed(sequence, message));
+                model::insert_in_order(&mut host.probes, Probe::failed(sequence, message));
             }
             Fate::Failed(e) => return Err(e),
         }
     }
     host.packets_sent = u32::try_from(flight.sent()).unwrap_or(u32::MAX);
     drop(flight);
-    host.probes.sort_by_key(|p| p.sequence);
 
     let elapsed = net.now().saturating_sub(start);
     let ns = |ms: f64| Duration::from_nanos((ms * 1e6).round() as u64);

@@ -15,7 +15,7 @@ use crate::error::Error;
 use crate::flight::{Fate, Flight, FlightOptions};
 use crate::icmp::{PacketOptions, Reply};
 use crate::json::{Object, ToJson};
-use crate::model::{Probe, RttList, Stats};
+use crate::model::{Probe, RttList, Stats, insert_in_order};
 use crate::net::Address;
 use crate::network::Network;
 use crate::ping::{resolve_one, unique_identifier};
@@ -263,7 +263,7 @@ pub fn traceroute<N: Network>(
             }
             Fate::Timeout => {
                 hop.packets_sent += 1;
-                hop.probes.push(Probe::timed_out(event.sequence));
+                insert_in_order(&mut hop.probes, Probe::timed_out(event.sequence));
                 if o.fast && i % count + 1 < count && !flight.interrupted() {
                     pending[h] += 1;
                     flight.push(request(i + 1));
@@ -292,9 +292,6 @@ pub fn traceroute<N: Network>(
     } else {
         last_hop + 1
     });
-    for hop in &mut result {
-        hop.probes.sort_by_key(|p| p.sequence);
-    }
     Ok(Trace {
         target: target.to_owned(),
         address,
@@ -307,7 +304,7 @@ pub fn traceroute<N: Network>(
 fn record(hop: &mut Hop, reply: &Reply) {
     let rtt = reply.rtt_ms();
     hop.rtts.push(rtt);
-    hop.probes.push(Probe::answered(reply));
+    insert_in_order(&mut hop.probes, Probe::answered(reply));
     match hop
         .responders
         .iter_mut()
@@ -332,12 +329,11 @@ fn emit_finished<N: Network>(
 ) -> usize {
     while emitted <= last_hop && pending[emitted] == 0 {
         let hop = &hops[emitted];
-        let mut probes: Vec<&Probe> = hop.probes.iter().collect();
-        probes.sort_by_key(|p| p.sequence);
         net.emit(Event::Hop {
             distance: hop.distance,
-            probes: probes
-                .into_iter()
+            probes: hop
+                .probes
+                .iter()
                 .map(|p| HopProbe {
                     responder: p.source,
                     rtt: p
