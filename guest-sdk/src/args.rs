@@ -251,8 +251,7 @@ fn parse_decimal(s: &str) -> Option<(u64, u32)> {
 /// ```
 /// use icmp_host_sdk::{Args, PacketArgs, PacketOptions};
 /// let parts = PacketArgs::SOCKET.and(PacketArgs::FAMILY);
-/// let mut args = Args::new(vec!["-6".into(), "-I".into(), "fd00::1".into()])
-///     .with_shorts(parts.shorts());
+/// let mut args = Args::new(vec!["-6".into(), "-I".into(), "fd00::1".into()]);
 /// let mut packet = PacketOptions::default();
 /// while let Some(arg) = args.next_arg()? {
 ///     assert!(parts.take(&mut packet, &arg, &mut args)?);
@@ -312,40 +311,43 @@ impl PacketArgs {
             .collect()
     }
 
-    /// Short flags of these options, for [`Args::with_shorts`].
-    pub fn shorts(self) -> &'static [(char, &'static str)] {
-        match (self.has(0), self.has(1)) {
-            (true, true) => &[
-                ('I', "source"),
-                ('s', "payload-size"),
-                ('Q', "traffic-class"),
-            ],
-            (true, false) => PARTS[0].1,
-            (false, true) => PARTS[1].1,
-            (false, false) => &[],
-        }
-    }
-
-    /// Applies `arg` to `o` if it is one of these options; `Ok(false)` otherwise.
+    /// Applies `arg` to `o` if it is one of these options (long or short
+    /// form); `Ok(false)` otherwise.
     pub fn take(
         self,
         o: &mut crate::PacketOptions,
         arg: &Arg,
         args: &mut Args,
     ) -> Result<bool, UsageError> {
-        match arg {
-            Arg::Long(name) => match name.as_str() {
-                "source" if self.has(0) => o.source = Some(args.parse()?),
-                "interface" if self.has(0) => o.interface = Some(args.value()?),
-                "privileged" if self.has(0) => o.mode = crate::Mode::Privileged,
-                "unprivileged" if self.has(0) => o.mode = crate::Mode::Unprivileged,
-                "payload" if self.has(1) => o.payload = Some(args.hex()?),
-                "payload-size" if self.has(1) => o.payload_size = args.parse()?,
-                "traffic-class" if self.has(1) => o.traffic_class = args.parse()?,
-                _ => return Ok(false),
-            },
-            Arg::Short('4') if self.has(2) => o.family = Some(crate::Family::V4),
-            Arg::Short('6') if self.has(2) => o.family = Some(crate::Family::V6),
+        let long = match arg {
+            Arg::Short(c) => PARTS
+                .iter()
+                .enumerate()
+                .filter(|(p, _)| self.has(*p))
+                .flat_map(|(_, part)| part.1)
+                .find(|(short, _)| short == c)
+                .map(|(_, long)| *long),
+            Arg::Long(name) => Some(name.as_str()),
+            Arg::Value(_) => None,
+        };
+        if self.has(2)
+            && let Arg::Short(c @ ('4' | '6')) = arg
+        {
+            o.family = Some(if *c == '4' {
+                crate::Family::V4
+            } else {
+                crate::Family::V6
+            });
+            return Ok(true);
+        }
+        match long {
+            Some("source") if self.has(0) => o.source = Some(args.parse()?),
+            Some("interface") if self.has(0) => o.interface = Some(args.value()?),
+            Some("privileged") if self.has(0) => o.mode = crate::Mode::Privileged,
+            Some("unprivileged") if self.has(0) => o.mode = crate::Mode::Unprivileged,
+            Some("payload") if self.has(1) => o.payload = Some(args.hex()?),
+            Some("payload-size") if self.has(1) => o.payload_size = args.parse()?,
+            Some("traffic-class") if self.has(1) => o.traffic_class = args.parse()?,
             _ => return Ok(false),
         }
         Ok(true)
@@ -471,9 +473,13 @@ mod tests {
         assert!(!PacketArgs::FAMILY.take(&mut o, &arg, &mut a).unwrap());
         assert!(PacketArgs::PAYLOAD.take(&mut o, &arg, &mut a).unwrap());
         assert_eq!((o.family, o.payload_size), (Some(crate::Family::V4), 9));
-        assert_eq!(
-            PacketArgs::PAYLOAD.shorts(),
-            &[('s', "payload-size"), ('Q', "traffic-class")]
-        );
+        let mut a = args(&["-s", "7", "-I", "192.0.2.1"]);
+        let arg = a.next_arg().unwrap().unwrap();
+        assert!(!PacketArgs::SOCKET.take(&mut o, &arg, &mut a).unwrap());
+        assert!(PacketArgs::PAYLOAD.take(&mut o, &arg, &mut a).unwrap());
+        let arg = a.next_arg().unwrap().unwrap();
+        assert!(PacketArgs::ALL.take(&mut o, &arg, &mut a).unwrap());
+        assert_eq!(o.payload_size, 7);
+        assert_eq!(o.source.unwrap().to_string(), "192.0.2.1");
     }
 }

@@ -13,7 +13,7 @@ let line = json::object(|o| {
         .field("ttl", &Some(64u8))
         .field("mark", &None::<String>);
 });
-assert_eq!(line, r#"{"address":"192.0.2.1","alive":true,"rtt":0.041,"ttl":64,"mark":null}"#);
+assert_eq!(&*line, r#"{"address":"192.0.2.1","alive":true,"rtt":0.041,"ttl":64,"mark":null}"#);
 ```
 */
 
@@ -79,13 +79,51 @@ impl<'a> Object<'a> {
     }
 }
 
-/// A JSON object built by `fields`, as a string.
-pub fn object(fields: impl FnOnce(&mut Object<'_>)) -> String {
+/// A JSON object built by `fields`.
+pub fn object(fields: impl FnOnce(&mut Object<'_>)) -> Json {
     let mut out = String::new();
     let mut o = Object::begin(&mut out);
     fields(&mut o);
     o.end();
-    out
+    Json(out)
+}
+
+/// A finished JSON text (from [`object`] or [`ToJson::to_json`]); it
+/// writes itself as is, so it nests in other values, and reads as a `&str`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Json(String);
+
+impl Json {
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for Json {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<Json> for String {
+    fn from(j: Json) -> String {
+        j.0
+    }
+}
+
+impl std::fmt::Display for Json {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl ToJson for Json {
+    fn write_json(&self, out: &mut String) {
+        out.push_str(&self.0);
+    }
 }
 
 /// JSON text written as is (it must be valid JSON already).
@@ -303,6 +341,9 @@ mod tests {
                 .optional("present", &Some(false))
                 .field("raw", &Raw("{\"x\":1}"));
         });
-        assert_eq!(s, r#"{"list":[1,null],"present":false,"raw":{"x":1}}"#);
+        assert_eq!(
+            s.as_str(),
+            r#"{"list":[1,null],"present":false,"raw":{"x":1}}"#
+        );
     }
 }

@@ -94,6 +94,17 @@ pub enum Reporter {
     Silence,
 }
 
+/// `"local"`, `"silence"`, or the router's address.
+impl crate::json::ToJson for Reporter {
+    fn write_json(&self, out: &mut String) {
+        match self {
+            Reporter::Local => "local".write_json(out),
+            Reporter::Silence => "silence".write_json(out),
+            Reporter::Router(a) => a.write_json(out),
+        }
+    }
+}
+
 /// The outcome of [`path_mtu`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct PathMtu {

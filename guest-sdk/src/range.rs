@@ -38,6 +38,13 @@ impl fmt::Display for RangeError {
 
 impl std::error::Error for RangeError {}
 
+/// A prefix or range given on the command line is a usage error.
+impl From<RangeError> for crate::UsageError {
+    fn from(e: RangeError) -> Self {
+        crate::UsageError(e.0)
+    }
+}
+
 fn bits(family: Family) -> u8 {
     match family {
         Family::V4 => 32,

@@ -3,6 +3,7 @@
 
 mod args;
 mod batch;
+mod new;
 mod render;
 
 use std::io::Write;
@@ -16,14 +17,14 @@ use clap::Parser;
 
 use icmp_host::icmp::{Engine, EngineConfig, RawSockets};
 use icmp_host::policy::{Policy, PolicySpec};
-use icmp_host::runtime::{Interrupt, Limits, Runtime, Session, types};
+use icmp_host::runtime::{Interrupt, Limits, RunError, Runtime, Session, types};
 use icmp_host::{builtin, sys};
 
 use args::{Cli, Command, JsonLayout, ProgressFormat, RunArgs};
 use render::Renderer;
 
 /// How a run ended, before it becomes an exit status.
-enum Ending {
+pub(crate) enum Ending {
     /// Every target answered.
     Reached,
     /// The plugin ran; some or all targets did not answer.
@@ -48,6 +49,7 @@ pub fn main() -> ExitCode {
         Command::List => list(),
         Command::Inspect { plugin } => inspect(&plugin),
         Command::Batch(args) => batch::run(args),
+        Command::New(args) => new::run(args),
     };
     if let Err(e) = &result {
         let _ = writeln!(std::io::stderr(), "icmp-host: {e:#}");
@@ -191,7 +193,17 @@ fn run(args: RunArgs) -> anyhow::Result<Ending> {
             tokio::spawn(async move { runtime.run(&plugin, plugin_args, session, &limits).await });
         tokio::spawn(watch_ctrl_c(interrupt));
         let finished = task.await.context("the plugin task failed")?;
-        let finished = finished.map_err(|e| anyhow::anyhow!("{label}: {e}"))?;
+        let finished = match finished {
+            Ok(finished) => finished,
+            Err(e) => {
+                // What a trapped plugin wrote explains the trap (a panic's
+                // message): shown even with --quiet.
+                if let RunError::Trap { guest_output, .. } = &e {
+                    print_guest_output(&label, guest_output);
+                }
+                bail!("{label}: {e}");
+            }
+        };
         if settings.progress != ProgressFormat::None {
             print_guest_output(&label, &finished.guest_output);
         }

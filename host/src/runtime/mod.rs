@@ -109,9 +109,15 @@ pub enum LoadError {
 /// Why a run failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    /// The plugin trapped.
-    #[error("plugin trapped: {0}")]
-    Trap(String),
+    /// The plugin trapped (a panic ends this way).
+    #[error("plugin trapped: {what}")]
+    Trap {
+        /// The trap and the function it happened in.
+        what: String,
+        /// What the plugin wrote to stdout and stderr before (a panic's
+        /// message and location, from the SDK's panic hook).
+        guest_output: Vec<u8>,
+    },
     /// It used more than its CPU budget.
     #[error("plugin exceeded its CPU time limit of {0:?}")]
     CpuLimit(Duration),
@@ -364,7 +370,8 @@ impl Runtime {
                     .map_err(|_| RunError::Unresponsive(limits.grace))?
             }
         };
-        let output = result.map_err(|e| classify(e, &meter, limits))?;
+        let output =
+            result.map_err(|e| classify(e, &meter, limits, captured.contents().to_vec()))?;
         if let Ok(types::RunOutput::Report(r)) = &output
             && let Some(json) = &r.json
             && json.len() > limits.output
@@ -388,7 +395,12 @@ fn root_cause(e: &wasmtime::Error) -> String {
 }
 
 /// Names what stopped a plugin: a limit, or the trap and where it happened.
-fn classify(e: wasmtime::Error, meter: &CpuMeter, limits: &Limits) -> RunError {
+fn classify(
+    e: wasmtime::Error,
+    meter: &CpuMeter,
+    limits: &Limits,
+    guest_output: Vec<u8>,
+) -> RunError {
     if meter.exceeded() {
         return RunError::CpuLimit(meter.budget());
     }
@@ -408,5 +420,5 @@ fn classify(e: wasmtime::Error, meter: &CpuMeter, limits: &Limits) -> RunError {
     {
         what.push_str(&format!(" (in {name})"));
     }
-    RunError::Trap(what)
+    RunError::Trap { what, guest_output }
 }

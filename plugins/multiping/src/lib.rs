@@ -103,9 +103,7 @@ fn parse(args: Vec<String>) -> Result<Option<Request>, UsageError> {
     let mut targets = Vec::new();
     let mut stream = false;
     let mut read_stdin = false;
-    let mut args = Args::new(args)
-        .with_shorts(SHORTS)
-        .with_shorts(PacketArgs::ALL.shorts());
+    let mut args = Args::new(args).with_shorts(SHORTS);
     while let Some(arg) = args.next_arg()? {
         if PacketArgs::ALL.take(&mut o.packet, &arg, &mut args)? {
             continue;

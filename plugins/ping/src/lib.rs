@@ -54,9 +54,7 @@ const SHORTS: &[(char, &str)] = &[
 fn parse(args: Vec<String>) -> Result<Option<(String, PingOptions)>, UsageError> {
     let mut o = PingOptions::default();
     let mut target = None;
-    let mut args = Args::new(args)
-        .with_shorts(SHORTS)
-        .with_shorts(PacketArgs::ALL.shorts());
+    let mut args = Args::new(args).with_shorts(SHORTS);
     while let Some(arg) = args.next_arg()? {
         if PacketArgs::ALL.take(&mut o.packet, &arg, &mut args)? {
             continue;

@@ -55,9 +55,7 @@ impl Probe for Traceroute {
 fn parse(args: Vec<String>) -> Result<Option<(String, TracerouteOptions)>, UsageError> {
     let mut o = TracerouteOptions::default();
     let mut target = None;
-    let mut args = Args::new(args)
-        .with_shorts(SHORTS)
-        .with_shorts(PacketArgs::ALL.shorts());
+    let mut args = Args::new(args).with_shorts(SHORTS);
     while let Some(arg) = args.next_arg()? {
         if PacketArgs::ALL.take(&mut o.packet, &arg, &mut args)? {
             continue;

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use icmp_host_sdk::json::{self, Raw};
+use icmp_host_sdk::json;
 use icmp_host_sdk::{Arg, Args, Family, Outcome, Output, Probe, RunError, UsageError};
 
 struct Resolve;
@@ -39,7 +39,7 @@ impl Probe for Resolve {
                 o.field(name, addresses);
             }
         });
-        Ok(Output::json(&Raw(&result), Outcome::Reached))
+        Ok(Output::json(&result, Outcome::Reached))
     }
 }
 
