@@ -8,7 +8,7 @@ use super::util::{icmp_host, plugin, run};
 const LIMIT: Duration = Duration::from_secs(60);
 
 /// Names of the hostile plugins tested below.
-const TESTED: &[&str] = &["trap", "spin", "hog", "forbidden"];
+const TESTED: &[&str] = &["trap", "spin", "hog", "forbidden", "panic"];
 
 #[test]
 fn every_hostile_plugin_has_a_test() {

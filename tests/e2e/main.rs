@@ -3,10 +3,12 @@
 //! any other address.
 
 mod engine_lab;
+mod examples_lab;
 mod hostile;
 mod lab;
 mod netns;
 mod policy;
+mod sdk;
 mod skeleton;
 mod surface_lab;
 mod tenants;
