@@ -14,7 +14,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::Parser;
 
-use icmp_host::icmp::{Engine, EngineConfig, RawSockets};
+use icmp_host::icmp::{Engine, EngineConfig, Quota, RawSockets};
 use icmp_host::policy::{Policy, PolicySpec};
 use icmp_host::runtime::{Interrupt, Limits, Runtime, Session, types};
 use icmp_host::{builtin, sys};
@@ -176,9 +176,16 @@ fn run(args: RunArgs) -> anyhow::Result<Ending> {
         let plugin = runtime.load(&label, &wasm)?;
         let engine =
             Engine::new(EngineConfig::default(), raw).context("starting the ICMP engine")?;
+        // The only tenant: it may use the whole key table.
+        let quota = Quota {
+            in_flight: engine.unreserved_in_flight(),
+            ..Quota::default()
+        };
+        let tenant = engine.tenant(&label, quota)?;
         let interrupt = Interrupt::new();
         let session = Session {
             engine,
+            tenant,
             policy: Arc::new(settings.policy),
             sink: Arc::new(Renderer::new(settings.progress)),
             interrupt: interrupt.clone(),

@@ -26,7 +26,11 @@ pub struct SocketHandle {
 pub struct ProbeCtx {
     pub(super) table: ResourceTable,
     pub(super) wasi: WasiCtx,
-    pub(super) limits: wasmtime::StoreLimits,
+    pub(super) limiter: super::limiter::RunLimiter,
+    /// Whose quotas and CPU the run's sockets are charged to.
+    pub(super) account: icmp::Account,
+    /// The run's CPU budget, checked inside host calls that loop.
+    pub(super) meter: Arc<super::cpu::CpuMeter>,
     pub(super) engine: Engine,
     pub(super) policy: Arc<Policy>,
     pub(super) sink: Arc<dyn ProgressSink>,
@@ -41,6 +45,9 @@ pub const MAX_BATCH: usize = 1024;
 
 /// Most payload bytes per `send-many`.
 pub const MAX_BATCH_BYTES: usize = 4 << 20;
+
+/// Sends between two yields of a `send-many` to the executor.
+const SEND_MANY_SLICE: usize = 32;
 
 impl WasiView for ProbeCtx {
     fn ctx(&mut self) -> WasiCtxView<'_> {
@@ -113,7 +120,7 @@ impl sockets::HostIcmpSocket for ProbeCtx {
             },
             ..options
         };
-        let socket = self.engine.open(&options)?;
+        let socket = self.engine.open(&self.account, &options)?;
         self.open_sockets += 1;
         self.table
             .push(SocketHandle { socket })
@@ -151,7 +158,17 @@ impl sockets::HostIcmpSocket for ProbeCtx {
             .into());
         }
         let mut results = Vec::with_capacity(requests.len());
-        for request in requests {
+        for (i, request) in requests.into_iter().enumerate() {
+            if i % SEND_MANY_SLICE == SEND_MANY_SLICE - 1 {
+                // Let the other tasks of this worker run (readers, other
+                // tenants), and stop at once when the budget is spent.
+                tokio::task::yield_now().await;
+            }
+            if self.meter.exceeded_now() {
+                return Err(HostError::trap(wasmtime::Error::msg(
+                    "CPU time limit reached inside send-many",
+                )));
+            }
             let r = match self.send_one(&handle, request).await {
                 Ok(t) => Ok(t),
                 Err(e) => Err(e.downcast().map_err(HostError::trap)?),
@@ -328,7 +345,7 @@ impl limits::Host for ProbeCtx {
             packets_sent: p.packets_sent(),
             max_batch: MAX_BATCH as u32,
             max_batch_bytes: MAX_BATCH_BYTES as u32,
-            max_timeout: nanos(icmp::MAX_RETENTION),
+            max_timeout: nanos(icmp::RETENTION),
             memory: l.memory as u64,
             cpu: nanos(l.cpu),
             wall: l.wall.map(nanos),

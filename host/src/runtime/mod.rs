@@ -16,6 +16,7 @@ mod convert;
 mod cpu;
 mod host;
 mod interrupt;
+mod limiter;
 mod wasi;
 
 use std::path::PathBuf;
@@ -24,7 +25,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
-use wasmtime::{Store, StoreLimitsBuilder, UpdateDeadline};
+use wasmtime::{Store, UpdateDeadline};
 use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
@@ -32,8 +33,9 @@ pub use bindings::icmp_host::probe::{progress, types};
 pub use cache::{CacheError, default_dir as default_cache_dir, sha256_hex};
 pub use host::{HostError, ProbeCtx, SocketHandle};
 pub use interrupt::Interrupt;
+pub use limiter::MemoryLimitReached;
 
-use crate::icmp::Engine;
+use crate::icmp::{Engine, Tenant};
 use crate::policy::Policy;
 use bindings::ProbePre;
 use cpu::{CpuMeter, Metered};
@@ -129,11 +131,13 @@ pub enum RunError {
     OutputLimit(usize),
 }
 
-/// What a run is connected to: the network, its policy, where progress
-/// goes, and the signal that ends it early.
+/// What a run is connected to: the network, its tenant and policy, where
+/// progress goes, and the signal that ends it early.
 pub struct Session {
     /// The ICMP engine (shared by concurrent runs).
     pub engine: Engine,
+    /// Whose quotas the run's sockets count against.
+    pub tenant: Tenant,
     /// What the plugin may do.
     pub policy: Arc<Policy>,
     /// Receives progress events.
@@ -295,10 +299,12 @@ impl Runtime {
     ) -> Result<Finished, RunError> {
         let Session {
             engine,
+            tenant,
             policy,
             sink,
             interrupt,
         } = session;
+        let meter = CpuMeter::new(limits.cpu);
         let captured = MemoryOutputPipe::new(limits.output);
         let mut wasi = WasiCtxBuilder::new();
         wasi.stdout(captured.clone()).stderr(captured.clone());
@@ -309,10 +315,9 @@ impl Runtime {
         let ctx = ProbeCtx {
             table: ResourceTable::new(),
             wasi,
-            limits: StoreLimitsBuilder::new()
-                .memory_size(limits.memory)
-                .trap_on_grow_failure(true)
-                .build(),
+            limiter: limiter::RunLimiter::new(limits.memory),
+            account: tenant.account(meter.charged()),
+            meter: Arc::clone(&meter),
             engine,
             policy,
             sink,
@@ -321,8 +326,7 @@ impl Runtime {
             run_limits: limits.clone(),
         };
         let mut store = Store::new(&self.engine, ctx);
-        store.limiter(|c| &mut c.limits);
-        let meter = CpuMeter::new(limits.cpu);
+        store.limiter(|c| &mut c.limiter);
         let check = Arc::clone(&meter);
         store.epoch_deadline_callback(move |_| {
             Ok(if check.exceeded() {
@@ -392,11 +396,7 @@ fn classify(e: wasmtime::Error, meter: &CpuMeter, limits: &Limits) -> RunError {
     if meter.exceeded() {
         return RunError::CpuLimit(meter.budget());
     }
-    let chain: Vec<String> = e.chain().map(ToString::to_string).collect();
-    if chain
-        .iter()
-        .any(|m| m.contains("growing memory") || m.contains("memory limit"))
-    {
+    if e.chain().any(|c| c.is::<MemoryLimitReached>()) {
         return RunError::MemoryLimit(limits.memory);
     }
     let mut what = match e.downcast_ref::<wasmtime::Trap>() {
