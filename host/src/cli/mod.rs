@@ -76,7 +76,8 @@ fn plugin_bytes(name: &str) -> anyhow::Result<(String, std::borrow::Cow<'static,
             known.join(", ")
         );
     }
-    let bytes = std::fs::read(name).with_context(|| format!("cannot read plugin {name}"))?;
+    let bytes = icmp_host::runtime::read_plugin(name, Path::new(name))
+        .with_context(|| format!("cannot read plugin {name}"))?;
     let label = Path::new(name)
         .file_stem()
         .map_or_else(|| name.to_owned(), |s| s.to_string_lossy().into_owned());

@@ -99,6 +99,38 @@ impl ProbeCtx {
     }
 }
 
+impl ProbeCtx {
+    /// Sends admitted requests in order, one result each. Yields to the
+    /// executor every few sends and stops at once when the run's CPU budget
+    /// is spent or it is interrupted (each later send returns
+    /// `interrupted`).
+    pub(super) async fn send_batch(
+        &mut self,
+        handle: &Resource<SocketHandle>,
+        requests: Vec<types::EchoRequest>,
+    ) -> Result<Vec<Result<types::Timestamp, types::Error>>, HostError> {
+        let mut results = Vec::with_capacity(requests.len());
+        for (i, request) in requests.into_iter().enumerate() {
+            if i % SEND_MANY_SLICE == SEND_MANY_SLICE - 1 {
+                // Let the other tasks of this worker run (readers, other
+                // tenants).
+                tokio::task::yield_now().await;
+            }
+            if self.meter.exceeded_now() {
+                return Err(HostError::trap(wasmtime::Error::msg(
+                    "CPU time limit reached inside send-many",
+                )));
+            }
+            let r = match self.send_one(handle, request).await {
+                Ok(t) => Ok(t),
+                Err(e) => Err(e.downcast().map_err(HostError::trap)?),
+            };
+            results.push(r);
+        }
+        Ok(results)
+    }
+}
+
 impl sockets::Host for ProbeCtx {}
 
 impl sockets::HostIcmpSocket for ProbeCtx {
@@ -135,47 +167,19 @@ impl sockets::HostIcmpSocket for ProbeCtx {
         self.send_one(&handle, request).await
     }
 
+    /// Not reached at run time: the linker serves `send-many` through
+    /// [`super::send_many`], which lifts the list one request at a time.
+    /// Same checks, for a list already lifted.
     async fn send_many(
         &mut self,
         handle: Resource<SocketHandle>,
         requests: Vec<types::EchoRequest>,
     ) -> Result<Vec<Result<types::Timestamp, types::Error>>, HostError> {
-        if requests.len() > MAX_BATCH {
-            return Err(types::Error::InvalidArgument(format!(
-                "send-many takes at most {MAX_BATCH} requests, not {}",
-                requests.len()
-            ))
-            .into());
+        let mut batch = super::send_many::Budget::new(requests.len())?;
+        for r in &requests {
+            batch.admit(r)?;
         }
-        let bytes: usize = requests
-            .iter()
-            .map(|r| r.payload.as_ref().map_or(r.payload_size as usize, Vec::len))
-            .sum();
-        if bytes > MAX_BATCH_BYTES {
-            return Err(types::Error::InvalidArgument(format!(
-                "send-many takes at most {MAX_BATCH_BYTES} payload bytes, not {bytes}"
-            ))
-            .into());
-        }
-        let mut results = Vec::with_capacity(requests.len());
-        for (i, request) in requests.into_iter().enumerate() {
-            if i % SEND_MANY_SLICE == SEND_MANY_SLICE - 1 {
-                // Let the other tasks of this worker run (readers, other
-                // tenants), and stop at once when the budget is spent.
-                tokio::task::yield_now().await;
-            }
-            if self.meter.exceeded_now() {
-                return Err(HostError::trap(wasmtime::Error::msg(
-                    "CPU time limit reached inside send-many",
-                )));
-            }
-            let r = match self.send_one(&handle, request).await {
-                Ok(t) => Ok(t),
-                Err(e) => Err(e.downcast().map_err(HostError::trap)?),
-            };
-            results.push(r);
-        }
-        Ok(results)
+        self.send_batch(&handle, requests).await
     }
 
     async fn receive(

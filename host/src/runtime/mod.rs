@@ -17,6 +17,7 @@ mod cpu;
 mod host;
 mod interrupt;
 mod limiter;
+mod send_many;
 mod wasi;
 
 use std::path::PathBuf;
@@ -44,6 +45,31 @@ use cpu::{CpuMeter, Metered};
 pub trait ProgressSink: Send + Sync {
     /// One event, as the plugin emitted it.
     fn emit(&self, event: progress::Event);
+}
+
+/// The largest component the host accepts (a Python plugin is ~20 MB).
+pub const MAX_PLUGIN_BYTES: usize = 64 << 20;
+
+/// Reads a plugin file, refusing one larger than [`MAX_PLUGIN_BYTES`]
+/// before reading it (and while reading, should it grow meanwhile).
+pub fn read_plugin(name: &str, path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    use std::io::Read;
+    let file = std::fs::File::open(path)?;
+    let size = file.metadata()?.len();
+    let too_large = |size| LoadError::TooLarge {
+        name: name.to_owned(),
+        size,
+    };
+    if size > MAX_PLUGIN_BYTES as u64 {
+        return Err(too_large(size).into());
+    }
+    let mut bytes = Vec::with_capacity(size as usize);
+    file.take(MAX_PLUGIN_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() > MAX_PLUGIN_BYTES {
+        return Err(too_large(bytes.len() as u64).into());
+    }
+    Ok(bytes)
 }
 
 /// Per-run limits.
@@ -79,6 +105,14 @@ impl Default for Limits {
 /// Why a plugin could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
+    /// Larger than any plugin may be.
+    #[error("{name} is {size} bytes; plugins may be at most {MAX_PLUGIN_BYTES} bytes")]
+    TooLarge {
+        /// Plugin name.
+        name: String,
+        /// Its size (at least), bytes.
+        size: u64,
+    },
     /// Not a WebAssembly component (or not valid).
     #[error("{name} is not a valid WebAssembly component: {reason}")]
     Invalid {
@@ -234,6 +268,7 @@ impl Runtime {
         let mut linker = Linker::new(&engine);
         wasi::add_wasi_subset(&mut linker)?;
         bindings::Probe::add_to_linker::<ProbeCtx, HasSelf<ProbeCtx>>(&mut linker, |c| c)?;
+        send_many::link(&mut linker)?;
         let (cache, cache_warning) = match cache_dir {
             None => (None, None),
             Some(dir) => match cache::Cache::open(&dir, &engine) {
@@ -257,6 +292,12 @@ impl Runtime {
 
     /// Compiles (or loads from cache) and links a plugin.
     pub fn load(&self, name: &str, wasm: &[u8]) -> Result<Plugin, LoadError> {
+        if wasm.len() > MAX_PLUGIN_BYTES {
+            return Err(LoadError::TooLarge {
+                name: name.to_owned(),
+                size: wasm.len() as u64,
+            });
+        }
         let sha = sha256_hex(wasm);
         let cached = self.cache.as_ref().and_then(|c| c.load(&self.engine, &sha));
         let component = match cached {
