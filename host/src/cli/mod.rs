@@ -16,7 +16,7 @@ use clap::Parser;
 
 use icmp_host::icmp::{Engine, EngineConfig, Quota, RawSockets};
 use icmp_host::policy::{Policy, PolicySpec};
-use icmp_host::runtime::{Interrupt, Limits, Runtime, Session, types};
+use icmp_host::runtime::{GuestOutput, Interrupt, Limits, Runtime, Session, types};
 use icmp_host::{builtin, sys};
 
 use args::{Cli, Command, JsonLayout, ProgressFormat, RunArgs};
@@ -199,8 +199,18 @@ fn run(args: RunArgs) -> anyhow::Result<Ending> {
             tokio::spawn(async move { runtime.run(&plugin, plugin_args, session, &limits).await });
         tokio::spawn(watch_ctrl_c(interrupt));
         let finished = task.await.context("the plugin task failed")?;
-        let finished = finished.map_err(|e| anyhow::anyhow!("{label}: {e}"))?;
-        if settings.progress != ProgressFormat::None {
+        let show_output = settings.progress != ProgressFormat::None;
+        let finished = match finished {
+            Ok(f) => f,
+            Err(stopped) => {
+                // What it wrote before it was stopped often says why.
+                if show_output {
+                    print_guest_output(&label, &stopped.guest_output);
+                }
+                bail!("{label}: {stopped}");
+            }
+        };
+        if show_output {
             print_guest_output(&label, &finished.guest_output);
         }
         match finished.output {
@@ -270,9 +280,15 @@ fn async_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 /// What a plugin printed (captured, never mixed into results), on stderr.
-fn print_guest_output(label: &str, output: &[u8]) {
-    for line in String::from_utf8_lossy(output).lines() {
+fn print_guest_output(label: &str, output: &GuestOutput) {
+    for line in String::from_utf8_lossy(&output.kept).lines() {
         eprintln!("[{label}] {line}");
+    }
+    if output.dropped > 0 {
+        eprintln!(
+            "[{label}] ... {} more bytes of output dropped",
+            output.dropped
+        );
     }
 }
 

@@ -40,6 +40,10 @@ pub struct ProbeCtx {
     pub(super) run_limits: super::Limits,
 }
 
+/// Handles a run may hold at once (sockets, and WASI streams and
+/// pollables): a guest cannot grow host memory by opening without dropping.
+pub const MAX_HANDLES: usize = 16_384;
+
 /// Most requests per `send-many` and replies per `receive-many`.
 pub const MAX_BATCH: usize = 1024;
 
@@ -153,10 +157,14 @@ impl sockets::HostIcmpSocket for ProbeCtx {
             ..options
         };
         let socket = self.engine.open(&self.account, &options)?;
+        let handle = self.table.push(SocketHandle { socket }).map_err(|e| {
+            types::Error::ResourceExhausted(format!(
+                "{e}: at most {MAX_HANDLES} handles (sockets, streams) may be held; drop \
+                 closed sockets"
+            ))
+        })?;
         self.open_sockets += 1;
-        self.table
-            .push(SocketHandle { socket })
-            .map_err(HostError::trap)
+        Ok(handle)
     }
 
     async fn send(

@@ -17,6 +17,7 @@ mod cpu;
 mod host;
 mod interrupt;
 mod limiter;
+mod output;
 mod send_many;
 mod wasi;
 
@@ -28,7 +29,6 @@ use std::time::Duration;
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{Store, UpdateDeadline};
 use wasmtime_wasi::WasiCtxBuilder;
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
 pub use bindings::icmp_host::probe::{progress, types};
 pub use cache::{CacheError, default_dir as default_cache_dir, sha256_hex};
@@ -83,8 +83,10 @@ pub struct Limits {
     pub wall: Option<Duration>,
     /// Time a plugin gets to return after an interrupt.
     pub grace: Duration,
-    /// Bytes of result JSON and of captured guest output.
+    /// Bytes of result JSON (and of streamed results).
     pub output: usize,
+    /// Bytes of the plugin's own stdout and stderr kept; more are counted.
+    pub guest_output: usize,
     /// Whether the plugin reads the host's stdin (closed otherwise).
     pub stdin: bool,
 }
@@ -97,6 +99,7 @@ impl Default for Limits {
             wall: None,
             grace: Duration::from_secs(2),
             output: 64 << 20,
+            guest_output: 1 << 20,
             stdin: false,
         }
     }
@@ -180,17 +183,40 @@ pub struct Session {
     pub interrupt: Interrupt,
 }
 
+/// What a plugin wrote to its stdout and stderr (captured, never mixed
+/// into results).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GuestOutput {
+    /// The first [`Limits::guest_output`] bytes.
+    pub kept: Vec<u8>,
+    /// Bytes written beyond those, dropped.
+    pub dropped: u64,
+}
+
 /// What a finished run produced.
 #[derive(Debug)]
 pub struct Finished {
     /// The plugin's answer.
     pub output: Result<types::RunOutput, types::RunError>,
-    /// CPU time the instance used.
+    /// CPU time the run used (its instance, and the host's work for it).
     pub cpu: Duration,
-    /// What the plugin wrote to stdout and stderr.
-    pub guest_output: Vec<u8>,
+    /// What the plugin wrote.
+    pub guest_output: GuestOutput,
     /// The run was interrupted (Ctrl-C or wall clock) and returned early.
     pub interrupted: bool,
+}
+
+/// A run the host stopped: why, and what the plugin wrote before.
+#[derive(Debug, thiserror::Error)]
+#[error("{error}")]
+pub struct Stopped {
+    /// Why.
+    #[source]
+    pub error: RunError,
+    /// CPU time used until then.
+    pub cpu: Duration,
+    /// What the plugin wrote before it was stopped.
+    pub guest_output: GuestOutput,
 }
 
 /// A loaded plugin, ready to instantiate.
@@ -337,7 +363,7 @@ impl Runtime {
         args: Vec<String>,
         session: Session,
         limits: &Limits,
-    ) -> Result<Finished, RunError> {
+    ) -> Result<Finished, Stopped> {
         let Session {
             engine,
             tenant,
@@ -346,15 +372,17 @@ impl Runtime {
             interrupt,
         } = session;
         let meter = CpuMeter::new(limits.cpu);
-        let captured = MemoryOutputPipe::new(limits.output);
+        let captured = output::CapturedOutput::new(limits.guest_output);
         let mut wasi = WasiCtxBuilder::new();
         wasi.stdout(captured.clone()).stderr(captured.clone());
         if limits.stdin {
             wasi.inherit_stdin();
         }
         let wasi = wasi.build();
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(host::MAX_HANDLES);
         let ctx = ProbeCtx {
-            table: ResourceTable::new(),
+            table,
             wasi,
             limiter: limiter::RunLimiter::new(limits.memory),
             account: tenant.account(meter.charged()),
@@ -368,6 +396,7 @@ impl Runtime {
         };
         let mut store = Store::new(&self.engine, ctx);
         store.limiter(|c| &mut c.limiter);
+        store.set_max_component_handles(host::MAX_HANDLES);
         let check = Arc::clone(&meter);
         store.epoch_deadline_callback(move |_| {
             Ok(if check.exceeded() {
@@ -383,45 +412,62 @@ impl Runtime {
             probe.call_run(&mut store, &args).await
         };
         let call = Metered::new(call, Arc::clone(&meter));
-        tokio::pin!(call);
-
-        let deadline = async {
-            match limits.wall {
-                Some(w) => tokio::time::sleep(w).await,
-                None => std::future::pending().await,
-            }
+        let ended = drive(call, &interrupt, limits).await;
+        let (kept, dropped) = captured.take();
+        let guest_output = GuestOutput { kept, dropped };
+        let cpu = meter.used();
+        let stopped = |error| Stopped {
+            error,
+            cpu,
+            guest_output: guest_output.clone(),
         };
-        let mut interrupted = false;
-        let result = tokio::select! {
-            r = &mut call => r,
-            () = deadline => {
-                interrupted = true;
-                interrupt.trigger();
-                let wall = limits.wall.unwrap_or_default();
-                tokio::time::timeout(limits.grace, &mut call)
-                    .await
-                    .map_err(|_| RunError::WallClock(wall))?
-            }
-            () = interrupt.wait() => {
-                interrupted = true;
-                tokio::time::timeout(limits.grace, &mut call)
-                    .await
-                    .map_err(|_| RunError::Unresponsive(limits.grace))?
-            }
-        };
-        let output = result.map_err(|e| classify(e, &meter, limits))?;
+        let (result, interrupted) = ended.map_err(stopped)?;
+        let output = result.map_err(|e| stopped(classify(e, &meter, limits)))?;
         if let Ok(types::RunOutput::Report(r)) = &output
             && let Some(json) = &r.json
             && json.len() > limits.output
         {
-            return Err(RunError::OutputLimit(json.len()));
+            return Err(stopped(RunError::OutputLimit(json.len())));
         }
         Ok(Finished {
             output,
-            cpu: meter.used(),
-            guest_output: captured.contents().to_vec(),
+            cpu,
+            guest_output,
             interrupted,
         })
+    }
+}
+
+/// Drives a run's call to its end: its result, or the wall-clock limit or
+/// an interrupt followed by the grace period; and whether it was cut short.
+async fn drive<F: Future>(
+    call: F,
+    interrupt: &Interrupt,
+    limits: &Limits,
+) -> Result<(F::Output, bool), RunError> {
+    tokio::pin!(call);
+    let deadline = async {
+        match limits.wall {
+            Some(w) => tokio::time::sleep(w).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        r = &mut call => Ok((r, false)),
+        () = deadline => {
+            interrupt.trigger();
+            let wall = limits.wall.unwrap_or_default();
+            let r = tokio::time::timeout(limits.grace, &mut call)
+                .await
+                .map_err(|_| RunError::WallClock(wall))?;
+            Ok((r, true))
+        }
+        () = interrupt.wait() => {
+            let r = tokio::time::timeout(limits.grace, &mut call)
+                .await
+                .map_err(|_| RunError::Unresponsive(limits.grace))?;
+            Ok((r, true))
+        }
     }
 }
 
