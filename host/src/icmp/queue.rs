@@ -3,8 +3,12 @@
 //!
 //! The queue also keeps the socket's share of its tenant's requests in
 //! flight (`live`), so that closing the socket gives them back at once.
+//!
+//! Replies are indexed by (id, sequence): taking the reply to one request,
+//! or asking whether it came, costs O(1) however much is queued, so the
+//! reader never waits long for the lock.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
@@ -14,10 +18,83 @@ use super::table::Rejected;
 use super::tenant::{Account, QuotaExceeded};
 use super::types::Reply;
 
+type Key = (u16, u16);
+
+/// Queued replies: by (id, sequence), and in arrival order.
+#[derive(Debug, Default)]
+struct Items {
+    by_key: HashMap<Key, VecDeque<(u64, Reply)>>,
+    /// Arrival order; records of replies already taken by key are skipped
+    /// (and compacted away when they pile up).
+    order: VecDeque<(Key, u64)>,
+    len: usize,
+    next_serial: u64,
+}
+
+impl Items {
+    fn push(&mut self, reply: Reply) {
+        let key = (reply.id, reply.sequence);
+        let serial = self.next_serial;
+        self.next_serial += 1;
+        self.by_key
+            .entry(key)
+            .or_default()
+            .push_back((serial, reply));
+        self.order.push_back((key, serial));
+        self.len += 1;
+    }
+
+    fn pop_key(&mut self, key: Key) -> Option<(u64, Reply)> {
+        let replies = self.by_key.get_mut(&key)?;
+        let first = replies.pop_front();
+        if replies.is_empty() {
+            self.by_key.remove(&key);
+        }
+        if first.is_some() {
+            self.len -= 1;
+        }
+        first
+    }
+
+    fn take(&mut self, key: Key) -> Option<Reply> {
+        let (_, reply) = self.pop_key(key)?;
+        if self.order.len() > 2 * self.len + 64 {
+            let by_key = &self.by_key;
+            self.order.retain(|(k, serial)| {
+                by_key
+                    .get(k)
+                    .is_some_and(|q| q.iter().any(|(s, _)| s == serial))
+            });
+        }
+        Some(reply)
+    }
+
+    fn take_first(&mut self) -> Option<Reply> {
+        while let Some((key, serial)) = self.order.pop_front() {
+            let current = self
+                .by_key
+                .get(&key)
+                .and_then(|q| q.front())
+                .is_some_and(|(s, _)| *s == serial);
+            if current {
+                return self.pop_key(key).map(|(_, r)| r);
+            }
+        }
+        None
+    }
+
+    fn has(&self, matching: Option<Key>) -> bool {
+        match matching {
+            Some(key) => self.by_key.contains_key(&key),
+            None => self.len > 0,
+        }
+    }
+}
+
 /// See the module docs.
 #[derive(Debug)]
 pub struct Queue {
-    items: Mutex<VecDeque<Reply>>,
+    items: Mutex<Items>,
     notify: Notify,
     capacity: usize,
     closed: AtomicBool,
@@ -36,7 +113,7 @@ impl Queue {
     /// An empty queue of at most `capacity` messages, charged to `account`.
     pub fn new(capacity: usize, account: Account) -> Queue {
         Queue {
-            items: Mutex::new(VecDeque::new()),
+            items: Mutex::new(Items::default()),
             notify: Notify::new(),
             capacity,
             closed: AtomicBool::new(false),
@@ -53,7 +130,7 @@ impl Queue {
         &self.account
     }
 
-    fn items(&self) -> std::sync::MutexGuard<'_, VecDeque<Reply>> {
+    fn items(&self) -> std::sync::MutexGuard<'_, Items> {
         self.items.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -88,13 +165,13 @@ impl Queue {
         }
         let counters = &self.account.tenant.counters;
         let mut items = self.items();
-        if items.len() >= self.capacity || !self.account.tenant.acquire_queued() {
+        if items.len >= self.capacity || !self.account.tenant.acquire_queued() {
             drop(items);
             self.drops.fetch_add(1, Ordering::Relaxed);
             counters.queue_drops.fetch_add(1, Ordering::Relaxed);
             return Err(Rejected::QueueFull);
         }
-        items.push_back(reply);
+        items.push(reply);
         drop(items);
         self.received.fetch_add(1, Ordering::Relaxed);
         counters.received.fetch_add(1, Ordering::Relaxed);
@@ -105,20 +182,24 @@ impl Queue {
     /// Takes the first reply matching `matching` (any when `None`).
     pub fn take(&self, matching: Option<(u16, u16)>) -> Option<Reply> {
         let mut items = self.items();
-        let at = items
-            .iter()
-            .position(|r| matching.is_none_or(|(id, seq)| r.id == id && r.sequence == seq))?;
-        let reply = items.remove(at);
+        let reply = match matching {
+            Some(key) => items.take(key),
+            None => items.take_first(),
+        }?;
         drop(items);
         self.account.tenant.release_queued(1);
-        reply
+        Some(reply)
     }
 
-    /// Takes up to `max` replies.
+    /// Takes up to `max` replies, oldest first.
     pub fn take_many(&self, max: usize) -> Vec<Reply> {
         let mut items = self.items();
-        let n = max.min(items.len());
-        let taken: Vec<Reply> = items.drain(..n).collect();
+        let mut taken = Vec::with_capacity(max.min(items.len));
+        while taken.len() < max
+            && let Some(r) = items.take_first()
+        {
+            taken.push(r);
+        }
         drop(items);
         self.account.tenant.release_queued(taken.len());
         taken
@@ -135,11 +216,7 @@ impl Queue {
             let notified = self.notify.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            if self
-                .items()
-                .iter()
-                .any(|r| matching.is_none_or(|(id, seq)| r.id == id && r.sequence == seq))
-            {
+            if self.items().has(matching) {
                 return true;
             }
             if self.is_closed() {
@@ -157,7 +234,7 @@ impl Queue {
         if self.closed.swap(true, Ordering::AcqRel) {
             return;
         }
-        let dropped = std::mem::take(&mut *self.items()).len();
+        let dropped = std::mem::take(&mut *self.items()).len;
         self.account.tenant.release_queued(dropped);
         let live = self.live.swap(0, Ordering::AcqRel);
         self.account.tenant.release_in_flight(live);
@@ -213,6 +290,25 @@ mod tests {
         assert_eq!(q.drops.load(Ordering::Relaxed), 1);
         assert_eq!(q.take(Some((1, 2))), None);
         assert_eq!(q.take(Some((1, 1))).map(|r| r.sequence), Some(1));
+    }
+
+    #[test]
+    fn taken_by_key_or_in_arrival_order_and_the_order_stays_compact() {
+        let q = Queue::new(100_000, account(Quota::default()));
+        for s in 1..=3 {
+            q.push(reply(s)).unwrap();
+        }
+        assert_eq!(q.take(Some((1, 2))).map(|r| r.sequence), Some(2));
+        let rest: Vec<u16> = q.take_many(10).iter().map(|r| r.sequence).collect();
+        assert_eq!(rest, [1, 3]);
+        // A ping-like pattern (push one, take it by key) forever: the
+        // arrival-order records of taken replies do not pile up.
+        for s in 0..10_000u16 {
+            q.push(reply(s)).unwrap();
+            q.take(Some((1, s))).unwrap();
+        }
+        assert!(q.items().order.len() <= 64 + 1, "{}", q.items().order.len());
+        assert_eq!(q.take(None), None);
     }
 
     #[test]
