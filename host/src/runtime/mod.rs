@@ -12,6 +12,7 @@ closed stdin. No filesystem, no sockets.
 
 pub mod bindings;
 mod cache;
+mod compat;
 mod convert;
 mod cpu;
 mod host;
@@ -295,6 +296,7 @@ impl Runtime {
         wasi::add_wasi_subset(&mut linker)?;
         bindings::Probe::add_to_linker::<ProbeCtx, HasSelf<ProbeCtx>>(&mut linker, |c| c)?;
         send_many::link(&mut linker)?;
+        compat::link(&mut linker)?;
         let (cache, cache_warning) = match cache_dir {
             None => (None, None),
             Some(dir) => match cache::Cache::open(&dir, &engine) {
