@@ -52,7 +52,7 @@ use std::time::Duration;
 
 use crate::error::Error;
 use crate::icmp::{EchoRequest, Mode, OpenOptions, Reply};
-use crate::net::{Address, Family};
+use crate::{Address, Family};
 use crate::network::{Network, Socket};
 use crate::progress::Event;
 

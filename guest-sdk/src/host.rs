@@ -10,7 +10,7 @@ use crate::bindings::icmp_host::probe::{control, dns, limits, progress, sockets,
 use crate::error::{Error, PolicyRule};
 use crate::icmp::{EchoRequest, Mode, OpenOptions, Reply, TimestampSource};
 use crate::limits::Limits;
-use crate::net::{Address, Family};
+use crate::{Address, Family};
 use crate::network::{Match, Socket};
 use crate::progress::{Event, HopProbe, ProbeKind, Summary};
 use crate::range::Cidr;

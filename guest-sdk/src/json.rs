@@ -19,7 +19,7 @@ assert_eq!(&*line, r#"{"address":"192.0.2.1","alive":true,"rtt":0.041,"ttl":64,"
 
 use std::time::Duration;
 
-use crate::net::{Address, Family};
+use crate::{Address, Family};
 
 /// A value that writes itself as JSON.
 pub trait ToJson {

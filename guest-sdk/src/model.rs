@@ -5,7 +5,7 @@
 use crate::codes;
 use crate::icmp::{Reply, TimestampSource};
 use crate::json::{Decimal, Object, ToJson};
-use crate::net::Address;
+use crate::Address;
 
 /// Rounds like Python's `round(x, digits)` (`digits` ≤ 6): the exact binary
 /// value of `x` times 10^digits, rounded half to even, as the nearest

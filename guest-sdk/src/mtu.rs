@@ -8,7 +8,7 @@ use crate::codes::Kind;
 use crate::error::Error;
 use crate::flight::{Fate, Flight};
 use crate::icmp::{EchoRequest, PacketOptions, header_len};
-use crate::net::{Address, Family};
+use crate::{Address, Family};
 use crate::network::Network;
 use crate::ping::{resolve_one, unique_identifier};
 use crate::progress::Event;

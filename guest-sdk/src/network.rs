@@ -13,7 +13,7 @@ use std::time::Duration;
 use crate::error::Error;
 use crate::icmp::{EchoRequest, OpenOptions, Reply};
 use crate::limits::Limits;
-use crate::net::{Address, Family};
+use crate::{Address, Family};
 use crate::progress::Event;
 
 /// Identifier and sequence number of a request, to match its reply.

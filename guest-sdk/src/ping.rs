@@ -7,7 +7,7 @@ use crate::error::Error;
 use crate::flight::{Fate, Flight, FlightOptions};
 use crate::icmp::{DEFAULT_TTL, PacketOptions};
 use crate::model::{self, Host, Probe};
-use crate::net::{Address, Family};
+use crate::{Address, Family};
 use crate::network::Network;
 use crate::progress::{Event, ProbeKind, Summary};
 

@@ -6,7 +6,7 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
-use crate::net::{Address, Family};
+use crate::{Address, Family};
 
 /// An address prefix: `192.0.2.0/24`, `fd00::/64`. A bare address is a
 /// prefix of one address (`/32`, `/128`).

@@ -26,7 +26,7 @@ use crate::codes;
 use crate::error::{Error, PolicyRule};
 use crate::icmp::{EchoRequest, OpenOptions, Reply, TimestampSource};
 use crate::limits::Limits;
-use crate::net::{Address, Family};
+use crate::{Address, Family};
 use crate::network::{Match, Network, Socket};
 use crate::progress::Event;
 

@@ -16,7 +16,7 @@ use crate::flight::{Fate, Flight, FlightOptions};
 use crate::icmp::{PacketOptions, Reply};
 use crate::json::{Object, ToJson};
 use crate::model::{Probe, RttList, Stats, insert_in_order};
-use crate::net::Address;
+use crate::Address;
 use crate::network::Network;
 use crate::ping::{resolve_one, unique_identifier};
 use crate::progress::{Event, HopProbe, ProbeKind};

@@ -2,7 +2,7 @@
 //! and how traceroute marks them. One table, used by the SDK's errors and by
 //! the host's progress lines.
 
-use crate::net::Family;
+use crate::Family;
 
 /// ICMPv4 types this crate names (RFC 792).
 pub mod v4 {
@@ -76,8 +76,8 @@ impl Kind {
 /// Classifies a message of the given family by type and code.
 ///
 /// ```
-/// use icmp_host_sdk::Family;
-/// use icmp_host_sdk::codes::{Kind, kind};
+/// use icmp_host_vocab::Family;
+/// use icmp_host_vocab::codes::{Kind, kind};
 ///
 /// // IPv4 Fragmentation Needed and IPv6 Packet Too Big are one notion.
 /// assert_eq!(kind(Family::V4, 3, 4), Kind::PacketTooBig);
@@ -107,7 +107,7 @@ pub fn kind(family: Family, icmp_type: u8, code: u8) -> Kind {
 /// where users grep for it). `None` for an Echo Reply.
 ///
 /// ```
-/// use icmp_host_sdk::{Family, codes};
+/// use icmp_host_vocab::{Family, codes};
 /// assert_eq!(
 ///     codes::describe(Family::V4, 3, 1).as_deref(),
 ///     Some("Destination Host Unreachable")
@@ -203,7 +203,7 @@ fn unreachable_v6(code: u8) -> &'static str {
 /// `!P`, `!X`, `!F`, ...), or `None` for replies that don't stop it.
 ///
 /// ```
-/// use icmp_host_sdk::{Family, codes};
+/// use icmp_host_vocab::{Family, codes};
 /// assert_eq!(codes::traceroute_mark(Family::V4, 3, 1).as_deref(), Some("!H"));
 /// assert_eq!(codes::traceroute_mark(Family::V4, 3, 4).as_deref(), Some("!F"));
 /// assert_eq!(codes::traceroute_mark(Family::V4, 11, 0), None);
