@@ -52,9 +52,9 @@ use std::time::Duration;
 
 use crate::error::Error;
 use crate::icmp::{EchoRequest, Mode, OpenOptions, Reply};
-use crate::{Address, Family};
 use crate::network::{Network, Socket};
 use crate::progress::Event;
+use crate::{Address, Family};
 
 /// How a [`Flight`] sends and waits.
 #[derive(Debug, Clone, PartialEq)]

@@ -10,10 +10,10 @@ use crate::bindings::icmp_host::probe::{control, dns, limits, progress, sockets,
 use crate::error::{Error, PolicyRule};
 use crate::icmp::{EchoRequest, Mode, OpenOptions, Reply, TimestampSource};
 use crate::limits::Limits;
-use crate::{Address, Family};
 use crate::network::{Match, Socket};
 use crate::progress::{Event, HopProbe, ProbeKind, Summary};
 use crate::range::Cidr;
+use crate::{Address, Family};
 
 /// An ICMP socket owned by the host (icmplib's `ICMPv4Socket` /
 /// `ICMPv6Socket`). Closed when dropped.

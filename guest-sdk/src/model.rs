@@ -2,10 +2,10 @@
 //! for traceroute, `Hop`). Extra fields are additive: `target`, `error`,
 //! `duplicates` and per-probe `probes` records.
 
+use crate::Address;
 use crate::codes;
 use crate::icmp::{Reply, TimestampSource};
 use crate::json::{Decimal, Object, ToJson};
-use crate::Address;
 
 /// Rounds like Python's `round(x, digits)` (`digits` ≤ 6): the exact binary
 /// value of `x` times 10^digits, rounded half to even, as the nearest

@@ -8,10 +8,10 @@ use crate::codes::Kind;
 use crate::error::Error;
 use crate::flight::{Fate, Flight};
 use crate::icmp::{EchoRequest, PacketOptions, header_len};
-use crate::{Address, Family};
 use crate::network::Network;
 use crate::ping::{resolve_one, unique_identifier};
 use crate::progress::Event;
+use crate::{Address, Family};
 
 /// What a probe of one size found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,11 +6,11 @@
 
 use std::time::Duration;
 
+use crate::Address;
 use crate::error::Error;
 use crate::flight::{Fate, Flight, FlightOptions};
 use crate::icmp::{DEFAULT_TTL, PacketOptions};
 use crate::model::{Host, Probe, insert_in_order};
-use crate::Address;
 use crate::network::Network;
 use crate::ping::resolve_one;
 

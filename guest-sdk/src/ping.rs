@@ -7,9 +7,9 @@ use crate::error::Error;
 use crate::flight::{Fate, Flight, FlightOptions};
 use crate::icmp::{DEFAULT_TTL, PacketOptions};
 use crate::model::{self, Host, Probe};
-use crate::{Address, Family};
 use crate::network::Network;
 use crate::progress::{Event, ProbeKind, Summary};
+use crate::{Address, Family};
 
 /// Parameters of [`ping`], with icmplib 3.0.4's defaults.
 #[derive(Debug, Clone, PartialEq)]

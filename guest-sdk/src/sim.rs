@@ -26,9 +26,9 @@ use crate::codes;
 use crate::error::{Error, PolicyRule};
 use crate::icmp::{EchoRequest, OpenOptions, Reply, TimestampSource};
 use crate::limits::Limits;
-use crate::{Address, Family};
 use crate::network::{Match, Network, Socket};
 use crate::progress::Event;
+use crate::{Address, Family};
 
 /// What the simulated network does with one request.
 #[derive(Debug, Clone, PartialEq)]

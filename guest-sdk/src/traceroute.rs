@@ -10,13 +10,13 @@ use std::cell::Cell;
 use std::rc::Rc;
 use std::time::Duration;
 
+use crate::Address;
 use crate::codes::{self, Kind};
 use crate::error::Error;
 use crate::flight::{Fate, Flight, FlightOptions};
 use crate::icmp::{PacketOptions, Reply};
 use crate::json::{Object, ToJson};
 use crate::model::{Probe, RttList, Stats, insert_in_order};
-use crate::Address;
 use crate::network::Network;
 use crate::ping::{resolve_one, unique_identifier};
 use crate::progress::{Event, HopProbe, ProbeKind};
