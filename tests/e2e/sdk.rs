@@ -132,3 +132,35 @@ fn new_writes_a_crate_that_builds_tests_and_runs() {
     );
     let _ = std::fs::remove_dir_all(&work);
 }
+
+/// `.cargo/runner` leaves out the tests that need root by the names they
+/// give `require_root`, as substrings: each must be its own test's name,
+/// and no other test's name may contain it.
+#[test]
+fn root_tests_are_named_so_the_runner_can_leave_them_out() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/e2e");
+    let (mut root, mut all) = (Vec::new(), Vec::new());
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let source = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        let mut rest = source.as_str();
+        while let Some(at) = rest.find("require_root(\"") {
+            rest = &rest[at + 14..];
+            let name = &rest[..rest.find('"').unwrap()];
+            assert!(source.contains(&format!("fn {name}(")), "no test named {name}");
+            root.push(name.to_owned());
+        }
+        let mut rest = source.as_str();
+        while let Some(at) = rest.find("#[test]\nfn ") {
+            rest = &rest[at + 11..];
+            all.push(rest[..rest.find('(').unwrap()].to_owned());
+        }
+    }
+    assert!(root.len() > 10, "{root:?}");
+    for name in &all {
+        let containing: Vec<&String> = root.iter().filter(|r| name.contains(r.as_str())).collect();
+        assert!(
+            containing.is_empty() || root.contains(name),
+            "{name} would be left out for {containing:?}"
+        );
+    }
+}
