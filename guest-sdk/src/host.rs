@@ -16,7 +16,19 @@ use crate::range::Cidr;
 use crate::{Address, Family};
 
 /// An ICMP socket owned by the host (icmplib's `ICMPv4Socket` /
-/// `ICMPv6Socket`). Closed when dropped.
+/// `ICMPv6Socket`). Closed when dropped. Most probes use a [`crate::Flight`]
+/// instead, which opens sockets as needed.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use icmp_host_sdk::{EchoRequest, Family, IcmpSocket, Match, OpenOptions, Socket};
+///
+/// let mut socket = IcmpSocket::open(&OpenOptions::new(Family::V4))?;
+/// socket.send(&EchoRequest::new("127.0.0.1".parse().unwrap(), 1, 1))?;
+/// let reply = socket.receive(Some(Match { id: 1, sequence: 1 }), Duration::from_secs(1))?;
+/// println!("{} in {:?}", reply.source, reply.rtt);
+/// # Ok::<(), icmp_host_sdk::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct IcmpSocket {
     inner: sockets::IcmpSocket,
@@ -209,7 +221,7 @@ pub fn now() -> Duration {
 pub fn wall_clock() -> u64 {
     SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| nanos(d))
+        .map_or(0, nanos)
 }
 
 /// Where a host timestamp (a send time, [`Reply::received_at`]) falls on

@@ -211,6 +211,15 @@ impl Reply {
 
     /// `Ok` for an Echo Reply, the classified error otherwise (icmplib's
     /// `ICMPReply.raise_for_status`).
+    ///
+    /// ```no_run
+    /// # fn demo(reply: icmp_host_sdk::Reply) {
+    /// match reply.raise_for_status() {
+    ///     Ok(()) => println!("alive, {:?}", reply.rtt),
+    ///     Err(e) => println!("{e}"), // e.g. "Destination Host Unreachable (from 192.0.2.1)"
+    /// }
+    /// # }
+    /// ```
     pub fn raise_for_status(&self) -> Result<(), IcmpError> {
         match IcmpError::from_reply(self) {
             None => Ok(()),

@@ -197,7 +197,18 @@ impl Probe {
     }
 }
 
-/// A pinged host (icmplib's `Host`).
+/// A pinged host (icmplib's `Host`), written as JSON with icmplib's field
+/// names and rounding ([`ToJson`]).
+///
+/// ```
+/// use icmp_host_sdk::Host;
+/// use icmp_host_sdk::json::ToJson;
+/// let mut h = Host::new("box", "192.0.2.1");
+/// h.packets_sent = 2;
+/// h.rtts = vec![0.0414, 0.0502];
+/// assert_eq!((h.avg_rtt(), h.packet_loss(), h.is_alive()), (0.046, 0.0, true));
+/// assert!(h.to_json().contains(r#""rtts":[0.0414,0.0502]"#));
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct Host {
     /// The target as the user wrote it.

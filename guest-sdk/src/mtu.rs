@@ -254,7 +254,7 @@ pub fn path_mtu<N: Network>(
         Ok(Fit::TooBig(None))
     })?;
     let probes = u32::try_from(flight.sent()).unwrap_or(u32::MAX);
-    let mtu = found.ok_or_else(|| Error::TimeoutExceeded(options.timeout))?;
+    let mtu = found.ok_or(Error::TimeoutExceeded(options.timeout))?;
     let reported_by = bound
         .filter(|(b, _)| *b == u64::from(mtu) + 1)
         .map(|(_, r)| r);

@@ -186,7 +186,17 @@ pub fn run_exported<P: Probe>(
 }
 
 /// Exports a [`Probe`] as the plugin's `run`, with a panic hook that
-/// reports the panic's message and location.
+/// reports the panic's message and location. Once per plugin crate.
+///
+/// ```
+/// struct Noop;
+/// impl icmp_host_sdk::Probe for Noop {
+///     fn run(_: Vec<String>) -> Result<icmp_host_sdk::Output, icmp_host_sdk::RunError> {
+///         Ok(icmp_host_sdk::Output::Text("nothing to do\n".into()))
+///     }
+/// }
+/// icmp_host_sdk::export_probe!(Noop);
+/// ```
 #[macro_export]
 macro_rules! export_probe {
     ($probe:ty) => {

@@ -146,7 +146,10 @@ fn root_tests_are_named_so_the_runner_can_leave_them_out() {
         while let Some(at) = rest.find("require_root(\"") {
             rest = &rest[at + 14..];
             let name = &rest[..rest.find('"').unwrap()];
-            assert!(source.contains(&format!("fn {name}(")), "no test named {name}");
+            assert!(
+                source.contains(&format!("fn {name}(")),
+                "no test named {name}"
+            );
             root.push(name.to_owned());
         }
         let mut rest = source.as_str();

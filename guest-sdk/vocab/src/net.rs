@@ -105,7 +105,7 @@ impl fmt::Display for Address {
 }
 
 /// Parses an address literal; a numeric scope (`fe80::1%2`) is accepted.
-/// Interface names (`%eth0`) need the host: use [`crate::resolve`].
+/// Interface names (`%eth0`) need the host: the SDK's `resolve` takes them.
 impl FromStr for Address {
     type Err = std::net::AddrParseError;
 
