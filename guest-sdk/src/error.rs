@@ -104,9 +104,10 @@ impl Error {
     }
 
     /// Whether this error concerns one request only, so a probe reports it
-    /// for that request and carries on: a Don't-Fragment request too big
-    /// for the path, the kernel refusing one packet, a refused destination.
-    /// Anything else (interrupted, budget spent, socket gone) ends the run.
+    /// for that request and carries on, as iputils does: a Don't-Fragment
+    /// request too big for the path, or the kernel refusing one packet.
+    /// Anything else (a refused destination, the budget spent, the run
+    /// interrupted, the socket gone) concerns the run.
     ///
     /// ```
     /// use icmp_host_sdk::Error;
@@ -114,14 +115,7 @@ impl Error {
     /// assert!(!Error::Interrupted.is_per_request());
     /// ```
     pub fn is_per_request(&self) -> bool {
-        match self {
-            Error::MessageTooBig { .. } | Error::IcmpSocket(_) | Error::SocketBroadcast => true,
-            Error::PolicyDenied { rule, .. } => matches!(
-                rule,
-                PolicyRule::Destination | PolicyRule::Multicast | PolicyRule::Broadcast
-            ),
-            _ => false,
-        }
+        matches!(self, Error::MessageTooBig { .. } | Error::IcmpSocket(_))
     }
 }
 
