@@ -167,3 +167,28 @@ fn root_tests_are_named_so_the_runner_can_leave_them_out() {
         );
     }
 }
+
+/// Item 1: under `--max-pps` sends wait inside the host; every live host
+/// must still count (it was 5 of 14, and 0 of 14 with `--rate 0`).
+#[test]
+fn issue11_rate_limited_multiping_keeps_every_live_host() {
+    if !require_root("issue11_rate_limited_multiping_keeps_every_live_host") {
+        return;
+    }
+    let targets: Vec<String> = (1..=14).map(|i| format!("127.0.0.{i}")).collect();
+    for rate in [&[][..], &["--rate", "0"]] {
+        let mut cmd = icmp_host();
+        cmd.args(["run", "--max-pps", "5", "multiping", "-c", "1", "-W", "1"])
+            .args(rate)
+            .args(&targets);
+        let r = run(cmd, Duration::from_secs(60));
+        r.assert_no_panic().assert_code(0);
+        let hosts = r.json();
+        let alive = hosts
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|h| h["is_alive"] == true);
+        assert_eq!(alive.count(), 14, "{rate:?}: {hosts}");
+    }
+}
