@@ -176,13 +176,27 @@ fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
+#[derive(Clone, Copy)]
 struct Slot {
     index: usize,
     destination: Address,
-    sent_at: Duration,
+    /// `None` for a request that was never sent.
+    sent_at: Option<Duration>,
     deadline: Duration,
     /// Broadcast: some reply came already.
     answered: bool,
+}
+
+impl Slot {
+    fn unsent(index: usize, destination: Address) -> Slot {
+        Slot {
+            index,
+            destination,
+            sent_at: None,
+            deadline: Duration::ZERO,
+            answered: false,
+        }
+    }
 }
 
 /// Requests in flight over one socket per family; see the [module
@@ -199,7 +213,7 @@ pub struct Flight<'n, N: Network> {
     /// timeout for all); entries of settled requests are skipped.
     order: VecDeque<(Key, usize)>,
     /// Answered requests, for their duplicates.
-    answered: Map<Key, (usize, Address)>,
+    answered: Map<Key, Slot>,
     last_to: Map<IpAddr, Duration>,
     next_send: Duration,
     spacing: Duration,
@@ -413,17 +427,16 @@ impl<'n, N: Network> Flight<'n, N> {
 
     /// Sends the first `count` queued requests.
     fn send(&mut self, count: usize) -> Result<(), Error> {
-        let batch: Vec<(usize, EchoRequest)> =
-            (0..count).filter_map(|_| self.queue.pop_front()).collect();
-        let family = batch[0].1.destination.family();
-        let requests: Vec<EchoRequest> = batch.iter().map(|(_, r)| r.clone()).collect();
+        let (indexes, requests): (Vec<usize>, Vec<EchoRequest>) =
+            (0..count).filter_map(|_| self.queue.pop_front()).unzip();
+        let family = requests[0].destination.family();
         let socket = self.socket(family)?;
         let results = match socket.send_many(&requests) {
             Ok(results) => results,
             Err(e) => requests.iter().map(|_| Err(e.clone())).collect(),
         };
         let sent_before = self.sent;
-        for ((index, request), result) in batch.into_iter().zip(results) {
+        for ((index, request), result) in indexes.into_iter().zip(&requests).zip(results) {
             let key = (family, request.id, request.sequence);
             match result {
                 Ok(timestamp) => {
@@ -440,21 +453,17 @@ impl<'n, N: Network> Flight<'n, N> {
                         Slot {
                             index,
                             destination: request.destination,
-                            sent_at,
+                            sent_at: Some(sent_at),
                             deadline: sent_at + self.options.timeout,
                             answered: false,
                         },
                     );
                 }
                 Err(Error::Interrupted) => self.interrupted = true,
-                Err(error) => self.events.push_back(FlightEvent {
-                    index,
-                    destination: request.destination,
-                    id: request.id,
-                    sequence: request.sequence,
-                    sent_at: None,
-                    fate: Fate::Failed(error),
-                }),
+                Err(error) => {
+                    let failed = Slot::unsent(index, request.destination);
+                    self.report(key, &failed, Fate::Failed(error));
+                }
             }
         }
         let sent = u32::try_from(self.sent - sent_before).unwrap_or(u32::MAX);
@@ -532,50 +541,51 @@ impl<'n, N: Network> Flight<'n, N> {
             self.net.emit(Event::Note(text));
             return;
         }
-        if let Some(slot) = self.in_flight.get_mut(&key) {
-            let (index, destination, sent_at) = (slot.index, slot.destination, slot.sent_at);
-            let event = |fate| FlightEvent {
-                index,
-                destination,
-                id: key.1,
-                sequence: key.2,
-                sent_at: Some(sent_at),
-                fate,
-            };
-            if reply.rtt > self.options.timeout {
-                // The kernel stamped it after the deadline: a timeout.
-                self.settle(key);
-                self.events.push_back(event(Fate::Timeout));
-            } else if !self.options.broadcast {
-                self.settle(key);
-                self.answered.insert(key, (index, destination));
-                self.events.push_back(event(Fate::Reply(reply)));
-            } else if reply.duplicate {
-                self.events.push_back(event(Fate::Duplicate(reply)));
-            } else {
+        let Some(slot) = self.in_flight.get_mut(&key) else {
+            // A duplicate of an answer reported already; anything else
+            // answers a request that timed out.
+            if reply.duplicate
+                && let Some(slot) = self.answered.get(&key)
+            {
+                let slot = Slot::unsent(slot.index, slot.destination);
+                self.report(key, &slot, Fate::Duplicate(reply));
+            }
+            return;
+        };
+        if self.options.broadcast {
+            // Every responder counts until the timeout.
+            if reply.rtt <= self.options.timeout {
                 slot.answered = true;
-                self.events.push_back(event(Fate::Reply(reply)));
+                let slot = *slot;
+                let fate = if reply.duplicate {
+                    Fate::Duplicate(reply)
+                } else {
+                    Fate::Reply(reply)
+                };
+                self.report(key, &slot, fate);
             }
             return;
         }
-        if reply.duplicate
-            && let Some(&(index, destination)) = self.answered.get(&key)
-        {
-            self.events.push_back(FlightEvent {
-                index,
-                destination,
-                id: key.1,
-                sequence: key.2,
-                sent_at: None,
-                fate: Fate::Duplicate(reply),
-            });
+        let slot = self.in_flight.remove(&key).expect("present");
+        if reply.rtt > self.options.timeout {
+            // The kernel stamped it after the deadline: a timeout.
+            self.report(key, &slot, Fate::Timeout);
+        } else {
+            self.report(key, &slot, Fate::Reply(reply));
+            self.answered.insert(key, slot);
         }
-        // Anything else answers a request that timed out already.
     }
 
-    /// Removes a request from the in-flight books.
-    fn settle(&mut self, key: Key) {
-        self.in_flight.remove(&key);
+    /// Queues the event of `slot`'s request.
+    fn report(&mut self, key: Key, slot: &Slot, fate: Fate) {
+        self.events.push_back(FlightEvent {
+            index: slot.index,
+            destination: slot.destination,
+            id: key.1,
+            sequence: key.2,
+            sent_at: slot.sent_at,
+            fate,
+        });
     }
 
     /// The deadline of the oldest request still out.
@@ -600,17 +610,10 @@ impl<'n, N: Network> Flight<'n, N> {
             let (key, _) = self.order.pop_front().expect("a deadline has an entry");
             let slot = self.in_flight.remove(&key).expect("present");
             if slot.answered {
-                self.answered.insert(key, (slot.index, slot.destination));
-                continue;
+                self.answered.insert(key, slot);
+            } else {
+                self.report(key, &slot, Fate::Timeout);
             }
-            self.events.push_back(FlightEvent {
-                index: slot.index,
-                destination: slot.destination,
-                id: key.1,
-                sequence: key.2,
-                sent_at: Some(slot.sent_at),
-                fate: Fate::Timeout,
-            });
         }
     }
 
@@ -625,14 +628,7 @@ impl<'n, N: Network> Flight<'n, N> {
                 continue;
             };
             if !slot.answered {
-                self.events.push_back(FlightEvent {
-                    index: slot.index,
-                    destination: slot.destination,
-                    id: key.1,
-                    sequence: key.2,
-                    sent_at: Some(slot.sent_at),
-                    fate: Fate::Timeout,
-                });
+                self.report(key, &slot, Fate::Timeout);
             }
         }
         self.done = true;
