@@ -436,13 +436,17 @@ impl<'n, N: Network> Flight<'n, N> {
             Err(e) => requests.iter().map(|_| Err(e.clone())).collect(),
         };
         let sent_before = self.sent;
+        // Both clocks read once for the batch: send times are on the host's
+        // realtime clock, deadlines on the monotonic one.
+        let (now, wall) = (self.net.now(), self.net.wall_clock());
         for ((index, request), result) in indexes.into_iter().zip(&requests).zip(results) {
             let key = (family, request.id, request.sequence);
             match result {
                 Ok(timestamp) => {
                     // The host's own send time: a send may have waited
                     // for its turn under a rate limit.
-                    let sent_at = self.net.local_time(timestamp);
+                    let age = Duration::from_nanos(wall.saturating_sub(timestamp));
+                    let sent_at = now.saturating_sub(age);
                     self.sent += 1;
                     if !self.options.per_destination.is_zero() {
                         self.last_to.insert(request.destination.ip, sent_at);
