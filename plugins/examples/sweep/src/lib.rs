@@ -41,33 +41,28 @@ impl Probe for Sweep {
         }
         let addresses = prefixes.iter().flat_map(Cidr::hosts).enumerate();
         let requests = addresses.map(|(i, a)| EchoRequest::new(a, (i >> 16) as u16, i as u16));
-        let (mut alive, mut total) = (0, 0);
-        probe_all(
-            &mut HostNetwork,
-            requests,
-            packet.flight(timeout),
-            |_, e| {
-                total += usize::from(!matches!(e.fate, Fate::Duplicate(_)));
-                let why = match e.fate {
-                    Fate::Reply(r) if r.is_echo_reply() => {
-                        alive += 1;
-                        return result_line(&json::object(|o| {
-                            o.field("address", &e.destination)
-                                .field("rtt", &Millis(r.rtt));
-                        }));
-                    }
-                    Fate::Reply(r) => {
-                        format!("{} from {}", r.describe().unwrap_or_default(), r.source)
-                    }
-                    Fate::Failed(err) if err.denied_by() == Some(PolicyRule::Destination) => {
-                        "not allowed".into()
-                    }
-                    Fate::Failed(err) => err.to_string(),
-                    Fate::Timeout | Fate::Duplicate(_) => return,
-                };
-                note(format!("{}: {why}", e.destination));
-            },
-        )?;
+        let (mut alive, mut total, flight) = (0, 0, packet.flight(timeout));
+        probe_all(&mut HostNetwork, requests, flight, |_, e| {
+            total += usize::from(!matches!(e.fate, Fate::Duplicate(_)));
+            let why = match e.fate {
+                Fate::Reply(r) if r.is_echo_reply() => {
+                    alive += 1;
+                    return result_line(&json::object(|o| {
+                        o.field("address", &e.destination)
+                            .field("rtt", &Millis(r.rtt));
+                    }));
+                }
+                Fate::Reply(r) => {
+                    format!("{} from {}", r.describe().unwrap_or_default(), r.source)
+                }
+                Fate::Failed(err) if err.denied_by() == Some(PolicyRule::Destination) => {
+                    "not allowed".into()
+                }
+                Fate::Failed(err) => err.to_string(),
+                Fate::Timeout | Fate::Duplicate(_) => return,
+            };
+            note(format!("{}: {why}", e.destination));
+        })?;
         Ok(Output::streamed(Outcome::of(alive, total)))
     }
 }
