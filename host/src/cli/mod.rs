@@ -14,10 +14,10 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::Parser;
 
+use icmp_host::builtin;
 use icmp_host::icmp::{Engine, EngineConfig, Quota, RawSockets};
 use icmp_host::policy::{Policy, PolicySpec};
 use icmp_host::runtime::{GuestOutput, Interrupt, Limits, Runtime, Session, types};
-use icmp_host::{builtin, sys};
 
 use args::{Cli, Command, JsonLayout, ProgressFormat, RunArgs};
 use render::Renderer;
@@ -255,20 +255,10 @@ fn ending(outcome: types::Outcome) -> Ending {
     }
 }
 
-/// Opens raw sockets (when allowed and possible), then drops every
-/// capability: nothing privileged remains before any plugin is compiled or
-/// run. Capabilities are per thread, so this runs before the async runtime
-/// starts its threads.
+/// Opens raw sockets (when allowed), drops every privilege and installs
+/// the system-call filter, before the async runtime starts any thread.
 fn privileged_sockets(allowed: bool) -> anyhow::Result<RawSockets> {
-    let raw = if allowed {
-        RawSockets::open(EngineConfig::default().receive_buffer)
-    } else {
-        RawSockets::none("raw sockets are disabled by policy")
-    };
-    if sys::privilege::effective().unwrap_or(0) != 0 {
-        sys::privilege::drop_all().context("dropping capabilities")?;
-    }
-    Ok(raw)
+    Ok(icmp_host::bootstrap::start(allowed)?)
 }
 
 fn async_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
