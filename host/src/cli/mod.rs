@@ -243,13 +243,14 @@ fn ending(outcome: types::Outcome) -> Ending {
 /// starts its threads.
 fn privileged_sockets(allowed: bool) -> anyhow::Result<RawSockets> {
     let raw = if allowed {
+        // A binary given `cap_net_raw+p` holds it as permitted only.
+        let _ = sys::privilege::raise_net_raw();
         RawSockets::open(EngineConfig::default().receive_buffer)
     } else {
         RawSockets::none("raw sockets are disabled by policy")
     };
-    if sys::privilege::effective().unwrap_or(0) != 0 {
-        sys::privilege::drop_all().context("dropping capabilities")?;
-    }
+    // Always, and fail closed: no plugin runs with any capability left.
+    sys::privilege::drop_all().context("dropping capabilities")?;
     Ok(raw)
 }
 
