@@ -30,6 +30,8 @@ pub struct ProbeCtx {
     pub(super) engine: Engine,
     pub(super) policy: Arc<Policy>,
     pub(super) sink: Arc<dyn ProgressSink>,
+    /// Caps and checks what reaches `sink`.
+    pub(super) output: Arc<super::output::OutputGate>,
     pub(super) interrupt: Interrupt,
     pub(super) open_sockets: usize,
     /// The run's limits, as `limits.current` reports them.
@@ -288,7 +290,9 @@ impl dns::Host for ProbeCtx {
 
 impl progress::Host for ProbeCtx {
     async fn emit(&mut self, event: progress::Event) -> wasmtime::Result<()> {
-        self.sink.emit(event);
+        if let Some(event) = self.output.admit(event) {
+            self.sink.emit(event);
+        }
         Ok(())
     }
 }

@@ -16,6 +16,7 @@ mod convert;
 mod cpu;
 mod host;
 mod interrupt;
+mod output;
 mod wasi;
 
 use std::path::PathBuf;
@@ -32,6 +33,7 @@ pub use bindings::icmp_host::probe::{progress, types};
 pub use cache::{CacheError, default_dir as default_cache_dir, sha256_hex};
 pub use host::{HostError, ProbeCtx, SocketHandle};
 pub use interrupt::Interrupt;
+pub use output::MAX_EVENT_BYTES;
 
 use crate::icmp::Engine;
 use crate::policy::Policy;
@@ -55,7 +57,8 @@ pub struct Limits {
     pub wall: Option<Duration>,
     /// Time a plugin gets to return after an interrupt.
     pub grace: Duration,
-    /// Bytes of result JSON and of captured guest output.
+    /// Bytes of the result, of progress events (each at most
+    /// [`MAX_EVENT_BYTES`]) and of captured guest output, each.
     pub output: usize,
     /// Whether the plugin reads the host's stdin (closed otherwise).
     pub stdin: bool,
@@ -153,6 +156,9 @@ pub struct Finished {
     pub guest_output: Vec<u8>,
     /// The run was interrupted (Ctrl-C or wall clock) and returned early.
     pub interrupted: bool,
+    /// Progress events dropped: too large, over the output limit, or a
+    /// result line that was not one JSON value.
+    pub events_dropped: u64,
 }
 
 /// A loaded plugin, ready to instantiate.
@@ -306,6 +312,7 @@ impl Runtime {
             wasi.inherit_stdin();
         }
         let wasi = wasi.build();
+        let output = Arc::new(output::OutputGate::new(limits.output));
         let ctx = ProbeCtx {
             table: ResourceTable::new(),
             wasi,
@@ -316,6 +323,7 @@ impl Runtime {
             engine,
             policy,
             sink,
+            output: Arc::clone(&output),
             interrupt: interrupt.clone(),
             open_sockets: 0,
             run_limits: limits.clone(),
@@ -364,18 +372,21 @@ impl Runtime {
                     .map_err(|_| RunError::Unresponsive(limits.grace))?
             }
         };
-        let output = result.map_err(|e| classify(e, &meter, limits))?;
-        if let Ok(types::RunOutput::Report(r)) = &output
-            && let Some(json) = &r.json
-            && json.len() > limits.output
-        {
-            return Err(RunError::OutputLimit(json.len()));
+        let answer = result.map_err(|e| classify(e, &meter, limits))?;
+        let size = match &answer {
+            Ok(types::RunOutput::Report(r)) => r.json.as_ref().map_or(0, String::len),
+            Ok(types::RunOutput::Text(t)) => t.len(),
+            Err(types::RunError::Usage(m) | types::RunError::Failed(m)) => m.len(),
+        };
+        if size > limits.output {
+            return Err(RunError::OutputLimit(size));
         }
         Ok(Finished {
-            output,
+            output: answer,
             cpu: meter.used(),
             guest_output: captured.contents().to_vec(),
             interrupted,
+            events_dropped: output.dropped(),
         })
     }
 }
