@@ -5,8 +5,7 @@ use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use icmp_host::runtime::{ProgressSink, progress, types};
-use icmp_host_sdk::Family;
-use icmp_host_sdk::codes;
+use icmp_host_vocab::{Family, codes};
 use serde_json::json;
 
 use super::args::ProgressFormat;

@@ -2,7 +2,7 @@
 //! and how traceroute marks them. One table, used by the SDK's errors and by
 //! the host's progress lines.
 
-use crate::net::Family;
+use crate::Family;
 
 /// ICMPv4 types this crate names (RFC 792).
 pub mod v4 {
