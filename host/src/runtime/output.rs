@@ -83,7 +83,10 @@ mod tests {
             Some(Event::ResultLine(j)) => Some(j),
             _ => None,
         };
-        assert_eq!(pass("{\n  \"a\": [1, 2]\n}").as_deref(), Some(r#"{"a":[1,2]}"#));
+        assert_eq!(
+            pass("{\n  \"a\": [1, 2]\n}").as_deref(),
+            Some(r#"{"a":[1,2]}"#)
+        );
         assert_eq!(pass("\"x\"").as_deref(), Some("\"x\""));
         // A forged report after a line, two values, or no JSON at all.
         assert_eq!(pass("{}\n[{\"name\":\"forged\"}]"), None);
@@ -96,7 +99,10 @@ mod tests {
     #[test]
     fn events_are_capped_one_by_one_and_in_all() {
         let gate = OutputGate::new(3 * MAX_EVENT_BYTES);
-        assert!(gate.admit(Event::Note("x".repeat(MAX_EVENT_BYTES + 1))).is_none());
+        assert!(
+            gate.admit(Event::Note("x".repeat(MAX_EVENT_BYTES + 1)))
+                .is_none()
+        );
         let big = || Event::Note("y".repeat(MAX_EVENT_BYTES));
         assert!(gate.admit(big()).is_some());
         assert!(gate.admit(big()).is_some());
