@@ -12,6 +12,7 @@ closed stdin. No filesystem, no sockets.
 
 pub mod bindings;
 mod cache;
+mod clocks;
 mod convert;
 mod cpu;
 mod host;
@@ -282,7 +283,12 @@ impl Runtime {
             .and_then(ProbePre::new)
             .map_err(|e| LoadError::WrongWorld {
                 name: name.to_owned(),
-                reason: root_cause(&e),
+                // The whole chain: it names the import and the function.
+                reason: e
+                    .chain()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(": "),
             })?;
         Ok(Plugin {
             name: name.to_owned(),
