@@ -4,6 +4,7 @@
 
 mod engine_lab;
 mod hostile;
+mod hostile_batch;
 mod lab;
 mod netns;
 mod policy;

@@ -251,12 +251,10 @@ fn summarize(
     renderer: &Renderer,
     progress: ProgressFormat,
 ) -> (u8, Value) {
-    let mut events_dropped = renderer.dropped();
     let mut cpu_ms = None;
     let (exit, outcome, result, error) = match finished {
         Err(e) => (2, "error", Value::Null, Some(e)),
         Ok(finished) => {
-            events_dropped += finished.events_dropped;
             cpu_ms = Some(finished.cpu.as_secs_f64() * 1e3);
             if progress != ProgressFormat::None {
                 super::print_guest_output(name, &finished.guest_output);
@@ -288,7 +286,7 @@ fn summarize(
         "cpu_ms": cpu_ms,
         "result": result,
         "result_lines": renderer.take_result_lines(),
-        "events_dropped": events_dropped,
+        "events_dropped": renderer.events_dropped(),
         "error": error.map(|e| shorten(&e).into_owned()),
     });
     (exit, entry)

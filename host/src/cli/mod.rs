@@ -185,10 +185,11 @@ fn run(args: RunArgs) -> anyhow::Result<Ending> {
             Engine::new(EngineConfig::default(), raw).context("starting the ICMP engine")?;
         let interrupt = Interrupt::new();
         let writer = writer::Writer::start();
+        let renderer = Arc::new(Renderer::new(settings.progress, Arc::clone(&writer)));
         let session = Session {
             engine,
             policy: Arc::new(settings.policy),
-            sink: Arc::new(Renderer::new(settings.progress, Arc::clone(&writer))),
+            sink: Arc::clone(&renderer) as Arc<dyn icmp_host::runtime::ProgressSink>,
             interrupt: interrupt.clone(),
         };
         let limits = settings.limits.clone();
@@ -200,12 +201,12 @@ fn run(args: RunArgs) -> anyhow::Result<Ending> {
         tokio::spawn(watch_ctrl_c(interrupt));
         let finished = task.await.context("the plugin task failed");
         // Result lines and progress first, then the summary or the error.
-        let lines_dropped = writer.finish();
+        writer.finish();
         let finished = finished?.map_err(|e| anyhow::anyhow!("{label}: {e}"))?;
         if settings.progress != ProgressFormat::None {
             print_guest_output(&label, &finished.guest_output);
         }
-        let dropped = finished.events_dropped + lines_dropped;
+        let dropped = renderer.events_dropped();
         if dropped > 0 {
             eprintln!(
                 "icmp-host: warning: {label}: {dropped} progress events dropped (over the \

@@ -30,7 +30,7 @@ pub struct Renderer {
     run: Option<String>,
     writer: Arc<Writer>,
     results: ResultLines,
-    /// Progress lines the writer dropped (it could not keep up).
+    /// Events dropped by the output caps or the writer.
     dropped: AtomicU64,
 }
 
@@ -68,8 +68,9 @@ impl Renderer {
         }
     }
 
-    /// Progress lines dropped because the output could not keep up.
-    pub fn dropped(&self) -> u64 {
+    /// Events dropped: by the run's output caps, or because the output
+    /// could not keep up.
+    pub fn events_dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
     }
 
@@ -87,6 +88,10 @@ impl Renderer {
 }
 
 impl ProgressSink for Renderer {
+    fn dropped(&self) {
+        self.dropped.fetch_add(1, Ordering::Relaxed);
+    }
+
     fn emit(&self, event: progress::Event) {
         if let progress::Event::ResultLine(json) = &event {
             // The runtime passes on exactly one JSON value, compact.

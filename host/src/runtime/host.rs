@@ -290,8 +290,9 @@ impl dns::Host for ProbeCtx {
 
 impl progress::Host for ProbeCtx {
     async fn emit(&mut self, event: progress::Event) -> wasmtime::Result<()> {
-        if let Some(event) = self.output.admit(event) {
-            self.sink.emit(event);
+        match self.output.admit(event) {
+            Some(event) => self.sink.emit(event),
+            None => self.sink.dropped(),
         }
         Ok(())
     }

@@ -43,8 +43,12 @@ use cpu::{CpuMeter, Metered};
 
 /// Receives a plugin's progress events.
 pub trait ProgressSink: Send + Sync {
-    /// One event, as the plugin emitted it.
+    /// One event, as the plugin emitted it (within the run's output caps).
     fn emit(&self, event: progress::Event);
+
+    /// An event was dropped: too large, over the run's output limit, or a
+    /// result line that was not one JSON value.
+    fn dropped(&self) {}
 }
 
 /// Per-run limits.
@@ -128,9 +132,9 @@ pub enum RunError {
     /// It did not return after Ctrl-C.
     #[error("plugin did not return within {0:?} of the interrupt")]
     Unresponsive(Duration),
-    /// Its result is larger than allowed.
-    #[error("plugin result of {0} bytes exceeds the output limit")]
-    OutputLimit(usize),
+    /// Its result (report, text or error message) is larger than allowed.
+    #[error("plugin output of {size} bytes exceeds the output limit of {mib} MiB", size = .0, mib = .1 >> 20)]
+    OutputLimit(usize, usize),
 }
 
 /// What a run is connected to: the network, its policy, where progress
@@ -385,7 +389,7 @@ impl Runtime {
             Err(types::RunError::Usage(m) | types::RunError::Failed(m)) => m.len(),
         };
         if size > limits.output {
-            return Err(RunError::OutputLimit(size));
+            return Err(RunError::OutputLimit(size, limits.output));
         }
         Ok(Finished {
             output: answer,
