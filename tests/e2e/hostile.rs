@@ -73,6 +73,25 @@ fn hostile(name: &str, extra: Value) -> Value {
     run
 }
 
+/// Runs `name` (with manifest fields `extra`) next to the neighbour and
+/// makes the checks every hostile test makes.
+fn contained(
+    name: &str,
+    extra: Value,
+    words: &[&str],
+    rss_mib: u64,
+) -> super::hostile_batch::Batch {
+    let b = batch(
+        &[hostile(name, extra), neighbour(NEIGHBOUR_COUNT)],
+        None,
+        &[],
+    );
+    b.assert_stopped(name, words)
+        .assert_neighbour_exact(NEIGHBOUR_COUNT)
+        .assert_peak_rss_below(rss_mib);
+    b
+}
+
 /// A namespace of the test's own, `lo` up, where nothing can leave.
 fn sandbox(tag: &str) -> Netns {
     Netns::new(tag)
@@ -85,14 +104,7 @@ fn trap() {
     if !require_root("trap") {
         return;
     }
-    let b = batch(
-        &[hostile("trap", json!({})), neighbour(NEIGHBOUR_COUNT)],
-        None,
-        &[],
-    );
-    b.assert_stopped("trap", &["plugin trapped: "])
-        .assert_neighbour_exact(NEIGHBOUR_COUNT)
-        .assert_peak_rss_below(BASE_RSS_MIB);
+    let b = contained("trap", json!({}), &["plugin trapped: "], BASE_RSS_MIB);
     assert!(
         b.entry("trap")["error"]
             .as_str()
@@ -138,17 +150,12 @@ fn hog() {
     if !require_root("hog") {
         return;
     }
-    let b = batch(
-        &[
-            hostile("hog", json!({"limits": {"memory_mib": 32}})),
-            neighbour(NEIGHBOUR_COUNT),
-        ],
-        None,
-        &[],
+    contained(
+        "hog",
+        json!({"limits": {"memory_mib": 32}}),
+        &["exceeded its memory limit of 32 MiB"],
+        BASE_RSS_MIB + 32,
     );
-    b.assert_stopped("hog", &["exceeded its memory limit of 32 MiB"])
-        .assert_neighbour_exact(NEIGHBOUR_COUNT)
-        .assert_peak_rss_below(BASE_RSS_MIB + 32);
 }
 
 #[test]
@@ -156,14 +163,12 @@ fn forbidden() {
     if !require_root("forbidden") {
         return;
     }
-    let b = batch(
-        &[hostile("forbidden", json!({})), neighbour(NEIGHBOUR_COUNT)],
-        None,
-        &[],
+    contained(
+        "forbidden",
+        json!({}),
+        &["imports `wasi:filesystem/"],
+        BASE_RSS_MIB,
     );
-    b.assert_stopped("forbidden", &["imports `wasi:filesystem/"])
-        .assert_neighbour_exact(NEIGHBOUR_COUNT)
-        .assert_peak_rss_below(BASE_RSS_MIB);
 }
 
 #[test]
@@ -251,17 +256,12 @@ fn memories() {
         return;
     }
     // Eight memories of 240 MiB, each under the 256 MiB limit.
-    let b = batch(
-        &[
-            hostile("memories", json!({"limits": {"memory_mib": 256}})),
-            neighbour(NEIGHBOUR_COUNT),
-        ],
-        None,
-        &[],
+    contained(
+        "memories",
+        json!({"limits": {"memory_mib": 256}}),
+        &["memory limit"],
+        BASE_RSS_MIB + 256,
     );
-    b.assert_stopped("memories", &["memory limit"])
-        .assert_neighbour_exact(NEIGHBOUR_COUNT)
-        .assert_peak_rss_below(BASE_RSS_MIB + 256);
 }
 
 #[test]
@@ -269,17 +269,12 @@ fn tables() {
     if !require_root("tables") {
         return;
     }
-    let b = batch(
-        &[
-            hostile("tables", json!({"limits": {"memory_mib": 16}})),
-            neighbour(NEIGHBOUR_COUNT),
-        ],
-        None,
-        &[],
+    contained(
+        "tables",
+        json!({"limits": {"memory_mib": 16}}),
+        &["memory limit", "table limit", "table elements"],
+        BASE_RSS_MIB + 16,
     );
-    b.assert_stopped("tables", &["memory limit", "table limit", "table elements"])
-        .assert_neighbour_exact(NEIGHBOUR_COUNT)
-        .assert_peak_rss_below(BASE_RSS_MIB + 16);
 }
 
 #[test]
@@ -288,20 +283,12 @@ fn instances() {
         return;
     }
     // 64 instances, each with a 16 MiB memory: 1 GiB under a 256 MiB limit.
-    let b = batch(
-        &[
-            hostile("instances", json!({"limits": {"memory_mib": 256}})),
-            neighbour(NEIGHBOUR_COUNT),
-        ],
-        None,
-        &[],
-    );
-    b.assert_stopped(
+    contained(
         "instances",
+        json!({"limits": {"memory_mib": 256}}),
         &["memory limit", "instance limit", "instances"],
-    )
-    .assert_neighbour_exact(NEIGHBOUR_COUNT)
-    .assert_peak_rss_below(BASE_RSS_MIB + 256);
+        BASE_RSS_MIB + 256,
+    );
 }
 
 #[test]
@@ -635,20 +622,12 @@ fn unknown_interface() {
     if !require_root("unknown_interface") {
         return;
     }
-    let b = batch(
-        &[
-            hostile("unknown-interface", json!({})),
-            neighbour(NEIGHBOUR_COUNT),
-        ],
-        None,
-        &[],
-    );
-    b.assert_stopped(
+    contained(
         "unknown-interface",
+        json!({}),
         &["imports `icmp-host:probe/telepathy@0.2.0`, which icmp-host does not provide"],
-    )
-    .assert_neighbour_exact(NEIGHBOUR_COUNT)
-    .assert_peak_rss_below(BASE_RSS_MIB);
+        BASE_RSS_MIB,
+    );
 }
 
 #[test]
@@ -656,17 +635,12 @@ fn unknown_function() {
     if !require_root("unknown_function") {
         return;
     }
-    let b = batch(
-        &[
-            hostile("unknown-function", json!({})),
-            neighbour(NEIGHBOUR_COUNT),
-        ],
-        None,
-        &[],
+    let b = contained(
+        "unknown-function",
+        json!({}),
+        &["escape-sandbox"],
+        BASE_RSS_MIB,
     );
-    b.assert_stopped("unknown-function", &["escape-sandbox"])
-        .assert_neighbour_exact(NEIGHBOUR_COUNT)
-        .assert_peak_rss_below(BASE_RSS_MIB);
     let error = b.entry("unknown-function")["error"]
         .as_str()
         .unwrap()
