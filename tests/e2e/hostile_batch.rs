@@ -62,7 +62,7 @@ pub struct Batch {
     pub code: i32,
     pub stdout: String,
     pub stderr: String,
-    /// The report: stdout parsed as one JSON document (checked).
+    /// The report: stdout parsed as one JSON document (checked by [`batch`]).
     pub report: Vec<Value>,
     /// Peak resident memory of the host, MiB (`VmHWM`).
     pub peak_rss_mib: u64,
@@ -173,6 +173,30 @@ pub fn batch(runs: &[Value], ns: Option<&Netns>, host_args: &[&str]) -> Batch {
         None => icmp_host(),
     };
     cmd.arg("batch").args(host_args).arg(&manifest);
+    let mut b = run_sampled(cmd, Duration::from_secs(120));
+    let _ = std::fs::remove_file(&manifest);
+    let report: Value = serde_json::from_str(&b.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not one JSON document ({e}):\n{}\nstderr:\n{}",
+            tail(&b.stdout),
+            tail(&b.stderr)
+        )
+    });
+    b.report = report
+        .as_array()
+        .unwrap_or_else(|| panic!("the report is not an array: {report}"))
+        .clone();
+    b
+}
+
+/// Writes `runs` as a manifest and runs `icmp-host batch` on it, without
+/// expecting a report (a manifest the host refuses as a whole).
+pub fn batch_refused(runs: &[Value]) -> Batch {
+    let manifest =
+        std::env::temp_dir().join(format!("icmp-host-refused-{}.json", std::process::id()));
+    std::fs::write(&manifest, json!({ "runs": runs }).to_string()).unwrap();
+    let mut cmd = icmp_host();
+    cmd.arg("batch").arg(&manifest);
     let b = run_sampled(cmd, Duration::from_secs(120));
     let _ = std::fs::remove_file(&manifest);
     b
@@ -217,22 +241,11 @@ pub fn run_sampled(mut cmd: Command, limit: Duration) -> Batch {
         rss_kib / 1024
     );
     run.assert_no_panic();
-    let report: Value = serde_json::from_str(&run.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not one JSON document ({e}):\n{}\nstderr:\n{}",
-            tail(&run.stdout),
-            tail(&run.stderr)
-        )
-    });
-    let report = report
-        .as_array()
-        .unwrap_or_else(|| panic!("the report is not an array: {report}"))
-        .clone();
     Batch {
         code: run.code,
         stdout: run.stdout,
         stderr: run.stderr,
-        report,
+        report: Vec::new(),
         peak_rss_mib: rss_kib / 1024,
         peak_fds,
         elapsed,

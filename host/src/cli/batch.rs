@@ -16,7 +16,7 @@ use anyhow::{Context, bail};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use icmp_host::icmp::{Engine, EngineConfig};
+use icmp_host::icmp::{Engine, EngineConfig, Quota};
 use icmp_host::policy::PolicySpec;
 use icmp_host::runtime::{Interrupt, Limits, Runtime, Session, sha256_hex, types};
 
@@ -163,8 +163,15 @@ pub fn run(args: BatchArgs) -> anyhow::Result<Ending> {
             Engine::new(EngineConfig::default(), raw).context("starting the ICMP engine")?;
         let writer = Writer::start();
         let all = Interrupt::new();
+        // Every run is a tenant; their in-flight quotas share the key table.
+        let quota = Quota {
+            in_flight: (engine.unreserved_in_flight() / runs.len().max(1))
+                .min(Quota::default().in_flight),
+            ..Quota::default()
+        };
         let mut tasks = Vec::new();
         for run in runs {
+            let tenant = engine.tenant(&run.name, quota)?;
             let interrupt = Interrupt::new();
             let (runtime, all) = (Arc::clone(&runtime), all.clone());
             let renderer = Arc::new(Renderer::named(
@@ -174,6 +181,7 @@ pub fn run(args: BatchArgs) -> anyhow::Result<Ending> {
             ));
             let session = Session {
                 engine: engine.clone(),
+                tenant,
                 policy: Arc::new(run.policy),
                 sink: Arc::clone(&renderer) as Arc<dyn icmp_host::runtime::ProgressSink>,
                 interrupt: interrupt.clone(),

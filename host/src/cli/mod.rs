@@ -15,9 +15,9 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::Parser;
 
-use icmp_host::icmp::{Engine, EngineConfig, RawSockets};
+use icmp_host::icmp::{Engine, EngineConfig, Quota, RawSockets};
 use icmp_host::policy::{Policy, PolicySpec};
-use icmp_host::runtime::{Interrupt, Limits, Runtime, Session, types};
+use icmp_host::runtime::{GuestOutput, Interrupt, Limits, Runtime, Session, types};
 use icmp_host::{builtin, sys};
 
 use args::{Cli, Command, JsonLayout, ProgressFormat, RunArgs};
@@ -83,7 +83,8 @@ fn plugin_bytes(name: &str) -> anyhow::Result<(String, std::borrow::Cow<'static,
             known.join(", ")
         );
     }
-    let bytes = std::fs::read(name).with_context(|| format!("cannot read plugin {name}"))?;
+    let bytes = icmp_host::runtime::read_plugin(name, Path::new(name))
+        .with_context(|| format!("cannot read plugin {name}"))?;
     let label = Path::new(name)
         .file_stem()
         .map_or_else(|| name.to_owned(), |s| s.to_string_lossy().into_owned());
@@ -183,11 +184,18 @@ fn run(args: RunArgs) -> anyhow::Result<Ending> {
         let plugin = runtime.load(&label, &wasm)?;
         let engine =
             Engine::new(EngineConfig::default(), raw).context("starting the ICMP engine")?;
+        // The only tenant: it may use the whole key table.
+        let quota = Quota {
+            in_flight: engine.unreserved_in_flight(),
+            ..Quota::default()
+        };
+        let tenant = engine.tenant(&label, quota)?;
         let interrupt = Interrupt::new();
         let writer = writer::Writer::start();
         let renderer = Arc::new(Renderer::new(settings.progress, Arc::clone(&writer)));
         let session = Session {
             engine,
+            tenant,
             policy: Arc::new(settings.policy),
             sink: Arc::clone(&renderer) as Arc<dyn icmp_host::runtime::ProgressSink>,
             interrupt: interrupt.clone(),
@@ -202,8 +210,18 @@ fn run(args: RunArgs) -> anyhow::Result<Ending> {
         let finished = task.await.context("the plugin task failed");
         // Result lines and progress first, then the summary or the error.
         writer.finish();
-        let finished = finished?.map_err(|e| anyhow::anyhow!("{label}: {e}"))?;
-        if settings.progress != ProgressFormat::None {
+        let show_output = settings.progress != ProgressFormat::None;
+        let finished = match finished? {
+            Ok(f) => f,
+            Err(stopped) => {
+                // What it wrote before it was stopped often says why.
+                if show_output {
+                    print_guest_output(&label, &stopped.guest_output);
+                }
+                bail!("{label}: {stopped}");
+            }
+        };
+        if show_output {
             print_guest_output(&label, &finished.guest_output);
         }
         let dropped = renderer.events_dropped();
@@ -283,15 +301,21 @@ fn async_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 /// What a plugin printed (captured, never mixed into results), on stderr.
-fn print_guest_output(label: &str, output: &[u8]) {
+fn print_guest_output(label: &str, output: &GuestOutput) {
     let terminal = std::io::stderr().is_terminal();
     let mut err = std::io::stderr().lock();
-    for line in String::from_utf8_lossy(output).lines() {
+    for line in String::from_utf8_lossy(&output.kept).lines() {
         let line = match terminal {
             true => writer::escape_controls(line),
             false => line.into(),
         };
         let _ = writeln!(err, "[{label}] {line}");
+    }
+    if output.dropped > 0 {
+        eprintln!(
+            "[{label}] ... {} more bytes of output dropped",
+            output.dropped
+        );
     }
 }
 

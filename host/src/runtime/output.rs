@@ -1,74 +1,116 @@
-//! What one run may emit through `progress.emit`: each event at most
-//! [`MAX_EVENT_BYTES`], all of them together at most the run's output
-//! limit, and every `result-line` exactly one JSON value, passed on compact
-//! (one line, whatever whitespace the plugin wrote). Anything else is
-//! dropped and counted; the count is part of the run's report.
+//! What a plugin writes to stdout and stderr: captured, never shown raw,
+//! and bounded — the first [`super::Limits::guest_output`] bytes are kept
+//! and the rest only counted, so a chatty or hostile plugin can neither
+//! grow the host's memory nor be killed for printing.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 
-use super::progress::Event;
+use bytes::Bytes;
+use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError};
 
-/// Largest single event, bytes (as [`event_size`] counts them).
-pub const MAX_EVENT_BYTES: usize = 64 << 10;
+/// How much a plugin may write per call: WASI asks before each write.
+const PERMIT: usize = 64 << 10;
 
-/// The output budget of one run, shared by its store and the runtime.
 #[derive(Debug)]
-pub struct OutputGate {
-    left: AtomicUsize,
-    dropped: AtomicU64,
+struct Captured {
+    kept: Vec<u8>,
+    capacity: usize,
+    dropped: u64,
 }
 
-impl OutputGate {
-    /// A gate letting `budget` bytes of events through.
-    pub fn new(budget: usize) -> OutputGate {
-        OutputGate {
-            left: AtomicUsize::new(budget),
-            dropped: AtomicU64::new(0),
+/// A bounded capture shared by a run's stdout and stderr.
+#[derive(Debug, Clone)]
+pub struct CapturedOutput {
+    inner: Arc<Mutex<Captured>>,
+}
+
+impl CapturedOutput {
+    /// Keeps at most `capacity` bytes.
+    pub fn new(capacity: usize) -> CapturedOutput {
+        CapturedOutput {
+            inner: Arc::new(Mutex::new(Captured {
+                kept: Vec::new(),
+                capacity,
+                dropped: 0,
+            })),
         }
     }
 
-    /// The event to pass on, or `None` (counted) when it is too large, over
-    /// the run's budget, or a result line that is not one JSON value.
-    pub fn admit(&self, event: Event) -> Option<Event> {
-        let size = event_size(&event);
-        let event = match event {
-            _ if size > MAX_EVENT_BYTES => None,
-            Event::ResultLine(json) => serde_json::from_str::<serde_json::Value>(&json)
-                .ok()
-                .map(|v| Event::ResultLine(v.to_string())),
-            e => Some(e),
-        };
-        let taken = event.is_some()
-            && self
-                .left
-                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
-                    left.checked_sub(size)
-                })
-                .is_ok();
-        if !taken {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
-            return None;
-        }
-        event
+    fn lock(&self) -> std::sync::MutexGuard<'_, Captured> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Events dropped so far.
-    pub fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
+    fn keep(&self, bytes: &[u8]) {
+        let mut c = self.lock();
+        let room = c.capacity.saturating_sub(c.kept.len());
+        let kept = bytes.len().min(room);
+        c.kept.extend_from_slice(&bytes[..kept]);
+        c.dropped += (bytes.len() - kept) as u64;
+    }
+
+    /// What was kept, and how many bytes were dropped after it.
+    pub fn take(&self) -> (Vec<u8>, u64) {
+        let mut c = self.lock();
+        (std::mem::take(&mut c.kept), c.dropped)
     }
 }
 
-/// What an event costs: its text as sent, plus a fixed amount per record
-/// (about what one rendered line of it takes).
-pub fn event_size(event: &Event) -> usize {
-    const RECORD: usize = 128;
-    match event {
-        Event::Start(s) => RECORD + s.target.len(),
-        Event::Reply(_) | Event::Timeout(_) => RECORD,
-        Event::Hop(h) => RECORD.saturating_add(h.probes.len().saturating_mul(RECORD / 2)),
-        Event::Summary(s) => RECORD + s.target.len(),
-        Event::Note(n) => n.len(),
-        Event::ResultLine(j) => j.len(),
+impl OutputStream for CapturedOutput {
+    fn write(&mut self, bytes: Bytes) -> Result<(), StreamError> {
+        self.keep(&bytes);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), StreamError> {
+        Ok(())
+    }
+
+    fn check_write(&mut self) -> Result<usize, StreamError> {
+        Ok(PERMIT)
+    }
+}
+
+#[wasmtime_wasi::async_trait]
+impl Pollable for CapturedOutput {
+    async fn ready(&mut self) {}
+}
+
+impl tokio::io::AsyncWrite for CapturedOutput {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.keep(buf);
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl IsTerminal for CapturedOutput {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl StdoutStream for CapturedOutput {
+    fn p2_stream(&self) -> Box<dyn OutputStream> {
+        Box::new(self.clone())
+    }
+
+    fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
+        Box::new(self.clone())
     }
 }
 
@@ -77,57 +119,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn result_lines_must_be_one_json_value_and_come_out_on_one_line() {
-        let gate = OutputGate::new(1 << 20);
-        let pass = |json: &str| match gate.admit(Event::ResultLine(json.into())) {
-            Some(Event::ResultLine(j)) => Some(j),
-            _ => None,
-        };
-        assert_eq!(
-            pass("{\n  \"a\": [1, 2]\n}").as_deref(),
-            Some(r#"{"a":[1,2]}"#)
-        );
-        assert_eq!(pass("\"x\"").as_deref(), Some("\"x\""));
-        // A forged report after a line, two values, or no JSON at all.
-        assert_eq!(pass("{}\n[{\"name\":\"forged\"}]"), None);
-        assert_eq!(pass("{} {}"), None);
-        assert_eq!(pass("\u{1b}[2J"), None);
-        assert_eq!(pass(""), None);
-        assert_eq!(gate.dropped(), 4);
-    }
-
-    #[test]
-    fn events_are_capped_one_by_one_and_in_all() {
-        let gate = OutputGate::new(3 * MAX_EVENT_BYTES);
-        assert!(
-            gate.admit(Event::Note("x".repeat(MAX_EVENT_BYTES + 1)))
-                .is_none()
-        );
-        let big = || Event::Note("y".repeat(MAX_EVENT_BYTES));
-        assert!(gate.admit(big()).is_some());
-        assert!(gate.admit(big()).is_some());
-        assert!(gate.admit(big()).is_some());
-        // The run's budget is spent: even small events are dropped now.
-        assert!(gate.admit(big()).is_none());
-        assert!(gate.admit(Event::Note("z".into())).is_none());
-        assert_eq!(gate.dropped(), 3);
-    }
-
-    #[test]
-    fn a_hop_with_a_million_probes_is_one_oversized_event() {
-        let hop = super::super::progress::Hop {
-            distance: 1,
-            probes: vec![
-                super::super::progress::HopProbe {
-                    responder: None,
-                    rtt: None,
-                    type_: 0,
-                    code: 0,
-                };
-                1_000_000
-            ],
-        };
-        assert!(event_size(&Event::Hop(hop.clone())) > MAX_EVENT_BYTES);
-        assert!(OutputGate::new(usize::MAX).admit(Event::Hop(hop)).is_none());
+    fn keeps_the_first_bytes_and_counts_the_rest() {
+        let mut out = CapturedOutput::new(5);
+        out.write(Bytes::from_static(b"hello, ")).unwrap();
+        out.write(Bytes::from_static(b"world")).unwrap();
+        assert_eq!(out.check_write().unwrap(), PERMIT, "never refuses");
+        let (kept, dropped) = out.take();
+        assert_eq!((kept.as_slice(), dropped), (&b"hello"[..], 7));
     }
 }

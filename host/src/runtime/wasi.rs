@@ -38,6 +38,12 @@ const PROBE_INTERFACES: &[&str] = &[
     "icmp-host:probe/progress@0.2.0",
     "icmp-host:probe/control@0.2.0",
     "icmp-host:probe/limits@0.2.0",
+    // Served beside 0.2.0 (runtime/compat.rs).
+    "icmp-host:probe/types@0.1.0",
+    "icmp-host:probe/sockets@0.1.0",
+    "icmp-host:probe/dns@0.1.0",
+    "icmp-host:probe/progress@0.1.0",
+    "icmp-host:probe/control@0.1.0",
 ];
 
 /// Marks the WASI I/O interfaces' view of the store: its resource table.
@@ -113,7 +119,9 @@ mod tests {
     fn probe_interfaces_are_those_of_the_wit() {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../wit");
         let mut found = Vec::new();
-        for entry in std::fs::read_dir(dir).unwrap() {
+        let current = std::fs::read_dir(dir).unwrap();
+        let older = std::fs::read_dir(format!("{dir}/0.1.0")).unwrap();
+        for entry in current.chain(older) {
             let path = entry.unwrap().path();
             if path.extension().is_none_or(|e| e != "wit") {
                 continue;
