@@ -14,9 +14,10 @@ the host reports it (a send may wait inside the host under a rate limit),
 and judged by the reply's kernel-stamped RTT: a reply that arrived within
 the timeout counts, however late the plugin gets to see it.
 
-ICMP Redirect and Source Quench are never an answer: the flight reports
-them as progress notes (`From 192.0.2.1 icmp_seq=1 Redirect Host`) and
-keeps waiting for the real reply, as iputils does.
+ICMP Redirect and Source Quench are never an answer: the flight passes
+them on as progress events, which the host shows as notes (`From
+192.0.2.1 icmp_seq=1 Redirect Host`, `"note": true` in NDJSON), and keeps
+waiting for the real reply, as iputils does.
 
 ```
 use std::time::Duration;
@@ -536,13 +537,8 @@ impl<'n, N: Network> Flight<'n, N> {
     fn take(&mut self, reply: Reply) {
         let key = (reply.family, reply.id, reply.sequence);
         if reply.kind().is_note() {
-            let text = format!(
-                "From {} icmp_seq={} {}",
-                reply.source,
-                reply.sequence,
-                reply.describe().unwrap_or_default()
-            );
-            self.net.emit(Event::Note(text));
+            // The host renders it as iputils does ("From … Redirect Host").
+            self.net.emit(Event::Reply(reply));
             return;
         }
         let Some(slot) = self.in_flight.get_mut(&key) else {

@@ -2,13 +2,16 @@
 //! and network namespaces the tests build themselves. Nothing here sends to
 //! any other address.
 
+mod bootstrap;
 mod compat;
 mod engine_lab;
 mod examples_lab;
 mod hostile;
+mod hostile_batch;
 mod lab;
 mod netns;
 mod policy;
+mod privilege;
 mod sdk;
 mod skeleton;
 mod surface_lab;

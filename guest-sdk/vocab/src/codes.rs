@@ -103,6 +103,15 @@ pub fn kind(family: Family, icmp_type: u8, code: u8) -> Kind {
     }
 }
 
+/// Redirect and Source Quench: information for the sender's routing and
+/// pacing, never a probe's answer. Report them as notes and keep waiting
+/// for the reply that usually follows (a router that redirects still
+/// forwards the request, RFC 1812 §5.2.7.2; Source Quench is deprecated,
+/// RFC 6633).
+pub fn is_note(family: Family, icmp_type: u8) -> bool {
+    kind(family, icmp_type, 0).is_note()
+}
+
 /// A sentence for an error message, worded for people (iputils' phrasing
 /// where users grep for it). `None` for an Echo Reply.
 ///
@@ -123,6 +132,9 @@ pub fn describe(family: Family, icmp_type: u8, code: u8) -> Option<String> {
         },
         Kind::PacketTooBig if family == Family::V4 => unreachable_v4(code),
         Kind::PacketTooBig => "Packet too big",
+        Kind::Redirect if redirect(code).is_empty() => {
+            return Some(format!("Redirect, Bad Code: {code}"));
+        }
         Kind::Redirect => redirect(code),
         Kind::SourceQuench => "Source Quench",
         Kind::TimeExceeded => match code {
@@ -302,6 +314,19 @@ mod tests {
             describe(Family::V4, 13, 0).as_deref(),
             Some("ICMP type 13, code 0")
         );
+    }
+
+    #[test]
+    fn redirect_and_source_quench_are_notes_in_iputils_words() {
+        assert!(is_note(Family::V4, v4::REDIRECT));
+        assert!(is_note(Family::V4, v4::SOURCE_QUENCH));
+        assert!(!is_note(Family::V4, v4::DEST_UNREACHABLE));
+        assert!(!is_note(Family::V6, v4::REDIRECT));
+        let say = |t, c| describe(Family::V4, t, c).unwrap();
+        assert_eq!(say(v4::REDIRECT, 1), "Redirect Host");
+        assert_eq!(say(v4::REDIRECT, 0), "Redirect Network");
+        assert_eq!(say(v4::REDIRECT, 9), "Redirect, Bad Code: 9");
+        assert_eq!(say(v4::SOURCE_QUENCH, 0), "Source Quench");
     }
 
     #[test]
