@@ -338,6 +338,9 @@ impl<'n, N: Network> Flight<'n, N> {
             let (batch, send_at) = self.due(now);
             if batch > 0 {
                 self.send(batch)?;
+                // Take in what already arrived after every batch: the
+                // host's queues are bounded, a long burst must not fill them.
+                self.receive(Duration::ZERO)?;
                 continue;
             }
             let expiry = self.next_deadline();
