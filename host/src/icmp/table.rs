@@ -280,9 +280,9 @@ impl Table {
         }
     }
 
-    /// Frees the key answered longest ago, if that was over [`QUARANTINE`] ago.
-    fn evict_answered(&mut self, now_ns: u64) -> bool {
-        let quarantine = QUARANTINE.as_nanos() as u64;
+    /// Frees the key answered longest ago, if that was over `quarantine` ago.
+    fn evict_answered(&mut self, now_ns: u64, quarantine: Duration) -> bool {
+        let quarantine = quarantine.as_nanos() as u64;
         while let Some(m) = self.answered.front().copied() {
             if !self.is_current(&m) {
                 self.answered.pop_front();
@@ -309,9 +309,12 @@ impl Table {
         // Answered keys only serve to spot duplicates: past the quarantine
         // they go, so the table holds what is in flight and what was
         // answered in the last second — not a minute of answers.
-        while self.evict_answered(now) {}
+        while self.evict_answered(now, QUARANTINE) {}
         self.compact_sent();
-        if self.entries.len() >= self.capacity {
+        // Full: answered keys go even within their quarantine (a late
+        // duplicate then counts as unknown) — only requests in flight,
+        // bounded by the tenants' quotas together, may fill the table.
+        if self.entries.len() >= self.capacity && !self.evict_answered(now, Duration::ZERO) {
             return Err(Refused::Full);
         }
         let key = self.free_key().ok_or(Refused::Full)?;
@@ -391,9 +394,6 @@ impl Table {
             r.queue.corrupted.fetch_add(1, Ordering::Relaxed);
             return Err(Rejected::Corrupted);
         }
-        if r.queue.is_closed() {
-            return Err(Rejected::Closed);
-        }
         let duplicate = entry.answered.record(a.source.ip);
         let (rtt_ns, timestamp_source, received_at_ns) = rtt(&r.sent, a.kernel_ns);
         let reply = Reply {
@@ -425,6 +425,10 @@ impl Table {
                 serial,
                 at_ns: clock::mono_ns(),
             });
+        }
+        // Answered all the same: its socket is gone, so is the reply.
+        if queue.is_closed() {
+            return Err(Rejected::Closed);
         }
         Ok((queue, reply))
     }
@@ -599,15 +603,19 @@ mod tests {
         // An answer gives the slot back at once.
         table.route(&arrival(k, "192.0.2.1", b"")).unwrap();
         assert_eq!(polite.in_flight(), 0);
-        // Closing the greedy socket gives its three back.
+        // Closing the greedy socket and opening another does not: its
+        // three are in the table until answered or expired.
         g.close();
-        assert_eq!(greedy.in_flight(), 0);
         let g2 = queue(&greedy);
-        table.insert(request(&g2, 1, 4, "192.0.2.9", b"")).unwrap();
+        assert_eq!(
+            table.insert(request(&g2, 1, 4, "192.0.2.9", b"")),
+            Err(Refused::Quota(QuotaExceeded::InFlight(3)))
+        );
+        assert_eq!(greedy.in_flight(), 3);
     }
 
     #[test]
-    fn answered_keys_leave_after_the_quarantine() {
+    fn only_requests_in_flight_can_fill_the_table() {
         let t = tenant(100);
         let mut table = Table::new(KeySpace::Full, 2);
         let q = queue(&t);
@@ -618,19 +626,17 @@ mod tests {
             table.insert(request(&q, 1, 3, "192.0.2.1", b"")),
             Err(Refused::Full)
         );
+        // An answered key stays for its quarantine (duplicates match)...
         table.route(&arrival(k, "192.0.2.1", b"")).unwrap();
-        // Answered, but within the quarantine (duplicates still match):
-        // still refused.
-        assert_eq!(
-            table.insert(request(&q, 1, 3, "192.0.2.1", b"")),
-            Err(Refused::Full)
-        );
-        // Once the quarantine has passed, the answered key is gone.
-        let later = clock::mono_ns() + QUARANTINE.as_nanos() as u64;
-        table
-            .insert_at(request(&q, 1, 3, "192.0.2.1", b""), later)
-            .unwrap();
+        let (_, again) = table.route(&arrival(k, "192.0.2.1", b"")).unwrap();
+        assert!(again.duplicate);
+        // ...unless the table is full: then it makes room at once.
+        table.insert(request(&q, 1, 3, "192.0.2.1", b"")).unwrap();
         assert_eq!(table.len(), 2);
+        assert_eq!(
+            table.route(&arrival(k, "192.0.2.1", b"")).unwrap_err(),
+            Rejected::Unknown
+        );
     }
 
     #[test]
