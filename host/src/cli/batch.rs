@@ -4,7 +4,6 @@
 //! others.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::{Context, bail};
 use serde::Deserialize;
@@ -12,7 +11,7 @@ use serde_json::{Value, json};
 
 use icmp_host::icmp::{Engine, EngineConfig};
 use icmp_host::policy::PolicySpec;
-use icmp_host::runtime::{Interrupt, Limits, Runtime, Session, sha256_hex, types};
+use icmp_host::runtime::{Interrupt, LimitSpec, Limits, Runtime, Session, sha256_hex, types};
 
 use super::args::{BatchArgs, ProgressFormat};
 use super::render::Renderer;
@@ -43,31 +42,6 @@ struct Entry {
     policy: PolicySpec,
     #[serde(default)]
     limits: LimitSpec,
-}
-
-/// Limits of one run; unset ones take the defaults of `icmp-host run`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-struct LimitSpec {
-    memory_mib: Option<usize>,
-    cpu_seconds: Option<f64>,
-    wall_seconds: Option<f64>,
-}
-
-impl LimitSpec {
-    fn build(&self) -> anyhow::Result<Limits> {
-        let mut limits = Limits::default();
-        if let Some(m) = self.memory_mib {
-            limits.memory = m.checked_mul(1 << 20).context("memory_mib is too large")?;
-        }
-        if let Some(c) = self.cpu_seconds {
-            limits.cpu = Duration::try_from_secs_f64(c).context("cpu_seconds")?;
-        }
-        if let Some(w) = self.wall_seconds {
-            limits.wall = Some(Duration::try_from_secs_f64(w).context("wall_seconds")?);
-        }
-        Ok(limits)
-    }
 }
 
 /// A run, validated and ready.
@@ -109,7 +83,11 @@ fn prepare(manifest: Manifest) -> anyhow::Result<Vec<Prepared>> {
                 .build()
                 .map_err(anyhow::Error::msg)
                 .with_context(context)?;
-            let limits = e.limits.build().with_context(context)?;
+            let limits = e
+                .limits
+                .build()
+                .map_err(anyhow::Error::msg)
+                .with_context(context)?;
             Ok(Prepared {
                 name: e.name,
                 label,

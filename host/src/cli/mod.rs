@@ -4,6 +4,7 @@
 mod args;
 mod batch;
 mod render;
+mod serve;
 
 use std::io::Write;
 use std::path::Path;
@@ -48,6 +49,7 @@ pub fn main() -> ExitCode {
         Command::List => list(),
         Command::Inspect { plugin } => inspect(&plugin),
         Command::Batch(args) => batch::run(args),
+        Command::Serve(args) => serve::run(args),
     };
     if let Err(e) = &result {
         let _ = writeln!(std::io::stderr(), "icmp-host: {e:#}");
