@@ -7,6 +7,8 @@ mod hostile;
 mod lab;
 mod netns;
 mod policy;
+mod serve;
+mod serve_util;
 mod skeleton;
 mod surface_lab;
 mod tenants;

@@ -49,6 +49,9 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:9730";
 /// runs a plugin without one.
 pub const DEFAULT_WALL: Duration = Duration::from_secs(60);
 
+/// Time a client has to send a request body, unless `body_timeout` says.
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// The largest `max_upload_mib` a tenant may be given.
 pub const MAX_UPLOAD_MIB: usize = 256;
 
@@ -57,6 +60,7 @@ pub const MAX_UPLOAD_MIB: usize = 256;
 #[serde(deny_unknown_fields)]
 struct File {
     listen: Option<String>,
+    body_timeout: Option<String>,
     #[serde(default, rename = "tenant")]
     tenants: Vec<TenantSpec>,
     #[serde(default, rename = "module")]
@@ -176,6 +180,8 @@ pub struct Schedule {
 pub struct Config {
     /// The listening address.
     pub listen: SocketAddr,
+    /// Time a client has to send a request body (else 408).
+    pub body_timeout: Duration,
     /// Tenants in file order.
     pub tenants: Vec<Arc<Tenant>>,
     /// Modules by name.
@@ -214,6 +220,7 @@ impl Config {
         };
         Config {
             listen: DEFAULT_LISTEN.parse().expect("a valid address"),
+            body_timeout: DEFAULT_BODY_TIMEOUT,
             tenants: vec![Arc::new(tenant)],
             modules: BTreeMap::from([(icmp.name.clone(), icmp)]),
             schedules: Vec::new(),
@@ -386,8 +393,13 @@ fn check(file: File) -> Result<Config, String> {
             every,
         });
     }
+    let body_timeout = match &file.body_timeout {
+        Some(t) => duration(t).map_err(|e| format!("body_timeout: {e}"))?,
+        None => DEFAULT_BODY_TIMEOUT,
+    };
     let config = Config {
         listen,
+        body_timeout,
         tenants,
         modules,
         schedules,

@@ -218,7 +218,7 @@ impl Collector for Live {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let mut drops = encoder.encode_descriptor(
             "kernel_drops",
-            "Replies the kernel dropped because a raw socket's buffer was full (SO_RXQ_OVFL)",
+            "Replies the kernel dropped because a raw socket's buffer was full (SO_RXQ_OVFL).",
             None,
             MetricType::Counter,
         )?;
@@ -234,13 +234,13 @@ impl Collector for Live {
         per_tenant(
             &mut encoder,
             "plugins_uploaded",
-            "Uploads kept, per tenant",
+            "Uploads kept, per tenant.",
             usage.iter().map(|(t, n, _)| (t, *n)),
         )?;
         per_tenant(
             &mut encoder,
             "plugins_uploaded_bytes",
-            "Bytes of uploads kept, per tenant",
+            "Bytes of uploads kept, per tenant.",
             usage.iter().map(|(t, _, b)| (t, *b)),
         )?;
         Ok(())

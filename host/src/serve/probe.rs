@@ -73,9 +73,15 @@ fn set(f: &Family<Labels, FloatGauge>, labels: Labels, value: f64) {
     f.get_or_create(&labels).set(value);
 }
 
-/// Seconds from a result's milliseconds.
+/// Seconds from a result's milliseconds (to the nanosecond, so that
+/// 0.042 ms reads 0.000042, not 0.000042000000000000007).
 fn ms(v: &Value, key: &str) -> Option<f64> {
-    v.get(key)?.as_f64().map(|ms| ms / 1e3)
+    v.get(key)?.as_f64().map(seconds_of_ms)
+}
+
+/// Milliseconds as seconds, rounded to the nanosecond.
+pub fn seconds_of_ms(ms: f64) -> f64 {
+    (ms * 1e6).round() / 1e9
 }
 
 fn num(v: &Value, key: &str) -> Option<f64> {

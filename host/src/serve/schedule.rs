@@ -122,7 +122,7 @@ async fn probe_once(service: &Arc<Service>, labels: &ProbeLabels, every: Duratio
     let histogram = m.schedule_rtt.get_or_create(labels);
     for rtt in answers["rtts"].as_array().into_iter().flatten() {
         if let Some(ms) = rtt.as_f64() {
-            histogram.observe(ms / 1e3);
+            histogram.observe(super::probe::seconds_of_ms(ms));
         }
     }
 }

@@ -13,7 +13,6 @@ mod prom;
 mod runs;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -27,9 +26,6 @@ use super::config::Tenant;
 use super::plugins::PluginError;
 use super::runs::Refused;
 use super::{Service, StartError, auth};
-
-/// Time a client has to send a request body.
-pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Largest JSON body (`POST /v1/runs`).
 pub const MAX_JSON_BYTES: usize = 64 << 10;
@@ -136,8 +132,15 @@ pub fn authenticate(service: &Service, headers: &HeaderMap) -> Result<Arc<Tenant
         .ok_or_else(|| unauthorized("unknown token"))
 }
 
-/// Reads a body of at most `limit` bytes within [`BODY_TIMEOUT`].
-pub async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, ApiError> {
+/// Reads a body of at most `limit` bytes within the configuration's
+/// `body_timeout`.
+pub async fn read_body(
+    service: &Service,
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<Bytes, ApiError> {
+    let timeout = service.config().body_timeout;
     let too_large = || {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -163,18 +166,22 @@ pub async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<
         }
         Ok(Bytes::from(out))
     };
-    tokio::time::timeout(BODY_TIMEOUT, read)
+    tokio::time::timeout(timeout, read)
         .await
         .unwrap_or_else(|_| {
             Err(ApiError::new(
                 StatusCode::REQUEST_TIMEOUT,
-                format!("the body did not arrive within {}s", BODY_TIMEOUT.as_secs()),
+                format!(
+                    "the body did not arrive within {}",
+                    humantime::format_duration(timeout)
+                ),
             ))
         })
 }
 
 /// A JSON body, with unknown fields refused.
 pub async fn read_json<T: serde::de::DeserializeOwned>(
+    service: &Service,
     headers: &HeaderMap,
     body: Body,
 ) -> Result<T, ApiError> {
@@ -186,7 +193,7 @@ pub async fn read_json<T: serde::de::DeserializeOwned>(
             "the body must be JSON (Content-Type: application/json)",
         ));
     }
-    let bytes = read_body(headers, body, MAX_JSON_BYTES).await?;
+    let bytes = read_body(service, headers, body, MAX_JSON_BYTES).await?;
     serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_request(format!("bad JSON: {e}")))
 }
 

@@ -39,7 +39,7 @@ pub async fn upload(
             "upload the component's bytes with Content-Type: application/wasm",
         ));
     }
-    let bytes = read_body(&headers, body, tenant.max_upload_bytes)
+    let bytes = read_body(&s, &headers, body, tenant.max_upload_bytes)
         .await
         .inspect_err(|e| {
             count(if e.status == StatusCode::PAYLOAD_TOO_LARGE {

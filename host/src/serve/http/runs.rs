@@ -36,7 +36,7 @@ pub async fn create(
     body: Body,
 ) -> Result<Response, ApiError> {
     let tenant = authenticate(&s, &headers)?;
-    let new: NewRun = read_json(&headers, body).await?;
+    let new: NewRun = read_json(&s, &headers, body).await?;
     if new.args.len() > MAX_ARGS || new.args.iter().map(String::len).sum::<usize>() > MAX_ARG_BYTES
     {
         return Err(ApiError::bad_request(format!(
