@@ -8,6 +8,7 @@ mod lab;
 mod netns;
 mod policy;
 mod serve;
+mod serve_lab;
 mod serve_util;
 mod skeleton;
 mod surface_lab;

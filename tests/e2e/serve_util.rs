@@ -56,6 +56,12 @@ impl Server {
     /// Starts a server inside network namespace `netns` (checked to be a
     /// lab namespace by the caller).
     pub fn start_in(netns: Option<&str>, config: &str) -> Server {
+        if let Some(ns) = netns {
+            assert!(
+                ns.starts_with(super::netns::PREFIX),
+                "{ns} is not a lab namespace"
+            );
+        }
         let path = temp_path("config.toml");
         let text = if config.contains("listen") {
             config.to_owned()
