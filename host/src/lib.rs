@@ -6,6 +6,7 @@
 //! [`serve`] offers all of that to several tenants over HTTP.
 #![deny(missing_docs)]
 
+pub mod bootstrap;
 pub mod builtin;
 pub mod icmp;
 pub mod policy;

@@ -2,6 +2,8 @@
 //! and network namespaces the tests build themselves. Nothing here sends to
 //! any other address.
 
+mod bootstrap;
+mod compat;
 mod engine_lab;
 mod hostile;
 mod lab;

@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use icmp_host::icmp::{Engine, EngineConfig};
+use icmp_host::icmp::{Engine, EngineConfig, Quota};
 use icmp_host::policy::PolicySpec;
 use icmp_host::runtime::{Interrupt, LimitSpec, Limits, Runtime, Session, sha256_hex, types};
 
@@ -117,12 +117,20 @@ pub fn run(args: BatchArgs) -> anyhow::Result<Ending> {
         let engine =
             Engine::new(EngineConfig::default(), raw).context("starting the ICMP engine")?;
         let all = Interrupt::new();
+        // Every run is a tenant; their in-flight quotas share the key table.
+        let quota = Quota {
+            in_flight: (engine.unreserved_in_flight() / runs.len().max(1))
+                .min(Quota::default().in_flight),
+            ..Quota::default()
+        };
         let mut tasks = Vec::new();
         for run in runs {
+            let tenant = engine.tenant(&run.name, quota)?;
             let interrupt = Interrupt::new();
             let (runtime, all) = (Arc::clone(&runtime), all.clone());
             let session = Session {
                 engine: engine.clone(),
+                tenant,
                 policy: Arc::new(run.policy),
                 sink: Arc::new(Renderer::named(args.progress, &run.name)),
                 interrupt: interrupt.clone(),

@@ -15,10 +15,10 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::Parser;
 
-use icmp_host::icmp::{Engine, EngineConfig, RawSockets};
+use icmp_host::builtin;
+use icmp_host::icmp::{Engine, EngineConfig, Quota, RawSockets};
 use icmp_host::policy::{Policy, PolicySpec};
-use icmp_host::runtime::{Interrupt, Limits, Runtime, Session, types};
-use icmp_host::{builtin, sys};
+use icmp_host::runtime::{GuestOutput, Interrupt, Limits, Runtime, Session, types};
 
 use args::{Cli, Command, JsonLayout, ProgressFormat, RunArgs};
 use render::Renderer;
@@ -78,7 +78,8 @@ fn plugin_bytes(name: &str) -> anyhow::Result<(String, std::borrow::Cow<'static,
             known.join(", ")
         );
     }
-    let bytes = std::fs::read(name).with_context(|| format!("cannot read plugin {name}"))?;
+    let bytes = icmp_host::runtime::read_plugin(name, Path::new(name))
+        .with_context(|| format!("cannot read plugin {name}"))?;
     let label = Path::new(name)
         .file_stem()
         .map_or_else(|| name.to_owned(), |s| s.to_string_lossy().into_owned());
@@ -178,9 +179,16 @@ fn run(args: RunArgs) -> anyhow::Result<Ending> {
         let plugin = runtime.load(&label, &wasm)?;
         let engine =
             Engine::new(EngineConfig::default(), raw).context("starting the ICMP engine")?;
+        // The only tenant: it may use the whole key table.
+        let quota = Quota {
+            in_flight: engine.unreserved_in_flight(),
+            ..Quota::default()
+        };
+        let tenant = engine.tenant(&label, quota)?;
         let interrupt = Interrupt::new();
         let session = Session {
             engine,
+            tenant,
             policy: Arc::new(settings.policy),
             sink: Arc::new(Renderer::new(settings.progress)),
             interrupt: interrupt.clone(),
@@ -193,8 +201,18 @@ fn run(args: RunArgs) -> anyhow::Result<Ending> {
             tokio::spawn(async move { runtime.run(&plugin, plugin_args, session, &limits).await });
         tokio::spawn(watch_ctrl_c(interrupt));
         let finished = task.await.context("the plugin task failed")?;
-        let finished = finished.map_err(|e| anyhow::anyhow!("{label}: {e}"))?;
-        if settings.progress != ProgressFormat::None {
+        let show_output = settings.progress != ProgressFormat::None;
+        let finished = match finished {
+            Ok(f) => f,
+            Err(stopped) => {
+                // What it wrote before it was stopped often says why.
+                if show_output {
+                    print_guest_output(&label, &stopped.guest_output);
+                }
+                bail!("{label}: {stopped}");
+            }
+        };
+        if show_output {
             print_guest_output(&label, &finished.guest_output);
         }
         match finished.output {
@@ -239,20 +257,10 @@ fn ending(outcome: types::Outcome) -> Ending {
     }
 }
 
-/// Opens raw sockets (when allowed and possible), then drops every
-/// capability: nothing privileged remains before any plugin is compiled or
-/// run. Capabilities are per thread, so this runs before the async runtime
-/// starts its threads.
+/// Opens raw sockets (when allowed), drops every privilege and installs
+/// the system-call filter, before the async runtime starts any thread.
 fn privileged_sockets(allowed: bool) -> anyhow::Result<RawSockets> {
-    let raw = if allowed {
-        RawSockets::open(EngineConfig::default().receive_buffer)
-    } else {
-        RawSockets::none("raw sockets are disabled by policy")
-    };
-    if sys::privilege::effective().unwrap_or(0) != 0 {
-        sys::privilege::drop_all().context("dropping capabilities")?;
-    }
-    Ok(raw)
+    Ok(icmp_host::bootstrap::start(allowed)?)
 }
 
 fn async_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -264,9 +272,15 @@ fn async_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 /// What a plugin printed (captured, never mixed into results), on stderr.
-fn print_guest_output(label: &str, output: &[u8]) {
-    for line in String::from_utf8_lossy(output).lines() {
+fn print_guest_output(label: &str, output: &GuestOutput) {
+    for line in String::from_utf8_lossy(&output.kept).lines() {
         eprintln!("[{label}] {line}");
+    }
+    if output.dropped > 0 {
+        eprintln!(
+            "[{label}] ... {} more bytes of output dropped",
+            output.dropped
+        );
     }
 }
 

@@ -12,10 +12,14 @@ closed stdin. No filesystem, no sockets.
 
 pub mod bindings;
 mod cache;
+mod compat;
 mod convert;
 mod cpu;
 mod host;
 mod interrupt;
+mod limiter;
+mod output;
+mod send_many;
 mod wasi;
 
 use std::path::PathBuf;
@@ -24,16 +28,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
-use wasmtime::{Store, StoreLimitsBuilder, UpdateDeadline};
+use wasmtime::{Store, UpdateDeadline};
 use wasmtime_wasi::WasiCtxBuilder;
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
 pub use bindings::icmp_host::probe::{progress, types};
 pub use cache::{CacheError, default_dir as default_cache_dir, sha256_hex};
 pub use host::{HostError, ProbeCtx, SocketHandle};
 pub use interrupt::Interrupt;
+pub use limiter::MemoryLimitReached;
 
-use crate::icmp::Engine;
+use crate::icmp::{Engine, Tenant};
 use crate::policy::Policy;
 use bindings::ProbePre;
 use cpu::{CpuMeter, Metered};
@@ -42,6 +46,31 @@ use cpu::{CpuMeter, Metered};
 pub trait ProgressSink: Send + Sync {
     /// One event, as the plugin emitted it.
     fn emit(&self, event: progress::Event);
+}
+
+/// The largest component the host accepts (a Python plugin is ~20 MB).
+pub const MAX_PLUGIN_BYTES: usize = 64 << 20;
+
+/// Reads a plugin file, refusing one larger than [`MAX_PLUGIN_BYTES`]
+/// before reading it (and while reading, should it grow meanwhile).
+pub fn read_plugin(name: &str, path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    use std::io::Read;
+    let file = std::fs::File::open(path)?;
+    let size = file.metadata()?.len();
+    let too_large = |size| LoadError::TooLarge {
+        name: name.to_owned(),
+        size,
+    };
+    if size > MAX_PLUGIN_BYTES as u64 {
+        return Err(too_large(size).into());
+    }
+    let mut bytes = Vec::with_capacity(size as usize);
+    file.take(MAX_PLUGIN_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() > MAX_PLUGIN_BYTES {
+        return Err(too_large(bytes.len() as u64).into());
+    }
+    Ok(bytes)
 }
 
 /// Per-run limits.
@@ -55,8 +84,10 @@ pub struct Limits {
     pub wall: Option<Duration>,
     /// Time a plugin gets to return after an interrupt.
     pub grace: Duration,
-    /// Bytes of result JSON and of captured guest output.
+    /// Bytes of result JSON (and of streamed results).
     pub output: usize,
+    /// Bytes of the plugin's own stdout and stderr kept; more are counted.
+    pub guest_output: usize,
     /// Whether the plugin reads the host's stdin (closed otherwise).
     pub stdin: bool,
 }
@@ -69,6 +100,7 @@ impl Default for Limits {
             wall: None,
             grace: Duration::from_secs(2),
             output: 64 << 20,
+            guest_output: 1 << 20,
             stdin: false,
         }
     }
@@ -114,6 +146,14 @@ impl LimitSpec {
 /// Why a plugin could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
+    /// Larger than any plugin may be.
+    #[error("{name} is {size} bytes; plugins may be at most {MAX_PLUGIN_BYTES} bytes")]
+    TooLarge {
+        /// Plugin name.
+        name: String,
+        /// Its size (at least), bytes.
+        size: u64,
+    },
     /// Not a WebAssembly component (or not valid).
     #[error("{name} is not a valid WebAssembly component: {reason}")]
     Invalid {
@@ -166,11 +206,13 @@ pub enum RunError {
     OutputLimit(usize),
 }
 
-/// What a run is connected to: the network, its policy, where progress
-/// goes, and the signal that ends it early.
+/// What a run is connected to: the network, its tenant and policy, where
+/// progress goes, and the signal that ends it early.
 pub struct Session {
     /// The ICMP engine (shared by concurrent runs).
     pub engine: Engine,
+    /// Whose quotas the run's sockets count against.
+    pub tenant: Tenant,
     /// What the plugin may do.
     pub policy: Arc<Policy>,
     /// Receives progress events.
@@ -179,17 +221,40 @@ pub struct Session {
     pub interrupt: Interrupt,
 }
 
+/// What a plugin wrote to its stdout and stderr (captured, never mixed
+/// into results).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GuestOutput {
+    /// The first [`Limits::guest_output`] bytes.
+    pub kept: Vec<u8>,
+    /// Bytes written beyond those, dropped.
+    pub dropped: u64,
+}
+
 /// What a finished run produced.
 #[derive(Debug)]
 pub struct Finished {
     /// The plugin's answer.
     pub output: Result<types::RunOutput, types::RunError>,
-    /// CPU time the instance used.
+    /// CPU time the run used (its instance, and the host's work for it).
     pub cpu: Duration,
-    /// What the plugin wrote to stdout and stderr.
-    pub guest_output: Vec<u8>,
+    /// What the plugin wrote.
+    pub guest_output: GuestOutput,
     /// The run was interrupted (Ctrl-C or wall clock) and returned early.
     pub interrupted: bool,
+}
+
+/// A run the host stopped: why, and what the plugin wrote before.
+#[derive(Debug, thiserror::Error)]
+#[error("{error}")]
+pub struct Stopped {
+    /// Why.
+    #[source]
+    pub error: RunError,
+    /// CPU time used until then.
+    pub cpu: Duration,
+    /// What the plugin wrote before it was stopped.
+    pub guest_output: GuestOutput,
 }
 
 /// A loaded plugin, ready to instantiate.
@@ -267,6 +332,8 @@ impl Runtime {
         let mut linker = Linker::new(&engine);
         wasi::add_wasi_subset(&mut linker)?;
         bindings::Probe::add_to_linker::<ProbeCtx, HasSelf<ProbeCtx>>(&mut linker, |c| c)?;
+        send_many::link(&mut linker)?;
+        compat::link(&mut linker)?;
         let (cache, cache_warning) = match cache_dir {
             None => (None, None),
             Some(dir) => match cache::Cache::open(&dir, &engine) {
@@ -290,6 +357,12 @@ impl Runtime {
 
     /// Compiles (or loads from cache) and links a plugin.
     pub fn load(&self, name: &str, wasm: &[u8]) -> Result<Plugin, LoadError> {
+        if wasm.len() > MAX_PLUGIN_BYTES {
+            return Err(LoadError::TooLarge {
+                name: name.to_owned(),
+                size: wasm.len() as u64,
+            });
+        }
         let sha = sha256_hex(wasm);
         let cached = self.cache.as_ref().and_then(|c| c.load(&self.engine, &sha));
         let component = match cached {
@@ -329,27 +402,30 @@ impl Runtime {
         args: Vec<String>,
         session: Session,
         limits: &Limits,
-    ) -> Result<Finished, RunError> {
+    ) -> Result<Finished, Stopped> {
         let Session {
             engine,
+            tenant,
             policy,
             sink,
             interrupt,
         } = session;
-        let captured = MemoryOutputPipe::new(limits.output);
+        let meter = CpuMeter::new(limits.cpu);
+        let captured = output::CapturedOutput::new(limits.guest_output);
         let mut wasi = WasiCtxBuilder::new();
         wasi.stdout(captured.clone()).stderr(captured.clone());
         if limits.stdin {
             wasi.inherit_stdin();
         }
         let wasi = wasi.build();
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(host::MAX_HANDLES);
         let ctx = ProbeCtx {
-            table: ResourceTable::new(),
+            table,
             wasi,
-            limits: StoreLimitsBuilder::new()
-                .memory_size(limits.memory)
-                .trap_on_grow_failure(true)
-                .build(),
+            limiter: limiter::RunLimiter::new(limits.memory),
+            account: tenant.account(meter.charged()),
+            meter: Arc::clone(&meter),
             engine,
             policy,
             sink,
@@ -358,8 +434,8 @@ impl Runtime {
             run_limits: limits.clone(),
         };
         let mut store = Store::new(&self.engine, ctx);
-        store.limiter(|c| &mut c.limits);
-        let meter = CpuMeter::new(limits.cpu);
+        store.limiter(|c| &mut c.limiter);
+        store.set_max_component_handles(host::MAX_HANDLES);
         let check = Arc::clone(&meter);
         store.epoch_deadline_callback(move |_| {
             Ok(if check.exceeded() {
@@ -375,45 +451,62 @@ impl Runtime {
             probe.call_run(&mut store, &args).await
         };
         let call = Metered::new(call, Arc::clone(&meter));
-        tokio::pin!(call);
-
-        let deadline = async {
-            match limits.wall {
-                Some(w) => tokio::time::sleep(w).await,
-                None => std::future::pending().await,
-            }
+        let ended = drive(call, &interrupt, limits).await;
+        let (kept, dropped) = captured.take();
+        let guest_output = GuestOutput { kept, dropped };
+        let cpu = meter.used();
+        let stopped = |error| Stopped {
+            error,
+            cpu,
+            guest_output: guest_output.clone(),
         };
-        let mut interrupted = false;
-        let result = tokio::select! {
-            r = &mut call => r,
-            () = deadline => {
-                interrupted = true;
-                interrupt.trigger();
-                let wall = limits.wall.unwrap_or_default();
-                tokio::time::timeout(limits.grace, &mut call)
-                    .await
-                    .map_err(|_| RunError::WallClock(wall))?
-            }
-            () = interrupt.wait() => {
-                interrupted = true;
-                tokio::time::timeout(limits.grace, &mut call)
-                    .await
-                    .map_err(|_| RunError::Unresponsive(limits.grace))?
-            }
-        };
-        let output = result.map_err(|e| classify(e, &meter, limits))?;
+        let (result, interrupted) = ended.map_err(stopped)?;
+        let output = result.map_err(|e| stopped(classify(e, &meter, limits)))?;
         if let Ok(types::RunOutput::Report(r)) = &output
             && let Some(json) = &r.json
             && json.len() > limits.output
         {
-            return Err(RunError::OutputLimit(json.len()));
+            return Err(stopped(RunError::OutputLimit(json.len())));
         }
         Ok(Finished {
             output,
-            cpu: meter.used(),
-            guest_output: captured.contents().to_vec(),
+            cpu,
+            guest_output,
             interrupted,
         })
+    }
+}
+
+/// Drives a run's call to its end: its result, or the wall-clock limit or
+/// an interrupt followed by the grace period; and whether it was cut short.
+async fn drive<F: Future>(
+    call: F,
+    interrupt: &Interrupt,
+    limits: &Limits,
+) -> Result<(F::Output, bool), RunError> {
+    tokio::pin!(call);
+    let deadline = async {
+        match limits.wall {
+            Some(w) => tokio::time::sleep(w).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        r = &mut call => Ok((r, false)),
+        () = deadline => {
+            interrupt.trigger();
+            let wall = limits.wall.unwrap_or_default();
+            let r = tokio::time::timeout(limits.grace, &mut call)
+                .await
+                .map_err(|_| RunError::WallClock(wall))?;
+            Ok((r, true))
+        }
+        () = interrupt.wait() => {
+            let r = tokio::time::timeout(limits.grace, &mut call)
+                .await
+                .map_err(|_| RunError::Unresponsive(limits.grace))?;
+            Ok((r, true))
+        }
     }
 }
 
@@ -429,11 +522,7 @@ fn classify(e: wasmtime::Error, meter: &CpuMeter, limits: &Limits) -> RunError {
     if meter.exceeded() {
         return RunError::CpuLimit(meter.budget());
     }
-    let chain: Vec<String> = e.chain().map(ToString::to_string).collect();
-    if chain
-        .iter()
-        .any(|m| m.contains("growing memory") || m.contains("memory limit"))
-    {
+    if e.chain().any(|c| c.is::<MemoryLimitReached>()) {
         return RunError::MemoryLimit(limits.memory);
     }
     let mut what = match e.downcast_ref::<wasmtime::Trap>() {

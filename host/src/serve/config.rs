@@ -240,6 +240,11 @@ impl Config {
         check(file)
     }
 
+    /// The tenants' names.
+    pub fn tenant_names(&self) -> Vec<&str> {
+        self.tenants.iter().map(|t| t.name.as_str()).collect()
+    }
+
     /// The tenant called `name`.
     pub fn tenant(&self, name: &str) -> Option<&Arc<Tenant>> {
         self.tenants.iter().find(|t| t.name == name)

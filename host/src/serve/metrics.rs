@@ -1,9 +1,10 @@
 /*!
 `/metrics`: the service itself, in the Prometheus text format
 (prometheus-client). Per tenant: runs by outcome, runs going, runs refused,
-CPU seconds, packets sent, policy denials, uploads; for the host: the
-engine's kernel drops; for each schedule's module and target, smokeping_prober's
-shape — requests, replies, and an RTT histogram with its buckets.
+CPU seconds, requests sent, replies received, queue drops, quota refusals,
+uploads; for the host: the kernel's drops; for each schedule's module and
+target, smokeping_prober's shape — requests, replies, and an RTT histogram
+with its buckets.
 */
 
 use std::sync::atomic::AtomicU64;
@@ -19,6 +20,7 @@ use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use super::runner::Traffic;
 use crate::icmp::{Engine, Family as IpFamily};
 
 /// Labels of per-tenant series.
@@ -78,10 +80,6 @@ pub struct Metrics {
     pub refused: Family<ReasonLabels, Counter>,
     /// CPU seconds used by plugins and by compiling uploads.
     pub cpu: Family<TenantLabel, FloatCounter>,
-    /// Requests admitted by policy.
-    pub packets: Family<TenantLabel, Counter>,
-    /// Requests refused by policy (runs ending in `policy-denied`).
-    pub denials: Family<TenantLabel, Counter>,
     /// Uploads by result (`stored`, `known`, `invalid`, `quota`, `too-large`).
     pub uploads: Family<ReasonLabels, Counter>,
     /// Schedule requests sent.
@@ -99,19 +97,14 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    /// The series, registered; `engine` and `uploads` are read at each scrape.
-    pub fn new(
-        engine: Engine,
-        uploads: Box<dyn Fn() -> Vec<(String, usize, usize)> + Send + Sync>,
-    ) -> Metrics {
+    /// The series, registered; `engine` and `live` are read at each scrape.
+    pub fn new(engine: Engine, live: Box<dyn Fn() -> Snapshot + Send + Sync>) -> Metrics {
         let mut registry = Registry::with_prefix("icmp_host");
         let m = Metrics {
             runs: Family::default(),
             active: Family::default(),
             refused: Family::default(),
             cpu: Family::default(),
-            packets: Family::default(),
-            denials: Family::default(),
             uploads: Family::default(),
             schedule_requests: Family::default(),
             schedule_replies: Family::default(),
@@ -137,16 +130,6 @@ impl Metrics {
             "cpu_seconds",
             "CPU seconds used by the tenant's plugins and upload compiles",
             m.cpu.clone(),
-        );
-        r.register(
-            "packets_sent",
-            "ICMP requests admitted by the tenant's policy",
-            m.packets.clone(),
-        );
-        r.register(
-            "policy_denials",
-            "Runs that ended in a policy refusal",
-            m.denials.clone(),
         );
         r.register("uploads", "Plugin uploads, by result", m.uploads.clone());
         r.register(
@@ -179,7 +162,7 @@ impl Metrics {
             "When the configuration was last loaded",
             m.reload_time.clone(),
         );
-        r.register_collector(Box::new(Live { engine, uploads }));
+        r.register_collector(Box::new(Live { engine, live }));
         Metrics { registry, ..m }
     }
 
@@ -202,10 +185,22 @@ impl Metrics {
     }
 }
 
+/// One of [`Traffic`]'s counts.
+type TrafficField = fn(&Traffic) -> u64;
+
+/// What the service reads out of its parts at each scrape.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    /// Per tenant: uploads kept, and their bytes.
+    pub uploads: Vec<(String, usize, usize)>,
+    /// Per tenant: its traffic through the engine.
+    pub traffic: Vec<(String, Traffic)>,
+}
+
 /// Values read at scrape time.
 struct Live {
     engine: Engine,
-    uploads: Box<dyn Fn() -> Vec<(String, usize, usize)> + Send + Sync>,
+    live: Box<dyn Fn() -> Snapshot + Send + Sync>,
 }
 
 impl std::fmt::Debug for Live {
@@ -230,34 +225,74 @@ impl Collector for Live {
                 ConstCounter::new(value).encode(drops.encode_family(&[("family", name)])?)?;
             }
         }
-        let usage = (self.uploads)();
+        let now = (self.live)();
+        let traffic: [(&str, &str, TrafficField); 4] = [
+            (
+                "packets_sent",
+                "ICMP requests the tenant's runs handed to the kernel.",
+                |t| t.sent,
+            ),
+            (
+                "replies_received",
+                "Replies delivered to the tenant's sockets.",
+                |t| t.received,
+            ),
+            (
+                "queue_drops",
+                "Replies dropped because the tenant's queues were full.",
+                |t| t.queue_drops,
+            ),
+            (
+                "quota_refusals",
+                "Requests refused because one of the tenant's engine quotas was reached.",
+                |t| t.quota_refusals,
+            ),
+        ];
+        for (name, help, value) in traffic {
+            per_tenant(
+                &mut encoder,
+                name,
+                help,
+                MetricType::Counter,
+                now.traffic.iter().map(|(n, t)| (n, value(t))),
+            )?;
+        }
         per_tenant(
             &mut encoder,
             "plugins_uploaded",
             "Uploads kept, per tenant.",
-            usage.iter().map(|(t, n, _)| (t, *n)),
+            MetricType::Gauge,
+            now.uploads.iter().map(|(t, n, _)| (t, *n as u64)),
         )?;
         per_tenant(
             &mut encoder,
             "plugins_uploaded_bytes",
             "Bytes of uploads kept, per tenant.",
-            usage.iter().map(|(t, _, b)| (t, *b)),
+            MetricType::Gauge,
+            now.uploads.iter().map(|(t, _, b)| (t, *b as u64)),
         )?;
         Ok(())
     }
 }
 
-/// A gauge with one series per tenant.
+/// A counter or gauge with one series per tenant.
 fn per_tenant<'a>(
     encoder: &mut DescriptorEncoder,
     name: &str,
     help: &str,
-    values: impl Iterator<Item = (&'a String, usize)>,
+    kind: MetricType,
+    values: impl Iterator<Item = (&'a String, u64)>,
 ) -> Result<(), std::fmt::Error> {
-    let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+    let mut metric = encoder.encode_descriptor(name, help, None, kind)?;
     for (tenant, value) in values {
-        let value = i64::try_from(value).unwrap_or(i64::MAX);
-        ConstGauge::new(value).encode(metric.encode_family(&[("tenant", tenant.as_str())])?)?;
+        let labels = [("tenant", tenant.as_str())];
+        match kind {
+            MetricType::Counter => {
+                ConstCounter::new(value).encode(metric.encode_family(&labels)?)?
+            }
+            _ => ConstGauge::new(i64::try_from(value).unwrap_or(i64::MAX))
+                .encode(metric.encode_family(&labels)?)?,
+        }
     }
     Ok(())
 }

@@ -31,7 +31,6 @@ pub mod runs;
 pub mod schedule;
 pub mod server;
 
-use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
@@ -102,12 +101,15 @@ impl Service {
         let plugins = Plugins::new(&runtime).context("loading the built-in plugins")?;
         let service = Arc::new_cyclic(|weak: &std::sync::Weak<Service>| {
             let weak = weak.clone();
-            let uploads = Box::new(move || {
+            let live = Box::new(move || {
                 weak.upgrade()
-                    .map(|s| s.plugins.usage())
+                    .map(|s| metrics::Snapshot {
+                        uploads: s.plugins.usage(),
+                        traffic: s.runner.traffic(),
+                    })
                     .unwrap_or_default()
             });
-            let metrics = Metrics::new(engine.clone(), uploads);
+            let metrics = Metrics::new(engine.clone(), live);
             Service {
                 config: RwLock::new(Arc::new(config)),
                 config_path,
@@ -120,6 +122,7 @@ impl Service {
                 schedules: Mutex::new(schedule::Schedules::default()),
             }
         });
+        service.runner.set_tenants(&service.config().tenant_names());
         service.metrics.reload_ok.set(1);
         service.metrics.reload_time.set(unix_now());
         Ok(service)
@@ -210,7 +213,7 @@ impl Service {
         tokio::spawn(async move {
             let (entry, interrupted) = match inner.await {
                 Ok(ran) => {
-                    service.account(&tenant, &ran);
+                    service.charge(&tenant, ran.cpu);
                     (ran.entry, ran.interrupted)
                 }
                 Err(e) => (
@@ -235,21 +238,7 @@ impl Service {
         Ok(run)
     }
 
-    fn account(&self, tenant: &Tenant, ran: &runner::Ran) {
-        let label = TenantLabel {
-            tenant: tenant.name.clone(),
-        };
-        self.metrics
-            .cpu
-            .get_or_create(&label)
-            .inc_by(ran.cpu.as_secs_f64());
-        self.metrics
-            .packets
-            .get_or_create(&label)
-            .inc_by(ran.packets_sent);
-    }
-
-    /// Charges CPU time spent on `tenant`'s behalf outside its runs.
+    /// Charges CPU time spent on `tenant`'s behalf: its runs, its compiles.
     pub fn charge(&self, tenant: &Tenant, cpu: Duration) {
         self.metrics
             .cpu
@@ -290,8 +279,10 @@ impl Service {
             }
             new.listen = old.listen;
         }
-        let names: BTreeSet<&str> = new.tenants.iter().map(|t| t.name.as_str()).collect();
-        self.plugins.retain_tenants(&names);
+        let names = new.tenant_names();
+        self.plugins
+            .retain_tenants(&names.iter().copied().collect());
+        self.runner.set_tenants(&names);
         let summary = format!(
             "configuration loaded: {} tenants, {} modules, {} schedules",
             new.tenants.len(),

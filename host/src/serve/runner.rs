@@ -1,14 +1,22 @@
 /*!
 Where the service meets the runtime: one wasmtime [`Runtime`] and one ICMP
 [`Engine`] for every tenant, and a run is [`Runtime::run`] under the
-tenant's policy and limits. Nothing else in the service builds a
+tenant's policy and limits, its sockets counted against the tenant's
+engine [`icmp::Tenant`] (quotas of sockets, requests in flight and queued
+replies, shared by all its runs). Nothing else in the service builds a
 [`Session`].
+
+The tenants share the engine's key table: each gets an equal share of it
+(at most the engine's default quota), so one tenant filling its share of
+requests in flight fails alone.
 */
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::icmp::Engine;
+use crate::icmp::{self, Engine, EngineConfig, Quota};
 use crate::report::Entry;
 use crate::runtime::{Interrupt, Plugin, ProgressSink, Runtime, Session};
 
@@ -19,24 +27,70 @@ use super::config::Tenant;
 pub struct Ran {
     /// How it ended.
     pub entry: Entry,
-    /// CPU time of the instance.
+    /// CPU time of the instance and of the host's work for it.
     pub cpu: Duration,
-    /// Requests the policy admitted.
-    pub packets_sent: u64,
     /// It was interrupted (DELETE, shutdown, wall clock) and returned early.
     pub interrupted: bool,
+}
+
+/// A tenant's engine counters, cumulative over the handles it had.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Traffic {
+    /// Requests handed to the kernel.
+    pub sent: u64,
+    /// Replies delivered to its sockets.
+    pub received: u64,
+    /// Replies dropped because its queues were full.
+    pub queue_drops: u64,
+    /// Requests refused because one of its quotas was reached.
+    pub quota_refusals: u64,
+}
+
+impl Traffic {
+    fn of(t: &icmp::Tenant) -> Traffic {
+        let c = t.counters();
+        Traffic {
+            sent: c.sent.load(Ordering::Relaxed),
+            received: c.received.load(Ordering::Relaxed),
+            queue_drops: c.queue_drops.load(Ordering::Relaxed),
+            quota_refusals: c.refused.load(Ordering::Relaxed),
+        }
+    }
+
+    fn plus(self, o: Traffic) -> Traffic {
+        Traffic {
+            sent: self.sent + o.sent,
+            received: self.received + o.received,
+            queue_drops: self.queue_drops + o.queue_drops,
+            quota_refusals: self.quota_refusals + o.quota_refusals,
+        }
+    }
+}
+
+/// A tenant's engine handle, and the counts of the handles it replaced.
+struct Handle {
+    tenant: icmp::Tenant,
+    before: Traffic,
 }
 
 /// Runs plugins for tenants.
 pub struct Runner {
     runtime: Arc<Runtime>,
     engine: Engine,
+    tenants: Mutex<HashMap<String, Handle>>,
+    /// Requests in flight each tenant may have.
+    share: Mutex<usize>,
 }
 
 impl Runner {
     /// A runner over the process's runtime and engine.
     pub fn new(runtime: Arc<Runtime>, engine: Engine) -> Runner {
-        Runner { runtime, engine }
+        Runner {
+            runtime,
+            engine,
+            tenants: Mutex::default(),
+            share: Mutex::new(Quota::default().in_flight),
+        }
     }
 
     /// The runtime (to load plugins).
@@ -47,6 +101,56 @@ impl Runner {
     /// The engine (for its counters).
     pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Handle>> {
+        self.tenants.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Sizes the tenants' shares for `names` (the configured tenants) and
+    /// forgets the handles of tenants no longer among them (their runs in
+    /// progress keep theirs until they end).
+    pub fn set_tenants(&self, names: &[&str]) {
+        let capacity = EngineConfig::default().table_capacity;
+        let share = (capacity / names.len().max(1)).min(Quota::default().in_flight);
+        *self.share.lock().unwrap_or_else(|e| e.into_inner()) = share;
+        self.lock().retain(|name, _| names.contains(&name.as_str()));
+    }
+
+    /// The engine handle of `tenant`, admitted with its share on first use
+    /// (or after its share changed).
+    fn handle(&self, tenant: &str) -> Result<icmp::Tenant, icmp::Error> {
+        let share = *self.share.lock().unwrap_or_else(|e| e.into_inner());
+        let mut tenants = self.lock();
+        if let Some(h) = tenants.get(tenant)
+            && h.tenant.quota().in_flight == share
+        {
+            return Ok(h.tenant.clone());
+        }
+        let before = tenants
+            .remove(tenant)
+            .map_or_else(Traffic::default, |h| h.before.plus(Traffic::of(&h.tenant)));
+        let quota = Quota {
+            in_flight: share,
+            ..Quota::default()
+        };
+        let handle = self.engine.tenant(tenant, quota)?;
+        tenants.insert(
+            tenant.to_owned(),
+            Handle {
+                tenant: handle.clone(),
+                before,
+            },
+        );
+        Ok(handle)
+    }
+
+    /// Every tenant's engine counters so far.
+    pub fn traffic(&self) -> Vec<(String, Traffic)> {
+        self.lock()
+            .iter()
+            .map(|(name, h)| (name.clone(), h.before.plus(Traffic::of(&h.tenant))))
+            .collect()
     }
 
     /// Runs `plugin` for `tenant` until it returns, fails, hits a limit or
@@ -63,7 +167,11 @@ impl Runner {
         let policy = match tenant.policy.build() {
             Ok(p) => Arc::new(p),
             // Checked when the configuration was loaded.
-            Err(e) => return failed(format!("policy: {e}")),
+            Err(e) => return failed(format!("policy: {e}"), Duration::ZERO),
+        };
+        let handle = match self.handle(&tenant.name) {
+            Ok(h) => h,
+            Err(e) => return failed(e.to_string(), Duration::ZERO),
         };
         let mut limits = tenant.limits.clone();
         if let Some(w) = wall {
@@ -71,7 +179,8 @@ impl Runner {
         }
         let session = Session {
             engine: self.engine.clone(),
-            policy: Arc::clone(&policy),
+            tenant: handle,
+            policy,
             sink,
             interrupt,
         };
@@ -79,22 +188,20 @@ impl Runner {
             Ok(finished) => Ran {
                 entry: Entry::of(Ok(&finished)),
                 cpu: finished.cpu,
-                packets_sent: policy.packets_sent(),
                 interrupted: finished.interrupted,
             },
-            Err(e) => Ran {
-                packets_sent: policy.packets_sent(),
-                ..failed(e.to_string())
-            },
+            Err(stopped) => failed(stopped.error.to_string(), stopped.cpu),
         }
     }
 }
 
-fn failed(message: String) -> Ran {
+fn failed(message: String, cpu: Duration) -> Ran {
     Ran {
-        entry: Entry::error(message, None),
-        cpu: Duration::ZERO,
-        packets_sent: 0,
+        entry: Entry::error(
+            message,
+            Some(cpu.as_secs_f64() * 1e3).filter(|&ms| ms > 0.0),
+        ),
+        cpu,
         interrupted: false,
     }
 }
