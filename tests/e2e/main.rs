@@ -6,6 +6,7 @@ mod bootstrap;
 mod compat;
 mod engine_lab;
 mod hostile;
+mod http_client;
 mod lab;
 mod netns;
 mod policy;

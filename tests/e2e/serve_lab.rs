@@ -11,9 +11,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use super::http_client::{connect, read_response};
 use super::lab::{BLACKHOLE4, Lab, TARGET4};
 use super::netns::{Netns, PREFIX};
-use super::serve_util::{Server, connect, read_response, temp_path, token_hash};
+use super::serve_util::{Server, temp_path, token_hash};
 use super::util::require_root;
 
 const TOKEN: &str = "lab-team-token";

@@ -52,8 +52,9 @@ pub const DEFAULT_WALL: Duration = Duration::from_secs(60);
 /// Time a client has to send a request body, unless `body_timeout` says.
 pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The largest `max_upload_mib` a tenant may be given.
-pub const MAX_UPLOAD_MIB: usize = 256;
+/// The largest `max_upload_mib` a tenant may be given: what the runtime
+/// loads at most.
+pub const MAX_UPLOAD_MIB: usize = crate::runtime::MAX_PLUGIN_BYTES >> 20;
 
 /// The file as written.
 #[derive(Debug, Default, Deserialize)]
