@@ -11,6 +11,7 @@ mod lab;
 mod netns;
 mod policy;
 mod serve;
+mod serve_deploy;
 mod serve_lab;
 mod serve_util;
 mod skeleton;

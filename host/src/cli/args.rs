@@ -185,4 +185,8 @@ pub struct ServeArgs {
     /// Directory of compiled plugins [default: $XDG_CACHE_HOME/icmp-host].
     #[arg(long, value_name = "DIR", env = "ICMP_HOST_CACHE_DIR")]
     pub cache_dir: Option<PathBuf>,
+
+    /// Check the configuration and exit (0 when it is valid).
+    #[arg(long)]
+    pub check: bool,
 }

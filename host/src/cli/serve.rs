@@ -17,6 +17,16 @@ pub fn run(args: ServeArgs) -> anyhow::Result<Ending> {
         Some(listen) => config.with_listen(listen).map_err(anyhow::Error::msg)?,
         None => config,
     };
+    if args.check {
+        println!(
+            "configuration OK: listen {}, {} tenants, {} modules, {} schedules",
+            config.listen,
+            config.tenants.len(),
+            config.modules.len(),
+            config.schedules.len()
+        );
+        return Ok(Ending::Informational);
+    }
     // Bound before privileges go, so a port below 1024 works with
     // CAP_NET_BIND_SERVICE.
     let listener = std::net::TcpListener::bind(config.listen)

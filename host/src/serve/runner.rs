@@ -182,13 +182,14 @@ impl Runner {
             tenant: handle,
             policy,
             sink,
-            interrupt,
+            interrupt: interrupt.clone(),
         };
         match self.runtime.run(plugin, args, session, &limits).await {
             Ok(finished) => Ran {
                 entry: Entry::of(Ok(&finished)),
                 cpu: finished.cpu,
-                interrupted: finished.interrupted,
+                // The plugin may return before the runtime sees the latch.
+                interrupted: finished.interrupted || interrupt.is_set(),
             },
             Err(stopped) => failed(stopped.error.to_string(), stopped.cpu),
         }
