@@ -77,6 +77,26 @@ fn serve_deploy_files_are_valid() {
 
     // promtool comes with Debian's prometheus package (.ci/run installs it).
     if have("promtool") {
+        // The README's two-minute path.
+        let readme = std::fs::read_to_string(deploy("../README.md")).unwrap();
+        let start = readme
+            .find("cat > prometheus.yml <<'YAML'\n")
+            .expect("the README's Prometheus config");
+        let yaml = readme[start..].lines().skip(1).take_while(|l| *l != "YAML");
+        let path = temp_path("readme-prometheus.yml");
+        std::fs::write(&path, yaml.collect::<Vec<_>>().join("\n")).unwrap();
+        let out = Command::new("promtool")
+            .args(["check", "config"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        let _ = std::fs::remove_file(&path);
+        assert!(
+            out.status.success(),
+            "README: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+
         let dir = temp_path("promtool");
         std::fs::create_dir_all(&dir).unwrap();
         let config = std::fs::read_to_string(deploy("prometheus/prometheus.yml"))
