@@ -5,8 +5,9 @@ mod args;
 mod batch;
 mod render;
 mod serve;
+mod writer;
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -52,7 +53,13 @@ pub fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args),
     };
     if let Err(e) = &result {
-        let _ = writeln!(std::io::stderr(), "icmp-host: {e:#}");
+        // The error may quote a plugin's words.
+        let text = format!("icmp-host: {e:#}");
+        let text = match std::io::stderr().is_terminal() {
+            true => writer::escape_controls(&text),
+            false => text.as_str().into(),
+        };
+        let _ = writeln!(std::io::stderr(), "{text}");
     }
     exit_code(&result)
 }
@@ -186,11 +193,13 @@ fn run(args: RunArgs) -> anyhow::Result<Ending> {
         };
         let tenant = engine.tenant(&label, quota)?;
         let interrupt = Interrupt::new();
+        let writer = writer::Writer::start();
+        let renderer = Arc::new(Renderer::new(settings.progress, Arc::clone(&writer)));
         let session = Session {
             engine,
             tenant,
             policy: Arc::new(settings.policy),
-            sink: Arc::new(Renderer::new(settings.progress)),
+            sink: Arc::clone(&renderer) as Arc<dyn icmp_host::runtime::ProgressSink>,
             interrupt: interrupt.clone(),
         };
         let limits = settings.limits.clone();
@@ -200,9 +209,11 @@ fn run(args: RunArgs) -> anyhow::Result<Ending> {
         let task =
             tokio::spawn(async move { runtime.run(&plugin, plugin_args, session, &limits).await });
         tokio::spawn(watch_ctrl_c(interrupt));
-        let finished = task.await.context("the plugin task failed")?;
+        let finished = task.await.context("the plugin task failed");
+        // Result lines and progress first, then the summary or the error.
+        writer.finish();
         let show_output = settings.progress != ProgressFormat::None;
-        let finished = match finished {
+        let finished = match finished? {
             Ok(f) => f,
             Err(stopped) => {
                 // What it wrote before it was stopped often says why.
@@ -215,6 +226,13 @@ fn run(args: RunArgs) -> anyhow::Result<Ending> {
         if show_output {
             print_guest_output(&label, &finished.guest_output);
         }
+        let dropped = renderer.events_dropped();
+        if dropped > 0 {
+            eprintln!(
+                "icmp-host: warning: {label}: {dropped} progress events dropped (over the \
+                 output limits, not JSON, or more than the terminal took)"
+            );
+        }
         match finished.output {
             Ok(types::RunOutput::Text(text)) => {
                 print_stdout(&text);
@@ -226,7 +244,9 @@ fn run(args: RunArgs) -> anyhow::Result<Ending> {
                 }
                 Ok(ending(report.outcome))
             }
-            Err(types::RunError::Usage(m) | types::RunError::Failed(m)) => bail!("{label}: {m}"),
+            Err(types::RunError::Usage(m) | types::RunError::Failed(m)) => {
+                bail!("{label}: {}", writer::shorten(&m))
+            }
         }
     })
 }
@@ -273,8 +293,14 @@ fn async_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 /// What a plugin printed (captured, never mixed into results), on stderr.
 fn print_guest_output(label: &str, output: &GuestOutput) {
+    let terminal = std::io::stderr().is_terminal();
+    let mut err = std::io::stderr().lock();
     for line in String::from_utf8_lossy(&output.kept).lines() {
-        eprintln!("[{label}] {line}");
+        let line = match terminal {
+            true => writer::escape_controls(line),
+            false => line.into(),
+        };
+        let _ = writeln!(err, "[{label}] {line}");
     }
     if output.dropped > 0 {
         eprintln!(
@@ -299,6 +325,10 @@ async fn watch_ctrl_c(interrupt: Interrupt) {
 
 /// Prints to stdout; a closed pipe (`| head`) is not an error.
 fn print_stdout(text: &str) {
+    let text = match std::io::stdout().is_terminal() {
+        true => writer::escape_controls(text),
+        false => text.into(),
+    };
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes());
     if !text.ends_with('\n') {

@@ -51,6 +51,9 @@ pub(crate) struct Plane {
     watermark_ns: AtomicU64,
     /// The reader is handling a batch (not waiting for the socket).
     busy: AtomicBool,
+    /// A private datagram plane's quota, given back when the plane (and
+    /// with it the descriptor) goes.
+    pub(crate) hold: Option<super::engine::DatagramHold>,
 }
 
 impl Plane {
@@ -74,6 +77,7 @@ impl Plane {
             stats: PlaneStats::default(),
             watermark_ns: AtomicU64::new(0),
             busy: AtomicBool::new(false),
+            hold: None,
         }
     }
 

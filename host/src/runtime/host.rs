@@ -34,6 +34,8 @@ pub struct ProbeCtx {
     pub(super) engine: Engine,
     pub(super) policy: Arc<Policy>,
     pub(super) sink: Arc<dyn ProgressSink>,
+    /// Caps and checks what reaches `sink`.
+    pub(super) events: Arc<super::events::OutputGate>,
     pub(super) interrupt: Interrupt,
     pub(super) open_sockets: usize,
     /// The run's limits, as `limits.current` reports them.
@@ -317,7 +319,10 @@ impl dns::Host for ProbeCtx {
 
 impl progress::Host for ProbeCtx {
     async fn emit(&mut self, event: progress::Event) -> wasmtime::Result<()> {
-        self.sink.emit(event);
+        match self.events.admit(event) {
+            Some(event) => self.sink.emit(event),
+            None => self.sink.dropped(),
+        }
         Ok(())
     }
 }

@@ -12,9 +12,11 @@ closed stdin. No filesystem, no sockets.
 
 pub mod bindings;
 mod cache;
+mod clocks;
 mod compat;
 mod convert;
 mod cpu;
+mod events;
 mod host;
 mod interrupt;
 mod limiter;
@@ -33,6 +35,7 @@ use wasmtime_wasi::WasiCtxBuilder;
 
 pub use bindings::icmp_host::probe::{progress, types};
 pub use cache::{CacheError, default_dir as default_cache_dir, sha256_hex};
+pub use events::MAX_EVENT_BYTES;
 pub use host::{HostError, ProbeCtx, SocketHandle};
 pub use interrupt::Interrupt;
 pub use limiter::MemoryLimitReached;
@@ -44,8 +47,12 @@ use cpu::{CpuMeter, Metered};
 
 /// Receives a plugin's progress events.
 pub trait ProgressSink: Send + Sync {
-    /// One event, as the plugin emitted it.
+    /// One event, as the plugin emitted it (within the run's output caps).
     fn emit(&self, event: progress::Event);
+
+    /// An event was dropped: too large, over the run's output limit, or a
+    /// result line that was not one JSON value.
+    fn dropped(&self) {}
 }
 
 /// The largest component the host accepts (a Python plugin is ~20 MB).
@@ -84,7 +91,8 @@ pub struct Limits {
     pub wall: Option<Duration>,
     /// Time a plugin gets to return after an interrupt.
     pub grace: Duration,
-    /// Bytes of result JSON (and of streamed results).
+    /// Bytes of the result, and of progress events and streamed results
+    /// (each event at most [`MAX_EVENT_BYTES`]), each.
     pub output: usize,
     /// Bytes of the plugin's own stdout and stderr kept; more are counted.
     pub guest_output: usize,
@@ -107,8 +115,8 @@ impl Default for Limits {
 }
 
 /// Limits as written in a manifest or the service's configuration
-/// (`memory_mib`, `cpu_seconds`, `wall_seconds`); unset ones keep the
-/// defaults of [`Limits`].
+/// (`memory_mib`, `cpu_seconds`, `wall_seconds`, `output_mib`); unset ones
+/// keep the defaults of [`Limits`].
 #[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LimitSpec {
@@ -118,6 +126,8 @@ pub struct LimitSpec {
     pub cpu_seconds: Option<f64>,
     /// Wall-clock time of the run, seconds.
     pub wall_seconds: Option<f64>,
+    /// Output (the result, progress events and streamed results, each), MiB.
+    pub output_mib: Option<usize>,
 }
 
 impl LimitSpec {
@@ -127,11 +137,16 @@ impl LimitSpec {
             Duration::try_from_secs_f64(s)
                 .map_err(|_| format!("{what}: {s} is not a number of seconds"))
         };
+        let mib = |what: &str, m: usize| {
+            m.checked_mul(1 << 20)
+                .ok_or_else(|| format!("{what}: {m} is too large"))
+        };
         let mut limits = Limits::default();
         if let Some(m) = self.memory_mib {
-            limits.memory = m
-                .checked_mul(1 << 20)
-                .ok_or_else(|| format!("memory_mib: {m} is too large"))?;
+            limits.memory = mib("memory_mib", m)?;
+        }
+        if let Some(m) = self.output_mib {
+            limits.output = mib("output_mib", m)?;
         }
         if let Some(c) = self.cpu_seconds {
             limits.cpu = seconds("cpu_seconds", c)?;
@@ -201,9 +216,9 @@ pub enum RunError {
     /// It did not return after Ctrl-C.
     #[error("plugin did not return within {0:?} of the interrupt")]
     Unresponsive(Duration),
-    /// Its result is larger than allowed.
-    #[error("plugin result of {0} bytes exceeds the output limit")]
-    OutputLimit(usize),
+    /// Its result (report, text or error message) is larger than allowed.
+    #[error("plugin output of {size} bytes exceeds the output limit of {mib} MiB", size = .0, mib = .1 >> 20)]
+    OutputLimit(usize, usize),
 }
 
 /// What a run is connected to: the network, its tenant and policy, where
@@ -242,6 +257,9 @@ pub struct Finished {
     pub guest_output: GuestOutput,
     /// The run was interrupted (Ctrl-C or wall clock) and returned early.
     pub interrupted: bool,
+    /// Progress events dropped: too large, over the output limit, or a
+    /// result line that was not one JSON value.
+    pub events_dropped: u64,
 }
 
 /// A run the host stopped: why, and what the plugin wrote before.
@@ -386,7 +404,12 @@ impl Runtime {
             .and_then(ProbePre::new)
             .map_err(|e| LoadError::WrongWorld {
                 name: name.to_owned(),
-                reason: root_cause(&e),
+                // The whole chain: it names the import and the function.
+                reason: e
+                    .chain()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(": "),
             })?;
         Ok(Plugin {
             name: name.to_owned(),
@@ -418,6 +441,7 @@ impl Runtime {
             wasi.inherit_stdin();
         }
         let wasi = wasi.build();
+        let events = Arc::new(events::OutputGate::new(limits.output));
         let mut table = ResourceTable::new();
         table.set_max_capacity(host::MAX_HANDLES);
         let ctx = ProbeCtx {
@@ -429,6 +453,7 @@ impl Runtime {
             engine,
             policy,
             sink,
+            events: Arc::clone(&events),
             interrupt: interrupt.clone(),
             open_sockets: 0,
             run_limits: limits.clone(),
@@ -461,18 +486,21 @@ impl Runtime {
             guest_output: guest_output.clone(),
         };
         let (result, interrupted) = ended.map_err(stopped)?;
-        let output = result.map_err(|e| stopped(classify(e, &meter, limits)))?;
-        if let Ok(types::RunOutput::Report(r)) = &output
-            && let Some(json) = &r.json
-            && json.len() > limits.output
-        {
-            return Err(stopped(RunError::OutputLimit(json.len())));
+        let answer = result.map_err(|e| stopped(classify(e, &meter, limits)))?;
+        let size = match &answer {
+            Ok(types::RunOutput::Report(r)) => r.json.as_ref().map_or(0, String::len),
+            Ok(types::RunOutput::Text(t)) => t.len(),
+            Err(types::RunError::Usage(m) | types::RunError::Failed(m)) => m.len(),
+        };
+        if size > limits.output {
+            return Err(stopped(RunError::OutputLimit(size, limits.output)));
         }
         Ok(Finished {
-            output,
+            output: answer,
             cpu,
             guest_output,
             interrupted,
+            events_dropped: events.dropped(),
         })
     }
 }
