@@ -19,6 +19,7 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// Which rule refused (the guest sees it as `policy-rule`).
@@ -426,6 +427,8 @@ pub struct Policy {
     pub lookup_rate: Option<RateLimiter>,
     /// Requests sent so far.
     sent: Mutex<u64>,
+    /// Operations refused so far (dry-run checks not counted).
+    refused: AtomicU64,
 }
 
 impl Default for Policy {
@@ -445,6 +448,7 @@ impl Default for Policy {
             send_rate: None,
             lookup_rate: None,
             sent: Mutex::new(0),
+            refused: AtomicU64::new(0),
         }
     }
 }
@@ -463,6 +467,26 @@ impl Policy {
             max_sockets: 16,
             ..Policy::default()
         }
+    }
+
+    /// [`Policy::check_destination`] for a request about to be sent: a
+    /// refusal is counted.
+    pub fn admit_destination(&self, ip: IpAddr) -> Result<(), Denied> {
+        self.check_destination(ip).inspect_err(|_| {
+            self.refused.fetch_add(1, Ordering::Relaxed);
+        })
+    }
+
+    /// Operations refused so far: requests, opens, broadcast grants and
+    /// lookups (not [`Policy::check_destination`]'s dry runs).
+    pub fn denials(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed)
+    }
+
+    /// A refusal of an operation, counted.
+    fn deny(&self, rule: Rule, message: impl Into<String>) -> Denied {
+        self.refused.fetch_add(1, Ordering::Relaxed);
+        Denied::new(rule, message)
     }
 
     /// May requests go to `ip`? Checks every address a packet to `ip`
@@ -523,7 +547,7 @@ impl Policy {
     /// May one more request of `payload` bytes be sent? Counts it.
     pub fn check_send(&self, payload: usize) -> Result<(), Denied> {
         if payload > self.max_payload {
-            return Err(Denied::new(
+            return Err(self.deny(
                 Rule::PayloadSize,
                 format!(
                     "payload of {payload} bytes exceeds the limit of {}",
@@ -535,7 +559,7 @@ impl Policy {
         if let Some(max) = self.max_packets
             && *sent >= max
         {
-            return Err(Denied::new(
+            return Err(self.deny(
                 Rule::PacketBudget,
                 format!("the budget of {max} requests is spent"),
             ));
@@ -552,13 +576,10 @@ impl Policy {
     /// May a socket be opened, `privileged` or not, with `open` already open?
     pub fn check_open(&self, privileged: bool, open: usize) -> Result<(), Denied> {
         if privileged && !self.allow_privileged {
-            return Err(Denied::new(
-                Rule::Privileged,
-                "privileged (raw) sockets are not allowed",
-            ));
+            return Err(self.deny(Rule::Privileged, "privileged (raw) sockets are not allowed"));
         }
         if open >= self.max_sockets {
-            return Err(Denied::new(
+            return Err(self.deny(
                 Rule::Sockets,
                 format!("at most {} sockets may be open", self.max_sockets),
             ));
@@ -571,7 +592,7 @@ impl Policy {
         if self.allow_broadcast {
             Ok(())
         } else {
-            Err(Denied::new(
+            Err(self.deny(
                 Rule::Broadcast,
                 "broadcast is not allowed (host option --allow-broadcast)",
             ))
@@ -583,7 +604,7 @@ impl Policy {
         if self.allow_names {
             Ok(())
         } else {
-            Err(Denied::new(
+            Err(self.deny(
                 Rule::Names,
                 format!("name lookups are not allowed ({name:?})"),
             ))
@@ -935,6 +956,24 @@ mod tests {
         let r = RateLimiter::new(1e-300, 1.0);
         r.reserve();
         assert_eq!(r.reserve(), Duration::MAX);
+    }
+
+    #[test]
+    fn refusals_are_counted_but_not_dry_runs() {
+        let p = Policy {
+            deny: vec!["10.0.0.0/8".parse().unwrap()],
+            allow_names: false,
+            max_payload: 100,
+            ..Policy::default()
+        };
+        assert!(p.check_destination(ip("10.0.0.1")).is_err());
+        assert_eq!(p.denials(), 0, "a dry run");
+        assert!(p.admit_destination(ip("10.0.0.1")).is_err());
+        assert!(p.admit_destination(ip("192.0.2.1")).is_ok());
+        assert!(p.check_send(101).is_err());
+        assert!(p.check_resolve("example.org").is_err());
+        assert!(p.check_broadcast().is_err());
+        assert_eq!(p.denials(), 4);
     }
 
     #[test]

@@ -3,9 +3,11 @@ How runs are reported, the same way wherever they ran: a finished run as
 an entry (`exit`, `outcome`, `cpu_ms`, `result`, `error` — what `batch`
 prints per run and the service returns per run), and progress events as
 JSON objects (the NDJSON of `--progress ndjson` and of the service's event
-streams).
+streams). A plugin's words (its error messages) are repeated at most
+[`MAX_MESSAGE_BYTES`] long.
 */
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 
 use icmp_host_vocab::{Family, codes};
@@ -65,7 +67,7 @@ impl Entry {
                 }
             }
             Err(types::RunError::Usage(m) | types::RunError::Failed(m)) => {
-                Entry::error(m.clone(), cpu_ms)
+                Entry::error(shorten(m).into_owned(), cpu_ms)
             }
         }
     }
@@ -80,6 +82,25 @@ impl Entry {
             error: Some(message),
         }
     }
+}
+
+/// Longest plugin message (an error's words) the host repeats, bytes.
+pub const MAX_MESSAGE_BYTES: usize = 4096;
+
+/// A plugin's message cut to [`MAX_MESSAGE_BYTES`], saying how much was cut.
+pub fn shorten(message: &str) -> Cow<'_, str> {
+    if message.len() <= MAX_MESSAGE_BYTES {
+        return Cow::Borrowed(message);
+    }
+    let mut end = MAX_MESSAGE_BYTES;
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    Cow::Owned(format!(
+        "{}… ({} more bytes)",
+        &message[..end],
+        message.len() - end
+    ))
 }
 
 /// A WIT address as an [`IpAddr`] (the scope id dropped).
@@ -128,6 +149,8 @@ pub fn event_json(event: &progress::Event) -> Value {
             "type": r.type_,
             "code": r.code,
             "message": codes::describe(family(r.family), r.type_, r.code),
+            // Redirect, Source Quench: information, not the probe's answer.
+            "note": codes::is_note(family(r.family), r.type_),
             "bytes": r.bytes_received,
             "rtt_ms": r.rtt as f64 / 1e6,
             "ttl": r.ttl,
@@ -173,5 +196,86 @@ pub fn event_json(event: &progress::Event) -> Value {
             "event": "result",
             "value": serde_json::from_str::<Value>(j).unwrap_or(Value::Null),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn start(kind: progress::ProbeKind) -> progress::Event {
+        progress::Event::Start(progress::Start {
+            kind,
+            target: "t".into(),
+            address: Some(types::IpAddress::Ipv4((192, 0, 2, 1))),
+            payload_size: 56,
+            max_hops: 30,
+        })
+    }
+
+    fn reply(type_: u8, code: u8) -> progress::Event {
+        progress::Event::Reply(types::Reply {
+            source: types::IpAddress::Ipv4((198, 18, 0, 1)),
+            family: types::Family::Ipv4,
+            id: 1,
+            sequence: 3,
+            type_,
+            code,
+            bytes_received: 64,
+            received_at: 0,
+            timestamp_source: types::TimestampSource::Kernel,
+            rtt: 41_000,
+            ttl: Some(64),
+            original_destination: None,
+            mtu: None,
+            duplicate: false,
+        })
+    }
+
+    #[test]
+    fn events_name_their_kind_in_words() {
+        for (kind, word) in [
+            (progress::ProbeKind::Ping, "ping"),
+            (progress::ProbeKind::Traceroute, "traceroute"),
+            (progress::ProbeKind::Other, "other"),
+        ] {
+            assert_eq!(event_json(&start(kind))["kind"], word);
+        }
+        assert_eq!(
+            event_json(&start(progress::ProbeKind::Ping))["address"],
+            "192.0.2.1"
+        );
+    }
+
+    #[test]
+    fn redirects_are_notes_and_replies_carry_their_rtt() {
+        let v = event_json(&reply(5, 1));
+        assert_eq!(v["note"], true);
+        assert_eq!(v["message"], "Redirect Host");
+        let v = event_json(&reply(0, 0));
+        assert_eq!(v["note"], false);
+        assert_eq!(v["rtt_ms"], 0.041);
+        assert_eq!(v["source"], "198.18.0.1");
+        let line = event_json(&progress::Event::ResultLine("{\"a\":1}".into()));
+        assert_eq!(line, json!({"event": "result", "value": {"a": 1}}));
+    }
+
+    #[test]
+    fn long_messages_are_shortened_on_a_character_boundary() {
+        assert_eq!(shorten("short"), "short");
+        let long = "é".repeat(MAX_MESSAGE_BYTES);
+        let cut = shorten(&long);
+        assert!(cut.len() < MAX_MESSAGE_BYTES + 32, "{}", cut.len());
+        assert!(
+            cut.ends_with(&format!("({} more bytes)", MAX_MESSAGE_BYTES)),
+            "{cut}"
+        );
+    }
+
+    #[test]
+    fn a_failed_plugins_words_are_shortened_in_its_entry() {
+        let e = Entry::error(shorten(&"x".repeat(10_000)).into_owned(), None);
+        assert_eq!(e.exit, 2);
+        assert!(e.error.unwrap().ends_with("more bytes)"));
     }
 }

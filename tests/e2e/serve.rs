@@ -226,6 +226,12 @@ fn serve_runs_under_each_tenants_policy_and_keeps_tenants_apart() {
     assert_eq!(metric(&server, runs), Some(2.0));
     let denied = "icmp_host_runs_total{tenant=\"team-b\",outcome=\"error\"}";
     assert_eq!(metric(&server, denied), Some(1.0));
+    let denials = "icmp_host_policy_denials_total{tenant=\"team-b\"}";
+    assert_eq!(metric(&server, denials), Some(1.0));
+    assert_eq!(
+        metric(&server, "icmp_host_policy_denials_total{tenant=\"team-a\"}"),
+        None
+    );
     let sent = "icmp_host_packets_sent_total{tenant=\"team-a\"}";
     assert_eq!(metric(&server, sent), Some(4.0));
 }

@@ -18,11 +18,12 @@ use serde_json::{Value, json};
 
 use icmp_host::icmp::{Engine, EngineConfig, Quota};
 use icmp_host::policy::{PolicySpec, SHARED_HOST_PPS};
-use icmp_host::runtime::{Interrupt, LimitSpec, Limits, Runtime, Session, sha256_hex, types};
+use icmp_host::report::{self, shorten};
+use icmp_host::runtime::{Interrupt, LimitSpec, Limits, Runtime, Session, sha256_hex};
 
 use super::args::{BatchArgs, ProgressFormat};
 use super::render::Renderer;
-use super::writer::{Writer, shorten};
+use super::writer::Writer;
 use super::{Ending, async_runtime, plugin_bytes, print_stdout, privileged_sockets, watch_ctrl_c};
 
 /// The manifest file.
@@ -231,45 +232,24 @@ fn summarize(
     renderer: &Renderer,
     progress: ProgressFormat,
 ) -> (u8, Value) {
-    let mut cpu_ms = None;
-    let (exit, outcome, result, error) = match finished {
-        Err(e) => (2, "error", Value::Null, Some(e)),
-        Ok(finished) => {
-            cpu_ms = Some(finished.cpu.as_secs_f64() * 1e3);
-            if progress != ProgressFormat::None {
-                super::print_guest_output(name, &finished.guest_output);
-            }
-            match finished.output {
-                Ok(types::RunOutput::Text(t)) => (0, "text", Value::String(t), None),
-                Ok(types::RunOutput::Report(r)) => {
-                    let result = r.json.as_deref().map_or(Value::Null, |j| {
-                        serde_json::from_str(j).unwrap_or_else(|_| Value::String(j.to_owned()))
-                    });
-                    let (exit, outcome) = match r.outcome {
-                        types::Outcome::Reached => (0, "reached"),
-                        types::Outcome::NotReached => (1, "not-reached"),
-                        types::Outcome::Partial => (1, "partial"),
-                    };
-                    (exit, outcome, result, None)
-                }
-                Err(types::RunError::Usage(m) | types::RunError::Failed(m)) => {
-                    (2, "error", Value::Null, Some(m))
-                }
-            }
-        }
-    };
+    if let Ok(f) = &finished
+        && progress != ProgressFormat::None
+    {
+        super::print_guest_output(name, &f.guest_output);
+    }
+    let e = report::Entry::of(finished.as_ref().map_err(|e| shorten(e).into_owned()));
     let entry = json!({
         "name": name,
         "plugin": label,
-        "exit": exit,
-        "outcome": outcome,
-        "cpu_ms": cpu_ms,
-        "result": result,
+        "exit": e.exit,
+        "outcome": e.outcome,
+        "cpu_ms": e.cpu_ms,
+        "result": e.result,
         "result_lines": renderer.take_result_lines(),
         "events_dropped": renderer.events_dropped(),
-        "error": error.map(|e| shorten(&e).into_owned()),
+        "error": e.error,
     });
-    (exit, entry)
+    (e.exit, entry)
 }
 
 #[cfg(test)]

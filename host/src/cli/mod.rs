@@ -245,7 +245,7 @@ fn run(args: RunArgs) -> anyhow::Result<Ending> {
                 Ok(ending(report.outcome))
             }
             Err(types::RunError::Usage(m) | types::RunError::Failed(m)) => {
-                bail!("{label}: {}", writer::shorten(&m))
+                bail!("{label}: {}", icmp_host::report::shorten(&m))
             }
         }
     })

@@ -85,6 +85,9 @@ fn default_keep_runs() -> usize {
 fn default_keep_for() -> String {
     "15m".into()
 }
+fn default_keep_mib() -> usize {
+    64
+}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -107,6 +110,8 @@ struct TenantSpec {
     keep_runs: usize,
     #[serde(default = "default_keep_for")]
     keep_for: String,
+    #[serde(default = "default_keep_mib")]
+    keep_mib: usize,
 }
 
 #[derive(Debug, Deserialize)]
@@ -150,6 +155,8 @@ pub struct Tenant {
     pub keep_runs: usize,
     /// How long a finished run is kept.
     pub keep_for: Duration,
+    /// Most bytes of finished runs' results and events kept.
+    pub keep_bytes: usize,
 }
 
 /// A `/probe` module: a tenant's plugin with fixed arguments, the target last.
@@ -210,6 +217,7 @@ impl Config {
             max_upload_bytes: default_max_upload_mib() << 20,
             keep_runs: default_keep_runs(),
             keep_for: Duration::from_secs(15 * 60),
+            keep_bytes: default_keep_mib() << 20,
         };
         let icmp = Module {
             name: "icmp".into(),
@@ -475,6 +483,10 @@ fn check_tenant(spec: TenantSpec) -> Result<Tenant, String> {
         max_upload_bytes: spec.max_upload_mib << 20,
         keep_runs: spec.keep_runs,
         keep_for,
+        keep_bytes: spec
+            .keep_mib
+            .checked_mul(1 << 20)
+            .ok_or_else(|| context("keep_mib is too large".into()))?,
     })
 }
 

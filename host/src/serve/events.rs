@@ -2,8 +2,9 @@
 A run's progress events as NDJSON lines: recorded as the plugin emits
 them (bounded in bytes; past the bound, lines are counted and dropped),
 readable from the start by any number of streams while the run goes on,
-and closed when it ends. The sink also notes when the target was resolved
-and when the first answer came, for `/probe`'s phases.
+and closed when it ends. Streamed results (`result-line`) are also kept
+for the run's envelope. The sink notes when the target was resolved and
+when the first answer came, for `/probe`'s phases.
 */
 
 use std::sync::Mutex;
@@ -22,6 +23,7 @@ pub const MAX_BYTES: usize = 1 << 20;
 #[derive(Debug, Default)]
 struct State {
     lines: Vec<Bytes>,
+    results: Vec<serde_json::Value>,
     bytes: usize,
     dropped: u64,
     closed: bool,
@@ -52,7 +54,7 @@ impl EventLog {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn push(&self, line: Vec<u8>) {
+    fn push(&self, line: Vec<u8>, result: Option<serde_json::Value>) {
         let mut st = self.lock();
         if st.closed {
             return;
@@ -63,6 +65,7 @@ impl EventLog {
         }
         st.bytes += line.len();
         st.lines.push(line.into());
+        st.results.extend(result);
         drop(st);
         self.notify.notify_waiters();
     }
@@ -76,6 +79,16 @@ impl EventLog {
     /// When the run started.
     pub fn started(&self) -> Instant {
         self.start
+    }
+
+    /// The results the run streamed (`result-line` events), in order.
+    pub fn results(&self) -> Vec<serde_json::Value> {
+        self.lock().results.clone()
+    }
+
+    /// Bytes of events kept.
+    pub fn bytes(&self) -> usize {
+        self.lock().bytes
     }
 
     /// Events dropped past [`MAX_BYTES`].
@@ -140,8 +153,15 @@ fn is_echo_reply(r: &types::Reply) -> bool {
 impl ProgressSink for EventLog {
     fn emit(&self, event: progress::Event) {
         self.note_timing(&event);
-        let mut line = serde_json::to_vec(&report::event_json(&event)).unwrap_or_default();
+        let json = report::event_json(&event);
+        let result = matches!(event, progress::Event::ResultLine(_)).then(|| json["value"].clone());
+        let mut line = serde_json::to_vec(&json).unwrap_or_default();
         line.push(b'\n');
-        self.push(line);
+        self.push(line, result);
+    }
+
+    /// The runtime dropped one (over the run's output caps).
+    fn dropped(&self) {
+        self.lock().dropped += 1;
     }
 }

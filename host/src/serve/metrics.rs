@@ -1,7 +1,8 @@
 /*!
 `/metrics`: the service itself, in the Prometheus text format
 (prometheus-client). Per tenant: runs by outcome, runs going, runs refused,
-CPU seconds, requests sent, replies received, queue drops, quota refusals,
+CPU seconds, requests sent, replies received, policy denials, queue drops,
+quota refusals,
 uploads; for the host: the kernel's drops; for each schedule's module and
 target, smokeping_prober's shape — requests, replies, and an RTT histogram
 with its buckets.
@@ -80,6 +81,8 @@ pub struct Metrics {
     pub refused: Family<ReasonLabels, Counter>,
     /// CPU seconds used by plugins and by compiling uploads.
     pub cpu: Family<TenantLabel, FloatCounter>,
+    /// Operations refused by the tenant's policy.
+    pub denials: Family<TenantLabel, Counter>,
     /// Uploads by result (`stored`, `known`, `invalid`, `quota`, `too-large`).
     pub uploads: Family<ReasonLabels, Counter>,
     /// Schedule requests sent.
@@ -105,6 +108,7 @@ impl Metrics {
             active: Family::default(),
             refused: Family::default(),
             cpu: Family::default(),
+            denials: Family::default(),
             uploads: Family::default(),
             schedule_requests: Family::default(),
             schedule_replies: Family::default(),
@@ -130,6 +134,11 @@ impl Metrics {
             "cpu_seconds",
             "CPU seconds used by the tenant's plugins and upload compiles",
             m.cpu.clone(),
+        );
+        r.register(
+            "policy_denials",
+            "Requests, opens, broadcast grants and lookups the tenant's policy refused",
+            m.denials.clone(),
         );
         r.register("uploads", "Plugin uploads, by result", m.uploads.clone());
         r.register(

@@ -51,7 +51,7 @@ pub enum StartError {
     #[error(transparent)]
     Plugin(#[from] PluginError),
     /// The tenant is at its concurrency limit, or the service is stopping.
-    #[error("{0:?}")]
+    #[error(transparent)]
     Refused(Refused),
 }
 
@@ -78,6 +78,7 @@ fn retention(t: &Tenant) -> Retention {
     Retention {
         count: t.keep_runs,
         age: t.keep_for,
+        bytes: t.keep_bytes,
     }
 }
 
@@ -214,6 +215,15 @@ impl Service {
             let (entry, interrupted) = match inner.await {
                 Ok(ran) => {
                     service.charge(&tenant, ran.cpu);
+                    if ran.denials > 0 {
+                        service
+                            .metrics
+                            .denials
+                            .get_or_create(&TenantLabel {
+                                tenant: tenant.name.clone(),
+                            })
+                            .inc_by(ran.denials);
+                    }
                     (ran.entry, ran.interrupted)
                 }
                 Err(e) => (

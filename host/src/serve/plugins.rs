@@ -61,6 +61,10 @@ pub enum PluginError {
     /// Not a component, or not one of the contract.
     #[error("{0}")]
     Invalid(String),
+    /// The tenant is uploading already (one upload at a time each, so
+    /// that upload bodies in memory stay bounded).
+    #[error("an upload of this tenant is in progress; one at a time")]
+    Busy,
     /// The tenant keeps as many uploads as it may.
     #[error("this tenant already keeps {0} uploads, its limit (DELETE /v1/plugins/<sha256> first)")]
     Quota(usize),
@@ -85,6 +89,23 @@ pub struct Plugins {
     builtins: BTreeMap<&'static str, Arc<Plugin>>,
     store: Mutex<Store>,
     compiling: tokio::sync::Semaphore,
+    uploading: Mutex<BTreeSet<String>>,
+}
+
+/// A tenant's one upload in progress; ends on drop.
+pub struct Uploading<'a> {
+    plugins: &'a Plugins,
+    tenant: String,
+}
+
+impl Drop for Uploading<'_> {
+    fn drop(&mut self) {
+        self.plugins
+            .uploading
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.tenant);
+    }
 }
 
 /// The hexadecimal digest of `sha256:<hex>` or `<hex>`, lowercase.
@@ -110,6 +131,7 @@ impl Plugins {
             builtins,
             store: Mutex::default(),
             compiling: tokio::sync::Semaphore::new(1),
+            uploading: Mutex::default(),
         })
     }
 
@@ -145,6 +167,22 @@ impl Plugins {
             return Err(PluginError::NotAllowed(name.to_owned()));
         }
         Ok(Arc::clone(plugin))
+    }
+
+    /// Starts an upload of `tenant`'s, unless one is in progress.
+    pub fn begin_upload(&self, tenant: &str) -> Result<Uploading<'_>, PluginError> {
+        let fresh = self
+            .uploading
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(tenant.to_owned());
+        if !fresh {
+            return Err(PluginError::Busy);
+        }
+        Ok(Uploading {
+            plugins: self,
+            tenant: tenant.to_owned(),
+        })
     }
 
     /// Checks, compiles and stores `wasm` for `tenant`. Returns whether it

@@ -29,6 +29,8 @@ pub struct Ran {
     pub entry: Entry,
     /// CPU time of the instance and of the host's work for it.
     pub cpu: Duration,
+    /// Operations its policy refused.
+    pub denials: u64,
     /// It was interrupted (DELETE, shutdown, wall clock) and returned early.
     pub interrupted: bool,
 }
@@ -180,18 +182,23 @@ impl Runner {
         let session = Session {
             engine: self.engine.clone(),
             tenant: handle,
-            policy,
+            policy: Arc::clone(&policy),
             sink,
             interrupt: interrupt.clone(),
         };
-        match self.runtime.run(plugin, args, session, &limits).await {
+        let ran = match self.runtime.run(plugin, args, session, &limits).await {
             Ok(finished) => Ran {
                 entry: Entry::of(Ok(&finished)),
                 cpu: finished.cpu,
+                denials: 0,
                 // The plugin may return before the runtime sees the latch.
                 interrupted: finished.interrupted || interrupt.is_set(),
             },
             Err(stopped) => failed(stopped.error.to_string(), stopped.cpu),
+        };
+        Ran {
+            denials: policy.denials(),
+            ..ran
         }
     }
 }
@@ -203,6 +210,7 @@ fn failed(message: String, cpu: Duration) -> Ran {
             Some(cpu.as_secs_f64() * 1e3).filter(|&ms| ms > 0.0),
         ),
         cpu,
+        denials: 0,
         interrupted: false,
     }
 }

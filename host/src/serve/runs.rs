@@ -70,10 +70,12 @@ pub struct Envelope {
     pub result: Value,
     /// Why it failed.
     pub error: Option<String>,
+    /// The results it streamed while it ran (`result-line` events).
+    pub result_lines: Vec<Value>,
     /// It was interrupted (DELETE, shutdown, wall-clock limit) and
     /// returned what it had.
     pub interrupted: bool,
-    /// Progress events not kept (over the per-run bound).
+    /// Progress events not kept (over the run's output caps).
     pub events_dropped: u64,
 }
 
@@ -111,6 +113,7 @@ impl Run {
             cpu_ms: entry.as_ref().and_then(|e| e.cpu_ms),
             result: entry.as_ref().map_or(Value::Null, |e| e.result.clone()),
             error: entry.and_then(|e| e.error),
+            result_lines: self.events.results(),
             interrupted,
             events_dropped: self.events.dropped(),
         }
@@ -131,19 +134,48 @@ impl Run {
 }
 
 /// Why a run could not start.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum Refused {
     /// The tenant has `max_concurrent` runs going.
+    #[error("this tenant already has {0} runs going, its limit (max_concurrent)")]
     Busy(usize),
     /// The service is shutting down.
+    #[error("the service is stopping")]
     Closing,
+}
+
+/// A tenant's finished runs that are kept, oldest first, and their size.
+#[derive(Debug, Default)]
+struct Kept {
+    runs: VecDeque<(RunId, Instant, usize)>,
+    bytes: usize,
+}
+
+impl Kept {
+    /// Forgets (here and in `all`) the oldest runs until what is left fits
+    /// `retention`; the newest stays unless it is too old.
+    fn trim(&mut self, retention: Retention, all: &mut HashMap<RunId, Arc<Run>>) {
+        loop {
+            let Some(&(id, at, bytes)) = self.runs.front() else {
+                return;
+            };
+            let over = self.runs.len() > retention.count
+                || (self.runs.len() > 1 && self.bytes > retention.bytes);
+            if !over && at.elapsed() <= retention.age {
+                return;
+            }
+            self.runs.pop_front();
+            self.bytes -= bytes;
+            all.remove(&id);
+        }
+    }
 }
 
 /// A tenant's running and finished runs.
 #[derive(Debug, Default)]
 struct TenantRuns {
     active: AtomicUsize,
-    finished: Mutex<VecDeque<(RunId, Instant)>>,
+    kept: Mutex<Kept>,
 }
 
 /// Every run of every tenant.
@@ -166,13 +198,16 @@ impl Drop for Slot {
     }
 }
 
-/// How long and how many finished runs a tenant keeps.
+/// How long, how many and how much of its finished runs a tenant keeps.
 #[derive(Debug, Clone, Copy)]
 pub struct Retention {
     /// Most finished runs kept.
     pub count: usize,
     /// Longest a finished run is kept.
     pub age: Duration,
+    /// Most bytes of results and events kept (the newest run is kept
+    /// whatever its size, until its age or count says otherwise).
+    pub bytes: usize,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -222,26 +257,23 @@ impl Runs {
     /// Records how `run` ended and drops what `retention` no longer keeps.
     pub fn finish(&self, run: &Run, entry: Entry, interrupted: bool, retention: Retention) {
         run.events.close();
+        let size = run.events.bytes()
+            + serde_json::to_vec(&entry.result).map_or(0, |v| v.len())
+            + entry.error.as_ref().map_or(0, String::len);
         run.done.send_replace(Some((entry, interrupted)));
         let mut runs = lock(&self.runs);
         if !runs.contains_key(&run.id) {
             return;
         }
         let t = self.tenant(&run.tenant);
-        let mut finished = lock(&t.finished);
-        finished.push_back((run.id, Instant::now()));
-        while finished.len() > retention.count
-            || finished
-                .front()
-                .is_some_and(|(_, at)| at.elapsed() > retention.age)
-        {
-            if let Some((id, _)) = finished.pop_front() {
-                runs.remove(&id);
-            }
-        }
+        let mut kept = lock(&t.kept);
+        kept.runs.push_back((run.id, Instant::now(), size));
+        kept.bytes += size;
+        kept.trim(retention, &mut runs);
     }
 
-    /// Drops finished runs older than their tenant's retention allows.
+    /// Drops finished runs past their tenant's retention (a tenant no
+    /// longer configured keeps nothing).
     pub fn sweep(&self, retention: impl Fn(&str) -> Option<Retention>) {
         let tenants: Vec<(String, Arc<TenantRuns>)> = lock(&self.tenants)
             .iter()
@@ -249,14 +281,12 @@ impl Runs {
             .collect();
         let mut runs = lock(&self.runs);
         for (name, t) in tenants {
-            let mut finished = lock(&t.finished);
-            // A tenant no longer configured keeps nothing.
-            let age = retention(&name).map_or(Duration::ZERO, |r| r.age);
-            while finished.front().is_some_and(|(_, at)| at.elapsed() > age) {
-                if let Some((id, _)) = finished.pop_front() {
-                    runs.remove(&id);
-                }
-            }
+            let nothing = Retention {
+                count: 0,
+                age: Duration::ZERO,
+                bytes: 0,
+            };
+            lock(&t.kept).trim(retention(&name).unwrap_or(nothing), &mut runs);
         }
     }
 
@@ -319,6 +349,7 @@ mod tests {
         let keep = Retention {
             count: 2,
             age: Duration::from_secs(60),
+            bytes: 1 << 20,
         };
         let ids: Vec<String> = (0..3)
             .map(|_| {
@@ -338,9 +369,35 @@ mod tests {
             Some(Retention {
                 count: 2,
                 age: Duration::ZERO,
+                bytes: 1 << 20,
             })
         });
         assert!(runs.list("a").is_empty());
+    }
+
+    #[test]
+    fn finished_runs_are_kept_within_a_byte_budget() {
+        let runs = Runs::default();
+        let keep = Retention {
+            count: 100,
+            age: Duration::from_secs(60),
+            bytes: 1000,
+        };
+        let big = || Entry {
+            result: Value::String("x".repeat(600)),
+            ..Entry::error(String::new(), None)
+        };
+        let first = runs.start("a", "ping", true);
+        runs.finish(&first, big(), false, keep);
+        let second = runs.start("a", "ping", true);
+        runs.finish(&second, big(), false, keep);
+        assert!(
+            runs.get("a", &first.id.to_string()).is_none(),
+            "over the budget"
+        );
+        // The newest stays, even alone over the budget.
+        assert!(runs.get("a", &second.id.to_string()).is_some());
+        assert_eq!(runs.list("a").len(), 1);
     }
 
     #[test]

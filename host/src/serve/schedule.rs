@@ -72,25 +72,47 @@ async fn probe_loop(
 ) {
     let mut tick = tokio::time::interval_at(Instant::now() + offset, every);
     tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    // Why the last probe did not start: logged when it changes, not at
+    // every tick.
+    let mut not_started: Option<String> = None;
     loop {
         tokio::select! {
             biased;
             () = stop.wait() => return,
             _ = tick.tick() => {}
         }
-        probe_once(&service, &labels, every).await;
+        let now = probe_once(&service, &labels, every).await.err();
+        if now != not_started {
+            match &now {
+                Some(e) => log(format!(
+                    "schedule {} {}: not started: {e}",
+                    labels.module, labels.target
+                )),
+                None => log(format!(
+                    "schedule {} {}: probing again",
+                    labels.module, labels.target
+                )),
+            }
+            not_started = now;
+        }
     }
 }
 
-/// One probe of a schedule, fed to the metrics.
-async fn probe_once(service: &Arc<Service>, labels: &ProbeLabels, every: Duration) {
+/// One probe of a schedule, fed to the metrics; `Err` when it could not
+/// start.
+async fn probe_once(
+    service: &Arc<Service>,
+    labels: &ProbeLabels,
+    every: Duration,
+) -> Result<(), String> {
     let m = service.metrics();
     let config = service.config();
+    // Gone in a reload: this loop is being stopped.
     let Some(module) = config.modules.get(&labels.module) else {
-        return; // gone in a reload; this loop is being stopped
+        return Ok(());
     };
     let Some(tenant) = config.tenant(&module.tenant) else {
-        return;
+        return Ok(());
     };
     let mut args = module.args.clone();
     args.push(labels.target.clone());
@@ -98,11 +120,7 @@ async fn probe_once(service: &Arc<Service>, labels: &ProbeLabels, every: Duratio
         Ok(run) => run,
         Err(e) => {
             m.schedule_errors.get_or_create(labels).inc();
-            log(format!(
-                "schedule {} {}: not started: {e}",
-                labels.module, labels.target
-            ));
-            return;
+            return Err(e.to_string());
         }
     };
     let envelope = run.finished().await;
@@ -110,7 +128,7 @@ async fn probe_once(service: &Arc<Service>, labels: &ProbeLabels, every: Duratio
         m.schedule_errors.get_or_create(labels).inc();
     }
     let Some(answers) = answers(&envelope.result, &labels.target) else {
-        return;
+        return Ok(());
     };
     let count = |key: &str| answers.get(key).and_then(Value::as_u64).unwrap_or(0);
     m.schedule_requests
@@ -125,6 +143,7 @@ async fn probe_once(service: &Arc<Service>, labels: &ProbeLabels, every: Duratio
             histogram.observe(super::probe::seconds_of_ms(ms));
         }
     }
+    Ok(())
 }
 
 /// The record with the target's answers: a `Host` (ping, or multiping's

@@ -84,8 +84,12 @@ impl From<PluginError> for ApiError {
             PluginError::NotAllowed(_) | PluginError::Quota(_) => StatusCode::FORBIDDEN,
             PluginError::NotFound(_) => StatusCode::NOT_FOUND,
             PluginError::Invalid(_) => StatusCode::BAD_REQUEST,
+            PluginError::Busy => StatusCode::TOO_MANY_REQUESTS,
         };
-        ApiError::new(status, e.to_string())
+        ApiError {
+            retry_after: (status == StatusCode::TOO_MANY_REQUESTS).then_some(1),
+            ..ApiError::new(status, e.to_string())
+        }
     }
 }
 
@@ -93,15 +97,12 @@ impl From<StartError> for ApiError {
     fn from(e: StartError) -> ApiError {
         match e {
             StartError::Plugin(p) => p.into(),
-            StartError::Refused(Refused::Busy(max)) => ApiError {
+            StartError::Refused(r @ Refused::Busy(_)) => ApiError {
                 retry_after: Some(1),
-                ..ApiError::new(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    format!("this tenant already has {max} runs going, its limit (max_concurrent)"),
-                )
+                ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, r.to_string())
             },
-            StartError::Refused(Refused::Closing) => {
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the service is stopping")
+            StartError::Refused(r @ Refused::Closing) => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, r.to_string())
             }
         }
     }

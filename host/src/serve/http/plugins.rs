@@ -39,6 +39,10 @@ pub async fn upload(
             "upload the component's bytes with Content-Type: application/wasm",
         ));
     }
+    let _uploading = s
+        .plugins()
+        .begin_upload(&tenant.name)
+        .inspect_err(|_| count("busy"))?;
     let bytes = read_body(&s, &headers, body, tenant.max_upload_bytes)
         .await
         .inspect_err(|e| {
@@ -66,6 +70,7 @@ pub async fn upload(
         Err(e) => {
             count(match e {
                 PluginError::Quota(_) => "quota",
+                PluginError::Busy => "busy",
                 _ => "invalid",
             });
             Err(e.into())
