@@ -18,8 +18,8 @@ Destinations are checked for where a packet actually goes:
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Which rule refused (the guest sees it as `policy-rule`).
@@ -381,10 +381,10 @@ impl PolicySpec {
                 ));
             }
             // Narrows a preset's rate, never widens it.
-            p.send_rate = Some(match &p.send_rate {
+            p.send_rate = Some(Arc::new(match &p.send_rate {
                 Some(preset) => preset.narrowed(pps),
                 None => RateLimiter::new(pps, pps.max(1.0)),
-            });
+            }));
         }
         // Limits only narrow what the preset allows.
         if let Some(n) = self.max_packets {
@@ -421,10 +421,11 @@ pub struct Policy {
     pub max_sockets: usize,
     /// Requests per run.
     pub max_packets: Option<u64>,
-    /// Sends per second (token bucket).
-    pub send_rate: Option<RateLimiter>,
-    /// Lookups per second (token bucket).
-    pub lookup_rate: Option<RateLimiter>,
+    /// Sends per second (token bucket; shared when several runs should
+    /// keep to one rate together, as a service tenant's do).
+    pub send_rate: Option<Arc<RateLimiter>>,
+    /// Lookups per second (token bucket, shareable likewise).
+    pub lookup_rate: Option<Arc<RateLimiter>>,
     /// Requests sent so far.
     sent: Mutex<u64>,
     /// Operations refused so far (dry-run checks not counted).
@@ -462,8 +463,8 @@ impl Policy {
         Policy {
             deny,
             max_packets: Some(100_000),
-            send_rate: Some(RateLimiter::new(100.0, 100.0)),
-            lookup_rate: Some(RateLimiter::new(10.0, 10.0)),
+            send_rate: Some(Arc::new(RateLimiter::new(100.0, 100.0))),
+            lookup_rate: Some(Arc::new(RateLimiter::new(10.0, 10.0))),
             max_sockets: 16,
             ..Policy::default()
         }

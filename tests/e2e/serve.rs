@@ -719,3 +719,44 @@ allow = ["127.0.0.0/8"]
     );
     eprintln!("load: {answered} answered, {refused} told 429");
 }
+
+#[test]
+fn serve_max_pps_holds_for_a_tenants_runs_together() {
+    if !require_root("serve_max_pps_holds_for_a_tenants_runs_together") {
+        return;
+    }
+    let config = format!(
+        r#"
+[[tenant]]
+name = "paced"
+token_sha256 = "{}"
+plugins = ["ping"]
+max_concurrent = 2
+[tenant.policy]
+allow = ["127.0.0.0/8"]
+max_pps = 10
+"#,
+        token_hash(A)
+    );
+    let server = Server::start(&config);
+    let body = ping(&["127.0.0.1", "-c", "10", "-i", "0.01"], true);
+    let start = Instant::now();
+    let runs: Vec<_> = (0..2)
+        .map(|_| {
+            let request = server.request("POST", "/v1/runs", Some(A)).json(&body);
+            std::thread::spawn(move || request.send())
+        })
+        .collect();
+    for r in runs {
+        let v = r.join().unwrap().expect(200).json();
+        assert_eq!(v["result"]["packets_received"], 10, "{v}");
+    }
+    // 20 requests at 10 per second with a burst of 10: the second ten wait
+    // for the tenant's tokens, whichever run sends them. (Each run with a
+    // rate of its own would be done in a tenth of that.)
+    let took = start.elapsed();
+    assert!(
+        took >= Duration::from_millis(900),
+        "20 requests in {took:?}"
+    );
+}

@@ -39,7 +39,7 @@ use serde::Deserialize;
 
 use super::auth::TokenDigest;
 use crate::builtin;
-use crate::policy::PolicySpec;
+use crate::policy::{PolicySpec, SHARED_HOST_PPS};
 use crate::runtime::{LimitSpec, Limits};
 
 /// Where the service listens without a `listen` key or `--listen`.
@@ -459,7 +459,9 @@ fn check_tenant(spec: TenantSpec) -> Result<Tenant, String> {
     if !(1..=4096).contains(&spec.max_concurrent) {
         return Err(context("max_concurrent must be 1..=4096".into()));
     }
-    spec.policy
+    // Tenants share the host: a rate unless the policy sets one.
+    let policy = spec.policy.clone().with_default_rate(SHARED_HOST_PPS);
+    policy
         .build()
         .map_err(|e| context(format!("policy: {e}")))?;
     let limits = spec
@@ -477,7 +479,7 @@ fn check_tenant(spec: TenantSpec) -> Result<Tenant, String> {
         token,
         plugins,
         max_concurrent: spec.max_concurrent,
-        policy: spec.policy,
+        policy,
         limits: with_wall(limits),
         max_uploads: spec.max_uploads,
         max_upload_bytes: spec.max_upload_mib << 20,

@@ -3,8 +3,8 @@ Where the service meets the runtime: one wasmtime [`Runtime`] and one ICMP
 [`Engine`] for every tenant, and a run is [`Runtime::run`] under the
 tenant's policy and limits, its sockets counted against the tenant's
 engine [`icmp::Tenant`] (quotas of sockets, requests in flight and queued
-replies, shared by all its runs). Nothing else in the service builds a
-[`Session`].
+replies) and its sends against the tenant's rate — both shared by all its
+runs. Nothing else in the service builds a [`Session`].
 
 The tenants share the engine's key table: each gets an equal share of it
 (at most the engine's default quota), so one tenant filling its share of
@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::icmp::{self, Engine, EngineConfig, Quota};
+use crate::policy::{Policy, PolicySpec, RateLimiter};
 use crate::report::Entry;
 use crate::runtime::{Interrupt, Plugin, ProgressSink, Runtime, Session};
 
@@ -69,10 +70,17 @@ impl Traffic {
     }
 }
 
-/// A tenant's engine handle, and the counts of the handles it replaced.
+/// What a tenant's runs share: its engine handle (quotas, counters) and
+/// its policy's rate limiters, so that `max_pps` holds for all its runs
+/// together.
 struct Handle {
     tenant: icmp::Tenant,
+    /// The counts of the handles this one replaced.
     before: Traffic,
+    /// The policy the limiters were made for.
+    policy: PolicySpec,
+    send_rate: Option<Arc<RateLimiter>>,
+    lookup_rate: Option<Arc<RateLimiter>>,
 }
 
 /// Runs plugins for tenants.
@@ -119,32 +127,49 @@ impl Runner {
         self.lock().retain(|name, _| names.contains(&name.as_str()));
     }
 
-    /// The engine handle of `tenant`, admitted with its share on first use
-    /// (or after its share changed).
-    fn handle(&self, tenant: &str) -> Result<icmp::Tenant, icmp::Error> {
+    /// A run's policy for `tenant`, sharing the tenant's rate limiters,
+    /// and the tenant's engine handle — admitted with its share on first
+    /// use, or after its share changed.
+    fn prepare(&self, tenant: &Tenant) -> Result<(Policy, icmp::Tenant), String> {
+        let mut policy = tenant.policy.build()?;
         let share = *self.share.lock().unwrap_or_else(|e| e.into_inner());
         let mut tenants = self.lock();
-        if let Some(h) = tenants.get(tenant)
-            && h.tenant.quota().in_flight == share
-        {
-            return Ok(h.tenant.clone());
+        let current = tenants
+            .get(&tenant.name)
+            .is_some_and(|h| h.tenant.quota().in_flight == share);
+        if !current {
+            let before = tenants
+                .remove(&tenant.name)
+                .map_or_else(Traffic::default, |h| h.before.plus(Traffic::of(&h.tenant)));
+            let quota = Quota {
+                in_flight: share,
+                ..Quota::default()
+            };
+            let handle = self
+                .engine
+                .tenant(&tenant.name, quota)
+                .map_err(|e| e.to_string())?;
+            tenants.insert(
+                tenant.name.clone(),
+                Handle {
+                    tenant: handle,
+                    before,
+                    policy: tenant.policy.clone(),
+                    send_rate: policy.send_rate.clone(),
+                    lookup_rate: policy.lookup_rate.clone(),
+                },
+            );
         }
-        let before = tenants
-            .remove(tenant)
-            .map_or_else(Traffic::default, |h| h.before.plus(Traffic::of(&h.tenant)));
-        let quota = Quota {
-            in_flight: share,
-            ..Quota::default()
-        };
-        let handle = self.engine.tenant(tenant, quota)?;
-        tenants.insert(
-            tenant.to_owned(),
-            Handle {
-                tenant: handle.clone(),
-                before,
-            },
-        );
-        Ok(handle)
+        let h = tenants.get_mut(&tenant.name).expect("inserted above");
+        if h.policy != tenant.policy {
+            // Reloaded with another policy: new limiters from now on.
+            h.policy = tenant.policy.clone();
+            h.send_rate = policy.send_rate.clone();
+            h.lookup_rate = policy.lookup_rate.clone();
+        }
+        policy.send_rate = h.send_rate.clone();
+        policy.lookup_rate = h.lookup_rate.clone();
+        Ok((policy, h.tenant.clone()))
     }
 
     /// Every tenant's engine counters so far.
@@ -166,14 +191,9 @@ impl Runner {
         interrupt: Interrupt,
         wall: Option<Duration>,
     ) -> Ran {
-        let policy = match tenant.policy.build() {
-            Ok(p) => Arc::new(p),
-            // Checked when the configuration was loaded.
-            Err(e) => return failed(format!("policy: {e}"), Duration::ZERO),
-        };
-        let handle = match self.handle(&tenant.name) {
-            Ok(h) => h,
-            Err(e) => return failed(e.to_string(), Duration::ZERO),
+        let (policy, handle) = match self.prepare(tenant) {
+            Ok((policy, handle)) => (Arc::new(policy), handle),
+            Err(e) => return failed(e, Duration::ZERO),
         };
         let mut limits = tenant.limits.clone();
         if let Some(w) = wall {
