@@ -171,6 +171,14 @@ impl Metrics {
             "When the configuration was last loaded",
             m.reload_time.clone(),
         );
+        r.register(
+            "build",
+            "The icmp-host version serving",
+            prometheus_client::metrics::info::Info::new(vec![(
+                "version",
+                env!("CARGO_PKG_VERSION"),
+            )]),
+        );
         r.register_collector(Box::new(Live { engine, live }));
         Metrics { registry, ..m }
     }
