@@ -212,33 +212,7 @@ impl Service {
             }
         });
         tokio::spawn(async move {
-            let (entry, interrupted) = match inner.await {
-                Ok(ran) => {
-                    service.charge(&tenant, ran.cpu);
-                    if ran.denials > 0 {
-                        service
-                            .metrics
-                            .denials
-                            .get_or_create(&TenantLabel {
-                                tenant: tenant.name.clone(),
-                            })
-                            .inc_by(ran.denials);
-                    }
-                    (ran.entry, ran.interrupted)
-                }
-                Err(e) => (
-                    crate::report::Entry::error(format!("the run failed: {e}"), None),
-                    false,
-                ),
-            };
-            service
-                .metrics
-                .runs
-                .get_or_create(&OutcomeLabels {
-                    tenant: tenant.name.clone(),
-                    outcome: entry.outcome.into(),
-                })
-                .inc();
+            let (entry, interrupted) = service.account(&tenant, inner.await);
             service
                 .runs
                 .finish(&task_run, entry, interrupted, retention(&tenant));
@@ -246,6 +220,42 @@ impl Service {
             drop(slot);
         });
         Ok(run)
+    }
+
+    /// Counts a run that ended (or whose task failed) in the metrics;
+    /// how it ended, and whether it was interrupted.
+    fn account(
+        &self,
+        tenant: &Tenant,
+        ran: Result<runner::Ran, tokio::task::JoinError>,
+    ) -> (crate::report::Entry, bool) {
+        let label = TenantLabel {
+            tenant: tenant.name.clone(),
+        };
+        let (entry, interrupted) = match ran {
+            Ok(ran) => {
+                self.charge(tenant, ran.cpu);
+                if ran.denials > 0 {
+                    self.metrics
+                        .denials
+                        .get_or_create(&label)
+                        .inc_by(ran.denials);
+                }
+                (ran.entry, ran.interrupted)
+            }
+            Err(e) => (
+                crate::report::Entry::error(format!("the run failed: {e}"), None),
+                false,
+            ),
+        };
+        self.metrics
+            .runs
+            .get_or_create(&OutcomeLabels {
+                tenant: tenant.name.clone(),
+                outcome: entry.outcome.into(),
+            })
+            .inc();
+        (entry, interrupted)
     }
 
     /// Charges CPU time spent on `tenant`'s behalf: its runs, its compiles.
