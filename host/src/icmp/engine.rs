@@ -76,7 +76,8 @@ impl Engine {
     pub fn new(config: EngineConfig, raw: RawSockets) -> io::Result<Engine> {
         let start = |sockets: Option<RawFamilySockets>, family| -> io::Result<Option<OwnedPlane>> {
             let Some(s) = sockets else { return Ok(None) };
-            let receiver: Arc<dyn Transport> = Arc::new(KernelSocket::new(s.receiver, false)?);
+            // The error queue carries the transmit stamps of its sends.
+            let receiver: Arc<dyn Transport> = Arc::new(KernelSocket::new(s.receiver, true)?);
             let mut plane = Plane::new(family, Kind::Raw, receiver, config.table_capacity);
             plane.dont_fragment = Some(Arc::new(KernelSocket::new(s.dont_fragment, false)?));
             if let Some(b) = s.broadcast {

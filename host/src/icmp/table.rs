@@ -68,6 +68,8 @@ pub fn digest(payload: &[u8]) -> u64 {
 pub struct SendStamp {
     realtime_ns: AtomicU64,
     mono_ns: AtomicU64,
+    /// The kernel's transmit stamp (realtime), when it reported one; 0 until.
+    kernel_ns: AtomicU64,
 }
 
 impl SendStamp {
@@ -363,6 +365,26 @@ impl Table {
             .find(|k| !self.entries.contains_key(k))
     }
 
+    /// Records the kernel's transmit stamp of the request holding `key`.
+    pub fn stamp_sent(&mut self, key: WireKey, kernel_ns: u64) {
+        let key = self.in_space(key);
+        if let Some(e) = self.entries.get(&key) {
+            e.request.sent.kernel_ns.store(kernel_ns, Ordering::Release);
+        }
+    }
+
+    /// `key` as this table's key space holds it (datagram sockets: the
+    /// kernel owns the identifier, only the sequence is ours).
+    fn in_space(&self, key: WireKey) -> WireKey {
+        match self.space {
+            KeySpace::Full => key,
+            KeySpace::SequenceOnly => WireKey {
+                ident: 0,
+                seq: key.seq,
+            },
+        }
+    }
+
     /// Forgets a key whose packet never left (the send failed).
     pub fn release(&mut self, key: WireKey) {
         self.remove(&key);
@@ -370,13 +392,7 @@ impl Table {
 
     /// Matches an arrival to its request and builds the guest's reply.
     pub fn route(&mut self, a: &Arrival<'_>) -> Result<(Arc<Queue>, Reply), Rejected> {
-        let key = match self.space {
-            KeySpace::Full => a.key,
-            KeySpace::SequenceOnly => WireKey {
-                ident: 0,
-                seq: a.key.seq,
-            },
-        };
+        let key = self.in_space(a.key);
         let entry = self.entries.get_mut(&key).ok_or(Rejected::Unknown)?;
         let r = &entry.request;
         // Echo replies come from the destination, errors quote it (RFC 1122
@@ -434,19 +450,29 @@ impl Table {
     }
 }
 
-/// The RTT from the kernel's receive stamp when it agrees with the
-/// monotonic clock; the monotonic measure when the realtime clock stepped
-/// (or no stamp came).
+/// The RTT from the kernel's stamps when they agree with the monotonic
+/// clock: receive minus transmit when the kernel stamped both, receive
+/// minus the host's send time otherwise; the monotonic measure when the
+/// realtime clock stepped (or no stamp came).
 fn rtt(sent: &SendStamp, kernel_ns: Option<u64>) -> (u64, TimestampSource, u64) {
     let mono = clock::mono_ns().saturating_sub(sent.mono_ns());
-    if let Some(k) = kernel_ns
-        && let Some(rtt) = k.checked_sub(sent.realtime_ns())
-        // The kernel stamps before the reader wakes: a kernel RTT longer
-        // than the monotonic one (plus slack for the two clock reads) means
-        // the realtime clock moved.
-        && rtt <= mono + 1_000_000
-    {
-        return (rtt, TimestampSource::Kernel, k);
+    // The kernel stamps before the reader wakes: a kernel RTT longer than
+    // the monotonic one (plus slack for the clock reads) means the realtime
+    // clock moved.
+    let plausible = |rtt: u64| rtt <= mono + 1_000_000;
+    if let Some(k) = kernel_ns {
+        let transmit = sent.kernel_ns.load(Ordering::Acquire);
+        if transmit != 0
+            && let Some(rtt) = k.checked_sub(transmit)
+            && plausible(rtt)
+        {
+            return (rtt, TimestampSource::KernelBoth, k);
+        }
+        if let Some(rtt) = k.checked_sub(sent.realtime_ns())
+            && plausible(rtt)
+        {
+            return (rtt, TimestampSource::Kernel, k);
+        }
     }
     (
         mono,
