@@ -5,6 +5,7 @@
 mod bootstrap;
 mod compat;
 mod engine_lab;
+mod examples_lab;
 mod hostile;
 mod hostile_batch;
 mod http_client;
@@ -12,6 +13,7 @@ mod lab;
 mod netns;
 mod policy;
 mod privilege;
+mod sdk;
 mod serve;
 mod serve_deploy;
 mod serve_lab;

@@ -3,6 +3,7 @@
 
 mod args;
 mod batch;
+mod new;
 mod render;
 mod serve;
 mod writer;
@@ -25,7 +26,7 @@ use args::{Cli, Command, JsonLayout, ProgressFormat, RunArgs};
 use render::Renderer;
 
 /// How a run ended, before it becomes an exit status.
-enum Ending {
+pub(crate) enum Ending {
     /// Every target answered.
     Reached,
     /// The plugin ran; some or all targets did not answer.
@@ -51,6 +52,7 @@ pub fn main() -> ExitCode {
         Command::Inspect { plugin } => inspect(&plugin),
         Command::Batch(args) => batch::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::New(args) => new::run(args),
     };
     if let Err(e) = &result {
         // The error may quote a plugin's words.
