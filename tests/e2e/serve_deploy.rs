@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use super::netns::Netns;
-use super::serve_util::{Server, temp_path};
+use super::serve_util::{Server, have, temp_path};
 use super::util::{bin, icmp_host, require_root, run};
 
 const LIMIT: Duration = Duration::from_secs(60);
@@ -49,13 +49,6 @@ fn check(config: &Path) -> super::util::Run {
     let mut cmd = icmp_host();
     cmd.args(["serve", "--check", "--config"]).arg(config);
     run(cmd, LIMIT)
-}
-
-fn have(program: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {program}")])
-        .output()
-        .is_ok_and(|o| o.status.success())
 }
 
 #[test]

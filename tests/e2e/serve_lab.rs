@@ -14,7 +14,7 @@ use serde_json::Value;
 use super::http_client::{connect, read_response};
 use super::lab::{BLACKHOLE4, Lab, TARGET4};
 use super::netns::{Netns, PREFIX};
-use super::serve_util::{Server, temp_path, token_hash};
+use super::serve_util::{Server, have, temp_path, token_hash};
 use super::util::require_root;
 
 const TOKEN: &str = "lab-team-token";
@@ -25,12 +25,7 @@ const PROMETHEUS: &str = "127.0.0.1:9090";
 /// Whether `program` is installed; without it the test is skipped loudly,
 /// or fails under `CI=true` (`.ci/run` installs it).
 fn require_program(test: &str, program: &str, package: &str) -> bool {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {program}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if found {
+    if have(program) {
         return true;
     }
     if std::env::var("CI").as_deref() == Ok("true") {

@@ -23,6 +23,15 @@ pub fn token_hash(token: &str) -> String {
         .collect()
 }
 
+/// Whether `program` is installed.
+pub fn have(program: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
 /// A unique path in the temp directory.
 pub fn temp_path(tag: &str) -> PathBuf {
     static N: AtomicU32 = AtomicU32::new(0);
