@@ -5,6 +5,7 @@ mod args;
 mod batch;
 mod new;
 mod render;
+mod serve;
 mod writer;
 
 use std::io::{IsTerminal, Write};
@@ -50,6 +51,7 @@ pub fn main() -> ExitCode {
         Command::List => list(),
         Command::Inspect { plugin } => inspect(&plugin),
         Command::Batch(args) => batch::run(args),
+        Command::Serve(args) => serve::run(args),
         Command::New(args) => new::run(args),
     };
     if let Err(e) = &result {
@@ -245,7 +247,7 @@ fn run(args: RunArgs) -> anyhow::Result<Ending> {
                 Ok(ending(report.outcome))
             }
             Err(types::RunError::Usage(m) | types::RunError::Failed(m)) => {
-                bail!("{label}: {}", writer::shorten(&m))
+                bail!("{label}: {}", icmp_host::report::shorten(&m))
             }
         }
     })
