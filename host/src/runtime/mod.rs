@@ -485,7 +485,10 @@ impl Runtime {
             cpu,
             guest_output: guest_output.clone(),
         };
-        let (result, interrupted) = ended.map_err(stopped)?;
+        let (result, cut_short) = ended.map_err(stopped)?;
+        // A plugin may return on its own just as the interrupt comes: it
+        // was interrupted all the same (its pending calls said so).
+        let interrupted = cut_short || interrupt.is_set();
         let answer = result.map_err(|e| stopped(classify(e, &meter, limits)))?;
         let size = match &answer {
             Ok(types::RunOutput::Report(r)) => r.json.as_ref().map_or(0, String::len),

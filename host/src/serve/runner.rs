@@ -212,7 +212,7 @@ impl Runner {
                 cpu: finished.cpu,
                 denials: 0,
                 // The plugin may return before the runtime sees the latch.
-                interrupted: finished.interrupted || interrupt.is_set(),
+                interrupted: finished.interrupted,
             },
             Err(stopped) => failed(stopped.error.to_string(), stopped.cpu),
         };
