@@ -46,7 +46,7 @@ assert_eq!(seen, ["192.0.2.1 in 3ms", "192.0.2.3 in 3ms", "192.0.2.2 timed out"]
 ```
 */
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::net::IpAddr;
 use std::time::Duration;
@@ -136,6 +136,7 @@ type Key = (Family, u16, u16);
 /// Maps keyed by our own numbers need no protection from chosen
 /// collisions: a multiplicative hash is enough, and small.
 type Map<K, V> = HashMap<K, V, BuildHasherDefault<Mix>>;
+type Set<K> = HashSet<K, BuildHasherDefault<Mix>>;
 
 /// FxHash's mixing step.
 #[derive(Default)]
@@ -396,17 +397,17 @@ impl<'n, N: Network> Flight<'n, N> {
             room = room.min(usize::try_from(behind).map_or(usize::MAX, |b| b.saturating_add(1)));
         }
         let (mut count, mut bytes) = (0, 0);
-        let mut batch_to: Vec<IpAddr> = Vec::new();
-        let mut batch_keys: Vec<Key> = Vec::new();
+        // Sets, not lists: a batch holds up to a thousand requests.
+        let mut batch_to: Set<IpAddr> = Set::default();
+        let mut batch_keys: Set<Key> = Set::default();
         for (_, r) in self.queue.iter().take(room.min(self.max_batch)) {
             let key = (r.destination.family(), r.id, r.sequence);
             if r.destination.family() != family
                 || self.in_flight.contains_key(&key)
-                || batch_keys.contains(&key)
+                || !batch_keys.insert(key)
             {
                 break;
             }
-            batch_keys.push(key);
             if !self.options.per_destination.is_zero() {
                 let ip = r.destination.ip;
                 if let Some(&last) = self.last_to.get(&ip)
@@ -415,10 +416,9 @@ impl<'n, N: Network> Flight<'n, N> {
                     at = last + self.options.per_destination;
                     break;
                 }
-                if batch_to.contains(&ip) {
+                if !batch_to.insert(ip) {
                     break;
                 }
-                batch_to.push(ip);
             }
             bytes += r.payload_len();
             if count > 0 && bytes > self.max_batch_bytes {

@@ -346,6 +346,10 @@ impl Runtime {
         let mut config = wasmtime::Config::new();
         config.wasm_component_model(true);
         config.epoch_interruption(true);
+        // For `perf`: name the plugins' compiled functions (/tmp/perf-PID.map).
+        if std::env::var_os("ICMP_HOST_PERFMAP").is_some() {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         let engine = wasmtime::Engine::new(&config)?;
         let mut linker = Linker::new(&engine);
         wasi::add_wasi_subset(&mut linker)?;
