@@ -83,19 +83,37 @@ fn plugin_bytes(name: &str) -> anyhow::Result<(String, std::borrow::Cow<'static,
     Ok((label, bytes.into()))
 }
 
+/// Size, digest, every import and how the host serves it, and whether the
+/// plugin loads; exit 2 when it does not.
 fn inspect(name: &str) -> anyhow::Result<Ending> {
     let (label, wasm) = plugin_bytes(name)?;
     let runtime = Runtime::new(None)?;
+    let inspection = runtime.inspect(&label, &wasm)?;
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "plugin:  {label}");
     let _ = writeln!(out, "size:    {} bytes", wasm.len());
     let _ = writeln!(out, "sha256:  {}", icmp_host::runtime::sha256_hex(&wasm));
-    let plugin = runtime.load(&label, &wasm)?;
-    let _ = writeln!(out, "status:  loads; imports only what icmp-host provides");
+    let status = match &inspection.load {
+        Ok(()) => "loads; every import is served (the denied ones fail when used)",
+        Err(_) => "refused",
+    };
+    let _ = writeln!(out, "status:  {status}");
     let _ = writeln!(out, "imports:");
-    for import in plugin.imports() {
-        let _ = writeln!(out, "  {import}");
+    let width = inspection
+        .imports
+        .iter()
+        .map(|(i, _)| i.len())
+        .max()
+        .unwrap_or(0);
+    for (import, service) in &inspection.imports {
+        let how = match service {
+            Some(s) => s.to_string(),
+            None => "NOT SERVED: the plugin is refused".to_owned(),
+        };
+        let _ = writeln!(out, "  {import:<width$}  {how}");
     }
+    let _ = out.flush();
+    inspection.load?;
     Ok(Ending::Informational)
 }
 

@@ -5,9 +5,10 @@ instance's own CPU time, wall-clock time and output size. A plugin that
 traps, overruns or imports something outside the published set is stopped
 with an error naming what happened; the host carries on.
 
-Plugins see the `icmp-host:probe` imports and this WASI subset only:
-stdout and stderr (captured), clocks, random, an empty environment and a
-closed stdin. No filesystem, no sockets.
+Plugins see the `icmp-host:probe` imports and WASI as `wasi.rs` serves it:
+stdout and stderr (captured), clocks, random and a closed stdin; the
+filesystem, sockets and environment linked in a deny-everything form (no
+directory, every address refused, no variable). Nothing else links.
 */
 
 pub mod bindings;
@@ -25,13 +26,13 @@ use std::time::Duration;
 
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{Store, StoreLimitsBuilder, UpdateDeadline};
-use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
 pub use bindings::icmp_host::probe::{progress, types};
 pub use cache::{CacheError, default_dir as default_cache_dir, sha256_hex};
 pub use host::{HostError, ProbeCtx, SocketHandle};
 pub use interrupt::Interrupt;
+pub use wasi::{Import, Inspection, Service};
 
 use crate::icmp::Engine;
 use crate::policy::Policy;
@@ -87,8 +88,9 @@ pub enum LoadError {
     },
     /// Imports something outside the published set.
     #[error(
-        "{name} imports `{import}`, which icmp-host does not provide (plugins may use the \
-         icmp-host:probe interfaces, WASI stdio, clocks and random only)"
+        "{name} imports `{import}`, which icmp-host does not provide (plugins may import \
+         icmp-host:probe and WASI 0.2's io, clocks, random, cli, filesystem and sockets; \
+         `icmp-host inspect` shows how each is served)"
     )]
     ForbiddenImport {
         /// Plugin name.
@@ -158,7 +160,7 @@ pub struct Finished {
 /// A loaded plugin, ready to instantiate.
 pub struct Plugin {
     name: String,
-    imports: Vec<String>,
+    imports: Vec<Import>,
     pre: ProbePre<ProbeCtx>,
 }
 
@@ -168,8 +170,8 @@ impl Plugin {
         &self.name
     }
 
-    /// The interfaces it imports.
-    pub fn imports(&self) -> &[String] {
+    /// What it imports, and how the host serves each.
+    pub fn imports(&self) -> &[Import] {
         &self.imports
     }
 }
@@ -228,7 +230,7 @@ impl Runtime {
         config.epoch_interruption(true);
         let engine = wasmtime::Engine::new(&config)?;
         let mut linker = Linker::new(&engine);
-        wasi::add_wasi_subset(&mut linker)?;
+        wasi::add_to_linker(&mut linker)?;
         bindings::Probe::add_to_linker::<ProbeCtx, HasSelf<ProbeCtx>>(&mut linker, |c| c)?;
         let (cache, cache_warning) = match cache_dir {
             None => (None, None),
@@ -300,12 +302,7 @@ impl Runtime {
             interrupt,
         } = session;
         let captured = MemoryOutputPipe::new(limits.output);
-        let mut wasi = WasiCtxBuilder::new();
-        wasi.stdout(captured.clone()).stderr(captured.clone());
-        if limits.stdin {
-            wasi.inherit_stdin();
-        }
-        let wasi = wasi.build();
+        let wasi = wasi::context(&captured, limits.stdin);
         let ctx = ProbeCtx {
             table: ResourceTable::new(),
             wasi,
