@@ -7,6 +7,7 @@ mod hostile;
 mod lab;
 mod netns;
 mod policy;
+mod python;
 mod skeleton;
 mod surface_lab;
 mod tenants;

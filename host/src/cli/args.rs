@@ -33,10 +33,20 @@ pub enum Command {
     Batch(BatchArgs),
     /// List the built-in plugins.
     List,
-    /// Show what a plugin imports and whether this host can run it.
+    /// Show what a plugin imports, how the host serves each import, and
+    /// whether this host can run it (exit 2 when not). Compiles the plugin
+    /// into the cache, so the next `run` starts at once.
     Inspect {
         /// A built-in name or a path to a .wasm component.
         plugin: String,
+
+        /// Directory of compiled plugins [default: $XDG_CACHE_HOME/icmp-host].
+        #[arg(long, value_name = "DIR", env = "ICMP_HOST_CACHE_DIR")]
+        cache_dir: Option<PathBuf>,
+
+        /// Compile without the cache.
+        #[arg(long)]
+        no_cache: bool,
     },
 }
 

@@ -46,7 +46,11 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run(args),
         Command::List => list(),
-        Command::Inspect { plugin } => inspect(&plugin),
+        Command::Inspect {
+            plugin,
+            cache_dir,
+            no_cache,
+        } => inspect(&plugin, cache_dir, no_cache),
         Command::Batch(args) => batch::run(args),
     };
     if let Err(e) = &result {
@@ -85,9 +89,20 @@ fn plugin_bytes(name: &str) -> anyhow::Result<(String, std::borrow::Cow<'static,
 
 /// Size, digest, every import and how the host serves it, and whether the
 /// plugin loads; exit 2 when it does not.
-fn inspect(name: &str) -> anyhow::Result<Ending> {
+fn inspect(
+    name: &str,
+    cache_dir: Option<std::path::PathBuf>,
+    no_cache: bool,
+) -> anyhow::Result<Ending> {
     let (label, wasm) = plugin_bytes(name)?;
-    let runtime = Runtime::new(None)?;
+    let cache_dir = match no_cache {
+        true => None,
+        false => cache_dir.or_else(icmp_host::runtime::default_cache_dir),
+    };
+    let runtime = Runtime::new(cache_dir)?;
+    if let Some(w) = runtime.cache_warning() {
+        eprintln!("icmp-host: warning: compiled-plugin cache disabled: {w}");
+    }
     let inspection = runtime.inspect(&label, &wasm)?;
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "plugin:  {label}");

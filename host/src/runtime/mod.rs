@@ -255,26 +255,33 @@ impl Runtime {
 
     /// Compiles (or loads from cache) and links a plugin.
     pub fn load(&self, name: &str, wasm: &[u8]) -> Result<Plugin, LoadError> {
+        let component = self.compile(name, wasm)?;
+        self.link(name, &component)
+    }
+
+    /// The compiled component: from the cache, or compiled (and cached).
+    fn compile(&self, name: &str, wasm: &[u8]) -> Result<Component, LoadError> {
         let sha = sha256_hex(wasm);
-        let cached = self.cache.as_ref().and_then(|c| c.load(&self.engine, &sha));
-        let component = match cached {
-            Some(c) => c,
-            None => {
-                let c = Component::new(&self.engine, wasm).map_err(|e| LoadError::Invalid {
-                    name: name.to_owned(),
-                    reason: root_cause(&e),
-                })?;
-                if let Some(cache) = &self.cache {
-                    // A cache that cannot be written only costs a recompile.
-                    let _ = cache.store(&c, &sha);
-                }
-                c
-            }
-        };
-        let imports = wasi::check_imports(name, &component, &self.engine)?;
+        if let Some(c) = self.cache.as_ref().and_then(|c| c.load(&self.engine, &sha)) {
+            return Ok(c);
+        }
+        let c = Component::new(&self.engine, wasm).map_err(|e| LoadError::Invalid {
+            name: name.to_owned(),
+            reason: root_cause(&e),
+        })?;
+        if let Some(cache) = &self.cache {
+            // A cache that cannot be written only costs a recompile.
+            let _ = cache.store(&c, &sha);
+        }
+        Ok(c)
+    }
+
+    /// Checks the imports and links a compiled component.
+    fn link(&self, name: &str, component: &Component) -> Result<Plugin, LoadError> {
+        let imports = wasi::check_imports(name, component, &self.engine)?;
         let pre = self
             .linker
-            .instantiate_pre(&component)
+            .instantiate_pre(component)
             .and_then(ProbePre::new)
             .map_err(|e| LoadError::WrongWorld {
                 name: name.to_owned(),

@@ -15,7 +15,7 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder};
 
 use super::host::ProbeCtx;
-use super::{LoadError, Runtime, root_cause};
+use super::{LoadError, Runtime};
 
 /// How the host serves an import.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -252,39 +252,22 @@ pub(super) fn check_imports(
 pub struct Inspection {
     /// Every import and how the host serves it; `None`: not served.
     pub imports: Vec<(String, Option<Service>)>,
-    /// Whether it loads; the error names what stops it.
+    /// Whether it loads; the error names what stops it (the first import
+    /// not served, or a missing export).
     pub load: Result<(), LoadError>,
 }
 
 impl Runtime {
-    /// Loads `wasm` as `run` would and lists every import with how it is
-    /// served — also when an import is not served and the load fails.
-    /// Fails only when `wasm` is not a component at all.
+    /// Compiles `wasm` as `run` would (through the cache), lists every
+    /// import with how it is served, and links it: `load` says whether it
+    /// would run, and if not, why. Fails only when `wasm` is not a
+    /// component at all.
     pub fn inspect(&self, name: &str, wasm: &[u8]) -> Result<Inspection, LoadError> {
-        match self.load(name, wasm) {
-            Ok(plugin) => Ok(Inspection {
-                imports: plugin
-                    .imports
-                    .iter()
-                    .map(|i| (i.name.clone(), Some(i.service)))
-                    .collect(),
-                load: Ok(()),
-            }),
-            Err(e @ (LoadError::ForbiddenImport { .. } | LoadError::WrongWorld { .. })) => {
-                // Refused: compile again (no cache on this path) to list
-                // every import, not only the first one at fault.
-                let component =
-                    Component::new(&self.engine, wasm).map_err(|e| LoadError::Invalid {
-                        name: name.to_owned(),
-                        reason: root_cause(&e),
-                    })?;
-                Ok(Inspection {
-                    imports: services(&component, &self.engine),
-                    load: Err(e),
-                })
-            }
-            Err(e) => Err(e),
-        }
+        let component = self.compile(name, wasm)?;
+        Ok(Inspection {
+            imports: services(&component, &self.engine),
+            load: self.link(name, &component).map(drop),
+        })
     }
 }
 
