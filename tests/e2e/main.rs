@@ -8,6 +8,7 @@ mod lab;
 mod netns;
 mod policy;
 mod python;
+mod python_lab;
 mod skeleton;
 mod surface_lab;
 mod tenants;
