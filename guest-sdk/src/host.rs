@@ -8,9 +8,9 @@ use std::time::Duration;
 use crate::bindings::icmp_host::probe::{control, dns, progress, sockets, types as wit};
 use crate::error::{Error, PolicyRule};
 use crate::icmp::{EchoRequest, Mode, OpenOptions, Reply, TimestampSource};
-use crate::net::{Address, Family};
 use crate::network::{Match, Socket};
 use crate::progress::{Event, HopProbe, ProbeKind, Summary};
+use crate::{Address, Family};
 
 /// An ICMP socket owned by the host (icmplib's `ICMPv4Socket` /
 /// `ICMPv6Socket`). Closed when dropped.

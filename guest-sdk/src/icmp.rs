@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::codes::{self, Kind};
 use crate::error::IcmpError;
-use crate::net::{Address, Family};
+use crate::{Address, Family};
 
 /// icmplib's default payload size in bytes.
 pub const DEFAULT_PAYLOAD_SIZE: u32 = 56;

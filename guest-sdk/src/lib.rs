@@ -20,13 +20,11 @@ extern crate self as icmp_host_sdk;
 mod args;
 #[doc(hidden)]
 pub mod bindings;
-pub mod codes;
 mod error;
 mod host;
 mod icmp;
 mod model;
 mod multiping;
-mod net;
 mod network;
 mod ping;
 mod plugin;
@@ -41,9 +39,9 @@ pub use icmp::{
     DEFAULT_PAYLOAD_SIZE, DEFAULT_TTL, EchoRequest, Mode, OpenOptions, PacketOptions, Reply,
     TimestampSource,
 };
+pub use icmp_host_vocab::{Address, Family, codes};
 pub use model::{Host, Probe as ProbeRecord, ProbeStatus, Stats, jitter, mdev, round};
 pub use multiping::{MultipingOptions, multiping};
-pub use net::{Address, Family};
 pub use network::{HostNetwork, Match, Network, Socket};
 pub use ping::{PingOptions, ping, resolve_one, unique_identifier};
 pub use plugin::{Outcome, Output, Probe, RunError};

@@ -4,9 +4,9 @@
 
 use serde::Serialize;
 
+use crate::Address;
 use crate::codes;
 use crate::icmp::{Reply, TimestampSource};
-use crate::net::Address;
 
 /// Rounds like Python's `round(x, digits)` (`digits` ≤ 6): the exact binary
 /// value of `x` times 10^digits, rounded half to even, as the nearest

@@ -11,9 +11,9 @@ use crate::codes::Kind;
 use crate::error::Error;
 use crate::icmp::{DEFAULT_TTL, EchoRequest, PacketOptions};
 use crate::model::{Host, Probe};
-use crate::net::{Address, Family};
 use crate::network::{Network, Socket};
 use crate::ping::resolve_one;
+use crate::{Address, Family};
 
 /// Parameters of [`multiping`], with icmplib 3.0.4's defaults.
 #[derive(Debug, Clone, PartialEq)]

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use crate::error::Error;
 use crate::icmp::{EchoRequest, OpenOptions, Reply};
-use crate::net::{Address, Family};
 use crate::progress::Event;
+use crate::{Address, Family};
 
 /// Identifier and sequence number of a request, to match its reply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

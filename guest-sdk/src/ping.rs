@@ -6,9 +6,9 @@ use std::time::Duration;
 use crate::error::Error;
 use crate::icmp::{DEFAULT_TTL, PacketOptions};
 use crate::model::{self, Host, Probe};
-use crate::net::{Address, Family};
 use crate::network::{Match, Network, Socket};
 use crate::progress::{Event, ProbeKind, Summary};
+use crate::{Address, Family};
 
 /// Parameters of [`ping`], with icmplib 3.0.4's defaults.
 #[derive(Debug, Clone, PartialEq)]

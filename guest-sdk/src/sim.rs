@@ -24,9 +24,9 @@ use std::time::Duration;
 use crate::codes;
 use crate::error::Error;
 use crate::icmp::{EchoRequest, OpenOptions, Reply, TimestampSource};
-use crate::net::{Address, Family};
 use crate::network::{Match, Network, Socket};
 use crate::progress::Event;
+use crate::{Address, Family};
 
 /// What the simulated network does with one request.
 #[derive(Debug, Clone, PartialEq)]

@@ -10,11 +10,11 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::Address;
 use crate::codes::{self, Kind};
 use crate::error::Error;
 use crate::icmp::{PacketOptions, Reply};
 use crate::model::{Probe, Stats};
-use crate::net::Address;
 use crate::network::{Network, Socket};
 use crate::ping::{resolve_one, unique_identifier};
 use crate::progress::{Event, HopProbe, ProbeKind};

@@ -5,6 +5,7 @@
 //! [`policy`], and runs plugins under resource limits ([`runtime`]).
 #![deny(missing_docs)]
 
+pub mod bootstrap;
 pub mod builtin;
 pub mod icmp;
 pub mod policy;

@@ -2,11 +2,15 @@
 //! and network namespaces the tests build themselves. Nothing here sends to
 //! any other address.
 
+mod bootstrap;
+mod compat;
 mod engine_lab;
 mod hostile;
+mod hostile_batch;
 mod lab;
 mod netns;
 mod policy;
+mod privilege;
 mod python;
 mod python_lab;
 mod skeleton;

@@ -1,7 +1,13 @@
 //! `icmp-host batch`: several plugins side by side in one host, as tenants:
 //! each under its own policy and limits, all sharing the host's sockets.
-//! One plugin failing — trapping, spinning, denied — does not disturb the
-//! others.
+//! One plugin failing — trapping, spinning, denied, even crashing the host
+//! code that serves it — does not disturb the others, and every run gets
+//! its entry in the report.
+//!
+//! Stdout is one JSON document, the report: a run's streamed result lines
+//! go inside its entry, never raw on stdout. Plugins are compiled on the
+//! blocking pool and progress is written by the [`Writer`]'s thread, so the
+//! async workers that read replies never wait on either.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,12 +16,13 @@ use anyhow::{Context, bail};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use icmp_host::icmp::{Engine, EngineConfig};
+use icmp_host::icmp::{Engine, EngineConfig, Quota};
 use icmp_host::policy::PolicySpec;
 use icmp_host::runtime::{Interrupt, Limits, Runtime, Session, sha256_hex, types};
 
 use super::args::{BatchArgs, ProgressFormat};
 use super::render::Renderer;
+use super::writer::{Writer, shorten};
 use super::{Ending, async_runtime, plugin_bytes, print_stdout, privileged_sockets, watch_ctrl_c};
 
 /// The manifest file.
@@ -45,20 +52,36 @@ struct Entry {
     limits: LimitSpec,
 }
 
-/// Limits of one run; unset ones take the defaults of `icmp-host run`.
+/// Limits of one run; unset ones take the defaults of `icmp-host run`,
+/// except the wall-clock limit: [`DEFAULT_WALL`], so no run holds the
+/// batch's report forever.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 struct LimitSpec {
     memory_mib: Option<usize>,
     cpu_seconds: Option<f64>,
     wall_seconds: Option<f64>,
+    output_mib: Option<usize>,
 }
+
+/// Wall-clock limit of a batch run that sets none.
+pub const DEFAULT_WALL: Duration = Duration::from_secs(300);
 
 impl LimitSpec {
     fn build(&self) -> anyhow::Result<Limits> {
-        let mut limits = Limits::default();
+        let mut limits = Limits {
+            wall: Some(DEFAULT_WALL),
+            ..Limits::default()
+        };
+        let mib = |m: usize, what: &str| {
+            m.checked_mul(1 << 20)
+                .with_context(|| format!("{what} is too large"))
+        };
         if let Some(m) = self.memory_mib {
-            limits.memory = m.checked_mul(1 << 20).context("memory_mib is too large")?;
+            limits.memory = mib(m, "memory_mib")?;
+        }
+        if let Some(m) = self.output_mib {
+            limits.output = mib(m, "output_mib")?;
         }
         if let Some(c) = self.cpu_seconds {
             limits.cpu = Duration::try_from_secs_f64(c).context("cpu_seconds")?;
@@ -138,48 +161,74 @@ pub fn run(args: BatchArgs) -> anyhow::Result<Ending> {
         let runtime = Arc::new(Runtime::new(cache_dir)?);
         let engine =
             Engine::new(EngineConfig::default(), raw).context("starting the ICMP engine")?;
+        let writer = Writer::start();
         let all = Interrupt::new();
+        // Every run is a tenant; their in-flight quotas share the key table.
+        let quota = Quota {
+            in_flight: (engine.unreserved_in_flight() / runs.len().max(1))
+                .min(Quota::default().in_flight),
+            ..Quota::default()
+        };
         let mut tasks = Vec::new();
         for run in runs {
+            let tenant = engine.tenant(&run.name, quota)?;
             let interrupt = Interrupt::new();
             let (runtime, all) = (Arc::clone(&runtime), all.clone());
+            let renderer = Arc::new(Renderer::named(
+                args.progress,
+                &run.name,
+                Arc::clone(&writer),
+            ));
             let session = Session {
                 engine: engine.clone(),
+                tenant,
                 policy: Arc::new(run.policy),
-                sink: Arc::new(Renderer::named(args.progress, &run.name)),
+                sink: Arc::clone(&renderer) as Arc<dyn icmp_host::runtime::ProgressSink>,
                 interrupt: interrupt.clone(),
             };
             let (name, label) = (run.name.clone(), run.label.clone());
             // Each plugin in its own task; a Ctrl-C interrupts them all.
-            tasks.push((
-                name,
-                label,
-                tokio::spawn(async move {
-                    let forward = tokio::spawn({
-                        let interrupt = interrupt.clone();
-                        async move {
-                            all.wait().await;
-                            interrupt.trigger();
-                        }
-                    });
-                    let plugin = runtime
-                        .load(&run.label, &run.wasm)
-                        .map_err(|e| e.to_string())?;
-                    let finished = runtime
-                        .run(&plugin, run.args, session, &run.limits)
-                        .await
-                        .map_err(|e| e.to_string());
-                    forward.abort();
-                    finished
-                }),
-            ));
+            let task = tokio::spawn(async move {
+                let forward = tokio::spawn({
+                    let interrupt = interrupt.clone();
+                    async move {
+                        all.wait().await;
+                        interrupt.trigger();
+                    }
+                });
+                // Compiling takes a core for a while: not on a worker.
+                let (label, wasm) = (run.label, run.wasm);
+                let loader = Arc::clone(&runtime);
+                let plugin = tokio::task::spawn_blocking(move || loader.load(&label, &wasm))
+                    .await
+                    .map_err(|e| crashed(&e))?
+                    .map_err(|e| e.to_string())?;
+                let finished = runtime
+                    .run(&plugin, run.args, session, &run.limits)
+                    .await
+                    .map_err(|e| e.to_string());
+                forward.abort();
+                finished
+            });
+            tasks.push((name, label, renderer, task));
         }
         tokio::spawn(watch_ctrl_c(all));
+        let mut done = Vec::new();
+        for (name, label, renderer, task) in tasks {
+            // A task that panicked fails its own run only.
+            let finished = task.await.unwrap_or_else(|e| Err(crashed(&e)));
+            done.push((name, label, renderer, finished));
+        }
+        let lines_dropped = writer.finish();
+        if lines_dropped > 0 {
+            eprintln!(
+                "icmp-host: warning: {lines_dropped} progress lines dropped (more than stderr took)"
+            );
+        }
         let mut report = Vec::new();
         let mut worst = 0;
-        for (name, label, task) in tasks {
-            let finished = task.await.context("a plugin task failed")?;
-            let (exit, entry) = summarize(&name, &label, finished, args.progress);
+        for (name, label, renderer, finished) in done {
+            let (exit, entry) = summarize(&name, &label, finished, &renderer, args.progress);
             worst = worst.max(exit);
             report.push(entry);
         }
@@ -192,51 +241,102 @@ pub fn run(args: BatchArgs) -> anyhow::Result<Ending> {
     })
 }
 
+/// The error of a run whose task panicked or was cancelled: a host bug,
+/// reported in the run's entry instead of ending the batch.
+fn crashed(e: &tokio::task::JoinError) -> String {
+    let why = match e.is_panic() {
+        true => "panicked",
+        false => "was cancelled",
+    };
+    format!("internal error: the host code serving this run {why} (please report it)")
+}
+
 /// One run's entry of the report, and its exit status.
 fn summarize(
     name: &str,
     label: &str,
     finished: Result<icmp_host::runtime::Finished, String>,
+    renderer: &Renderer,
     progress: ProgressFormat,
 ) -> (u8, Value) {
-    let entry =
-        |exit: u8, outcome: &str, result: Value, error: Option<String>, cpu_ms: Option<f64>| {
-            let v = json!({
-                "name": name,
-                "plugin": label,
-                "exit": exit,
-                "outcome": outcome,
-                "cpu_ms": cpu_ms,
-                "result": result,
-                "error": error,
-            });
-            (exit, v)
-        };
-    let finished = match finished {
-        Ok(f) => f,
-        Err(e) => return entry(2, "error", Value::Null, Some(e), None),
+    let mut cpu_ms = None;
+    let (exit, outcome, result, error) = match finished {
+        Err(e) => (2, "error", Value::Null, Some(e)),
+        Ok(finished) => {
+            cpu_ms = Some(finished.cpu.as_secs_f64() * 1e3);
+            if progress != ProgressFormat::None {
+                super::print_guest_output(name, &finished.guest_output);
+            }
+            match finished.output {
+                Ok(types::RunOutput::Text(t)) => (0, "text", Value::String(t), None),
+                Ok(types::RunOutput::Report(r)) => {
+                    let result = r.json.as_deref().map_or(Value::Null, |j| {
+                        serde_json::from_str(j).unwrap_or_else(|_| Value::String(j.to_owned()))
+                    });
+                    let (exit, outcome) = match r.outcome {
+                        types::Outcome::Reached => (0, "reached"),
+                        types::Outcome::NotReached => (1, "not-reached"),
+                        types::Outcome::Partial => (1, "partial"),
+                    };
+                    (exit, outcome, result, None)
+                }
+                Err(types::RunError::Usage(m) | types::RunError::Failed(m)) => {
+                    (2, "error", Value::Null, Some(m))
+                }
+            }
+        }
     };
-    if progress != ProgressFormat::None {
-        super::print_guest_output(name, &finished.guest_output);
+    let entry = json!({
+        "name": name,
+        "plugin": label,
+        "exit": exit,
+        "outcome": outcome,
+        "cpu_ms": cpu_ms,
+        "result": result,
+        "result_lines": renderer.take_result_lines(),
+        "events_dropped": renderer.events_dropped(),
+        "error": error.map(|e| shorten(&e).into_owned()),
+    });
+    (exit, entry)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_without_a_wall_limit_gets_the_default() {
+        let limits = LimitSpec::default().build().unwrap();
+        assert_eq!(limits.wall, Some(DEFAULT_WALL));
+        let limits = LimitSpec {
+            wall_seconds: Some(1.5),
+            output_mib: Some(1),
+            ..LimitSpec::default()
+        }
+        .build()
+        .unwrap();
+        assert_eq!(limits.wall, Some(Duration::from_millis(1500)));
+        assert_eq!(limits.output, 1 << 20);
     }
-    let cpu_ms = Some(finished.cpu.as_secs_f64() * 1e3);
-    match finished.output {
-        Ok(types::RunOutput::Text(t)) => entry(0, "text", Value::String(t), None, cpu_ms),
-        Ok(types::RunOutput::Report(r)) => {
-            let result = r
-                .json
-                .as_deref()
-                .map(|j| serde_json::from_str(j).unwrap_or_else(|_| Value::String(j.to_owned())))
-                .unwrap_or(Value::Null);
-            let (exit, outcome) = match r.outcome {
-                types::Outcome::Reached => (0, "reached"),
-                types::Outcome::NotReached => (1, "not-reached"),
-                types::Outcome::Partial => (1, "partial"),
-            };
-            entry(exit, outcome, result, None, cpu_ms)
-        }
-        Err(types::RunError::Usage(m) | types::RunError::Failed(m)) => {
-            entry(2, "error", Value::Null, Some(m), cpu_ms)
-        }
+
+    #[tokio::test]
+    async fn a_panicking_run_gets_an_error_entry_and_the_others_theirs() {
+        let writer = Writer::start();
+        let renderer = Renderer::named(ProgressFormat::None, "boom", Arc::clone(&writer));
+        let task = tokio::spawn(async {
+            if std::hint::black_box(true) {
+                panic!("a host bug");
+            }
+            Err::<icmp_host::runtime::Finished, String>(String::new())
+        });
+        let finished = task.await.unwrap_or_else(|e| Err(crashed(&e)));
+        let (exit, entry) = summarize("boom", "p", finished, &renderer, ProgressFormat::None);
+        writer.finish();
+        assert_eq!(exit, 2);
+        assert_eq!(entry["outcome"], "error");
+        assert!(
+            entry["error"].as_str().unwrap().contains("panicked"),
+            "{entry}"
+        );
     }
 }

@@ -13,10 +13,16 @@ directory, every address refused, no variable). Nothing else links.
 
 pub mod bindings;
 mod cache;
+mod clocks;
+mod compat;
 mod convert;
 mod cpu;
+mod events;
 mod host;
 mod interrupt;
+mod limiter;
+mod output;
+mod send_many;
 mod wasi;
 
 use std::path::PathBuf;
@@ -25,24 +31,54 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
-use wasmtime::{Store, StoreLimitsBuilder, UpdateDeadline};
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime::{Store, UpdateDeadline};
 
 pub use bindings::icmp_host::probe::{progress, types};
 pub use cache::{CacheError, default_dir as default_cache_dir, sha256_hex};
+pub use events::MAX_EVENT_BYTES;
 pub use host::{HostError, ProbeCtx, SocketHandle};
 pub use interrupt::Interrupt;
+pub use limiter::MemoryLimitReached;
 pub use wasi::{Import, Inspection, Service};
 
-use crate::icmp::Engine;
+use crate::icmp::{Engine, Tenant};
 use crate::policy::Policy;
 use bindings::ProbePre;
 use cpu::{CpuMeter, Metered};
 
 /// Receives a plugin's progress events.
 pub trait ProgressSink: Send + Sync {
-    /// One event, as the plugin emitted it.
+    /// One event, as the plugin emitted it (within the run's output caps).
     fn emit(&self, event: progress::Event);
+
+    /// An event was dropped: too large, over the run's output limit, or a
+    /// result line that was not one JSON value.
+    fn dropped(&self) {}
+}
+
+/// The largest component the host accepts (a Python plugin is ~20 MB).
+pub const MAX_PLUGIN_BYTES: usize = 64 << 20;
+
+/// Reads a plugin file, refusing one larger than [`MAX_PLUGIN_BYTES`]
+/// before reading it (and while reading, should it grow meanwhile).
+pub fn read_plugin(name: &str, path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    use std::io::Read;
+    let file = std::fs::File::open(path)?;
+    let size = file.metadata()?.len();
+    let too_large = |size| LoadError::TooLarge {
+        name: name.to_owned(),
+        size,
+    };
+    if size > MAX_PLUGIN_BYTES as u64 {
+        return Err(too_large(size).into());
+    }
+    let mut bytes = Vec::with_capacity(size as usize);
+    file.take(MAX_PLUGIN_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() > MAX_PLUGIN_BYTES {
+        return Err(too_large(bytes.len() as u64).into());
+    }
+    Ok(bytes)
 }
 
 /// Per-run limits.
@@ -56,8 +92,11 @@ pub struct Limits {
     pub wall: Option<Duration>,
     /// Time a plugin gets to return after an interrupt.
     pub grace: Duration,
-    /// Bytes of result JSON and of captured guest output.
+    /// Bytes of the result, and of progress events and streamed results
+    /// (each event at most [`MAX_EVENT_BYTES`]), each.
     pub output: usize,
+    /// Bytes of the plugin's own stdout and stderr kept; more are counted.
+    pub guest_output: usize,
     /// Whether the plugin reads the host's stdin (closed otherwise).
     pub stdin: bool,
 }
@@ -70,6 +109,7 @@ impl Default for Limits {
             wall: None,
             grace: Duration::from_secs(2),
             output: 64 << 20,
+            guest_output: 1 << 20,
             stdin: false,
         }
     }
@@ -78,6 +118,14 @@ impl Default for Limits {
 /// Why a plugin could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
+    /// Larger than any plugin may be.
+    #[error("{name} is {size} bytes; plugins may be at most {MAX_PLUGIN_BYTES} bytes")]
+    TooLarge {
+        /// Plugin name.
+        name: String,
+        /// Its size (at least), bytes.
+        size: u64,
+    },
     /// Not a WebAssembly component (or not valid).
     #[error("{name} is not a valid WebAssembly component: {reason}")]
     Invalid {
@@ -126,16 +174,18 @@ pub enum RunError {
     /// It did not return after Ctrl-C.
     #[error("plugin did not return within {0:?} of the interrupt")]
     Unresponsive(Duration),
-    /// Its result is larger than allowed.
-    #[error("plugin result of {0} bytes exceeds the output limit")]
-    OutputLimit(usize),
+    /// Its result (report, text or error message) is larger than allowed.
+    #[error("plugin output of {size} bytes exceeds the output limit of {mib} MiB", size = .0, mib = .1 >> 20)]
+    OutputLimit(usize, usize),
 }
 
-/// What a run is connected to: the network, its policy, where progress
-/// goes, and the signal that ends it early.
+/// What a run is connected to: the network, its tenant and policy, where
+/// progress goes, and the signal that ends it early.
 pub struct Session {
     /// The ICMP engine (shared by concurrent runs).
     pub engine: Engine,
+    /// Whose quotas the run's sockets count against.
+    pub tenant: Tenant,
     /// What the plugin may do.
     pub policy: Arc<Policy>,
     /// Receives progress events.
@@ -144,17 +194,43 @@ pub struct Session {
     pub interrupt: Interrupt,
 }
 
+/// What a plugin wrote to its stdout and stderr (captured, never mixed
+/// into results).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GuestOutput {
+    /// The first [`Limits::guest_output`] bytes.
+    pub kept: Vec<u8>,
+    /// Bytes written beyond those, dropped.
+    pub dropped: u64,
+}
+
 /// What a finished run produced.
 #[derive(Debug)]
 pub struct Finished {
     /// The plugin's answer.
     pub output: Result<types::RunOutput, types::RunError>,
-    /// CPU time the instance used.
+    /// CPU time the run used (its instance, and the host's work for it).
     pub cpu: Duration,
-    /// What the plugin wrote to stdout and stderr.
-    pub guest_output: Vec<u8>,
+    /// What the plugin wrote.
+    pub guest_output: GuestOutput,
     /// The run was interrupted (Ctrl-C or wall clock) and returned early.
     pub interrupted: bool,
+    /// Progress events dropped: too large, over the output limit, or a
+    /// result line that was not one JSON value.
+    pub events_dropped: u64,
+}
+
+/// A run the host stopped: why, and what the plugin wrote before.
+#[derive(Debug, thiserror::Error)]
+#[error("{error}")]
+pub struct Stopped {
+    /// Why.
+    #[source]
+    pub error: RunError,
+    /// CPU time used until then.
+    pub cpu: Duration,
+    /// What the plugin wrote before it was stopped.
+    pub guest_output: GuestOutput,
 }
 
 /// A loaded plugin, ready to instantiate.
@@ -232,6 +308,8 @@ impl Runtime {
         let mut linker = Linker::new(&engine);
         wasi::add_to_linker(&mut linker)?;
         bindings::Probe::add_to_linker::<ProbeCtx, HasSelf<ProbeCtx>>(&mut linker, |c| c)?;
+        send_many::link(&mut linker)?;
+        compat::link(&mut linker)?;
         let (cache, cache_warning) = match cache_dir {
             None => (None, None),
             Some(dir) => match cache::Cache::open(&dir, &engine) {
@@ -261,6 +339,12 @@ impl Runtime {
 
     /// The compiled component: from the cache, or compiled (and cached).
     fn compile(&self, name: &str, wasm: &[u8]) -> Result<Component, LoadError> {
+        if wasm.len() > MAX_PLUGIN_BYTES {
+            return Err(LoadError::TooLarge {
+                name: name.to_owned(),
+                size: wasm.len() as u64,
+            });
+        }
         let sha = sha256_hex(wasm);
         if let Some(c) = self.cache.as_ref().and_then(|c| c.load(&self.engine, &sha)) {
             return Ok(c);
@@ -285,7 +369,12 @@ impl Runtime {
             .and_then(ProbePre::new)
             .map_err(|e| LoadError::WrongWorld {
                 name: name.to_owned(),
-                reason: root_cause(&e),
+                // The whole chain: it names the import and the function.
+                reason: e
+                    .chain()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(": "),
             })?;
         Ok(Plugin {
             name: name.to_owned(),
@@ -301,32 +390,37 @@ impl Runtime {
         args: Vec<String>,
         session: Session,
         limits: &Limits,
-    ) -> Result<Finished, RunError> {
+    ) -> Result<Finished, Stopped> {
         let Session {
             engine,
+            tenant,
             policy,
             sink,
             interrupt,
         } = session;
-        let captured = MemoryOutputPipe::new(limits.output);
+        let meter = CpuMeter::new(limits.cpu);
+        let captured = output::CapturedOutput::new(limits.guest_output);
         let wasi = wasi::context(&captured, limits.stdin);
+        let events = Arc::new(events::OutputGate::new(limits.output));
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(host::MAX_HANDLES);
         let ctx = ProbeCtx {
-            table: ResourceTable::new(),
+            table,
             wasi,
-            limits: StoreLimitsBuilder::new()
-                .memory_size(limits.memory)
-                .trap_on_grow_failure(true)
-                .build(),
+            limiter: limiter::RunLimiter::new(limits.memory),
+            account: tenant.account(meter.charged()),
+            meter: Arc::clone(&meter),
             engine,
             policy,
             sink,
+            events: Arc::clone(&events),
             interrupt: interrupt.clone(),
             open_sockets: 0,
             run_limits: limits.clone(),
         };
         let mut store = Store::new(&self.engine, ctx);
-        store.limiter(|c| &mut c.limits);
-        let meter = CpuMeter::new(limits.cpu);
+        store.limiter(|c| &mut c.limiter);
+        store.set_max_component_handles(host::MAX_HANDLES);
         let check = Arc::clone(&meter);
         store.epoch_deadline_callback(move |_| {
             Ok(if check.exceeded() {
@@ -342,45 +436,65 @@ impl Runtime {
             probe.call_run(&mut store, &args).await
         };
         let call = Metered::new(call, Arc::clone(&meter));
-        tokio::pin!(call);
-
-        let deadline = async {
-            match limits.wall {
-                Some(w) => tokio::time::sleep(w).await,
-                None => std::future::pending().await,
-            }
+        let ended = drive(call, &interrupt, limits).await;
+        let (kept, dropped) = captured.take();
+        let guest_output = GuestOutput { kept, dropped };
+        let cpu = meter.used();
+        let stopped = |error| Stopped {
+            error,
+            cpu,
+            guest_output: guest_output.clone(),
         };
-        let mut interrupted = false;
-        let result = tokio::select! {
-            r = &mut call => r,
-            () = deadline => {
-                interrupted = true;
-                interrupt.trigger();
-                let wall = limits.wall.unwrap_or_default();
-                tokio::time::timeout(limits.grace, &mut call)
-                    .await
-                    .map_err(|_| RunError::WallClock(wall))?
-            }
-            () = interrupt.wait() => {
-                interrupted = true;
-                tokio::time::timeout(limits.grace, &mut call)
-                    .await
-                    .map_err(|_| RunError::Unresponsive(limits.grace))?
-            }
+        let (result, interrupted) = ended.map_err(stopped)?;
+        let answer = result.map_err(|e| stopped(classify(e, &meter, limits)))?;
+        let size = match &answer {
+            Ok(types::RunOutput::Report(r)) => r.json.as_ref().map_or(0, String::len),
+            Ok(types::RunOutput::Text(t)) => t.len(),
+            Err(types::RunError::Usage(m) | types::RunError::Failed(m)) => m.len(),
         };
-        let output = result.map_err(|e| classify(e, &meter, limits))?;
-        if let Ok(types::RunOutput::Report(r)) = &output
-            && let Some(json) = &r.json
-            && json.len() > limits.output
-        {
-            return Err(RunError::OutputLimit(json.len()));
+        if size > limits.output {
+            return Err(stopped(RunError::OutputLimit(size, limits.output)));
         }
         Ok(Finished {
-            output,
-            cpu: meter.used(),
-            guest_output: captured.contents().to_vec(),
+            output: answer,
+            cpu,
+            guest_output,
             interrupted,
+            events_dropped: events.dropped(),
         })
+    }
+}
+
+/// Drives a run's call to its end: its result, or the wall-clock limit or
+/// an interrupt followed by the grace period; and whether it was cut short.
+async fn drive<F: Future>(
+    call: F,
+    interrupt: &Interrupt,
+    limits: &Limits,
+) -> Result<(F::Output, bool), RunError> {
+    tokio::pin!(call);
+    let deadline = async {
+        match limits.wall {
+            Some(w) => tokio::time::sleep(w).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        r = &mut call => Ok((r, false)),
+        () = deadline => {
+            interrupt.trigger();
+            let wall = limits.wall.unwrap_or_default();
+            let r = tokio::time::timeout(limits.grace, &mut call)
+                .await
+                .map_err(|_| RunError::WallClock(wall))?;
+            Ok((r, true))
+        }
+        () = interrupt.wait() => {
+            let r = tokio::time::timeout(limits.grace, &mut call)
+                .await
+                .map_err(|_| RunError::Unresponsive(limits.grace))?;
+            Ok((r, true))
+        }
     }
 }
 
@@ -396,11 +510,7 @@ fn classify(e: wasmtime::Error, meter: &CpuMeter, limits: &Limits) -> RunError {
     if meter.exceeded() {
         return RunError::CpuLimit(meter.budget());
     }
-    let chain: Vec<String> = e.chain().map(ToString::to_string).collect();
-    if chain
-        .iter()
-        .any(|m| m.contains("growing memory") || m.contains("memory limit"))
-    {
+    if e.chain().any(|c| c.is::<MemoryLimitReached>()) {
         return RunError::MemoryLimit(limits.memory);
     }
     let mut what = match e.downcast_ref::<wasmtime::Trap>() {

@@ -11,9 +11,10 @@
 //! preopened directory, no network it may use, no variable, no argument.
 
 use wasmtime::component::{Component, Linker, ResourceTable};
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::cli::StdoutStream;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder};
 
+use super::clocks::{ClockView, InterruptibleClock};
 use super::host::ProbeCtx;
 use super::{LoadError, Runtime};
 
@@ -44,8 +45,21 @@ pub struct Import {
     pub service: Service,
 }
 
-/// The probe contract's interfaces.
-const PROBE_PACKAGE: &str = "icmp-host:probe/";
+/// The `icmp-host:probe` interfaces this host serves (`wit/`), exactly.
+const PROBE_INTERFACES: &[&str] = &[
+    "icmp-host:probe/types@0.2.0",
+    "icmp-host:probe/sockets@0.2.0",
+    "icmp-host:probe/dns@0.2.0",
+    "icmp-host:probe/progress@0.2.0",
+    "icmp-host:probe/control@0.2.0",
+    "icmp-host:probe/limits@0.2.0",
+    // Served beside 0.2.0 (runtime/compat.rs).
+    "icmp-host:probe/types@0.1.0",
+    "icmp-host:probe/sockets@0.1.0",
+    "icmp-host:probe/dns@0.1.0",
+    "icmp-host:probe/progress@0.1.0",
+    "icmp-host:probe/control@0.1.0",
+];
 
 /// Every WASI interface a plugin may import (any 0.2.x version), and how.
 const SERVED_WASI: &[(&str, Service)] = &[
@@ -67,7 +81,7 @@ const SERVED_WASI: &[(&str, Service)] = &[
     ),
     (
         "wasi:clocks/monotonic-clock",
-        Service::Provided("the monotonic clock"),
+        Service::Provided("the monotonic clock; waits end on the run's interrupt"),
     ),
     ("wasi:random/random", Service::Provided("the host's CSPRNG")),
     ("wasi:random/insecure", Service::Provided("a fast PRNG")),
@@ -134,7 +148,7 @@ const SERVED_WASI: &[(&str, Service)] = &[
 
 /// How the host serves `import`, or `None` when it does not.
 pub fn service(import: &str) -> Option<Service> {
-    if import.starts_with(PROBE_PACKAGE) {
+    if PROBE_INTERFACES.contains(&import) {
         return Some(Service::Provided("icmp-host, under the run's policy"));
     }
     let (unversioned, version) = import.split_once('@').unwrap_or((import, ""));
@@ -157,7 +171,7 @@ impl wasmtime::component::HasData for HasIo {
 /// Links every interface of [`SERVED_WASI`] (and nothing else).
 pub(super) fn add_to_linker(l: &mut Linker<ProbeCtx>) -> anyhow::Result<()> {
     use wasmtime_wasi::cli::{WasiCli, WasiCliView};
-    use wasmtime_wasi::clocks::{WasiClocks, WasiClocksView};
+    use wasmtime_wasi::clocks::{WasiClocks, WasiClocksCtxView, WasiClocksView};
     use wasmtime_wasi::filesystem::{WasiFilesystem, WasiFilesystemView};
     use wasmtime_wasi::p2::bindings::{cli, clocks, filesystem, io, random, sockets};
     use wasmtime_wasi::random::WasiRandom;
@@ -167,7 +181,14 @@ pub(super) fn add_to_linker(l: &mut Linker<ProbeCtx>) -> anyhow::Result<()> {
     io::poll::add_to_linker::<ProbeCtx, HasIo>(l, |t| &mut t.table)?;
     io::streams::add_to_linker::<ProbeCtx, HasIo>(l, |t| &mut t.table)?;
     clocks::wall_clock::add_to_linker::<ProbeCtx, WasiClocks>(l, ProbeCtx::clocks)?;
-    clocks::monotonic_clock::add_to_linker::<ProbeCtx, WasiClocks>(l, ProbeCtx::clocks)?;
+    // Clock subscriptions wake on the run's interrupt (`time.sleep`, WASI poll).
+    clocks::monotonic_clock::add_to_linker::<ProbeCtx, InterruptibleClock>(l, |t| ClockView {
+        clocks: WasiClocksCtxView {
+            ctx: t.wasi.clocks(),
+            table: &mut t.table,
+        },
+        interrupt: &t.interrupt,
+    })?;
     random::random::add_to_linker::<ProbeCtx, WasiRandom>(l, |t| t.wasi.random())?;
     random::insecure::add_to_linker::<ProbeCtx, WasiRandom>(l, |t| t.wasi.random())?;
     random::insecure_seed::add_to_linker::<ProbeCtx, WasiRandom>(l, |t| t.wasi.random())?;
@@ -203,7 +224,7 @@ pub(super) fn add_to_linker(l: &mut Linker<ProbeCtx>) -> anyhow::Result<()> {
 /// closed unless `stdin`, and nothing else — no preopened directory, no
 /// environment variable or argument, TCP, UDP and name lookups off, and
 /// an address check that refuses every address.
-pub(super) fn context(captured: &MemoryOutputPipe, stdin: bool) -> WasiCtx {
+pub(super) fn context(captured: &(impl StdoutStream + Clone + 'static), stdin: bool) -> WasiCtx {
     let mut b = WasiCtxBuilder::new();
     b.stdout(captured.clone()).stderr(captured.clone());
     if stdin {
@@ -314,6 +335,8 @@ mod tests {
             "wasi:keyvalue/store@0.2.0",
             "evil:exfil/upload",
             "icmp-host:probe-extra/x@0.2.0",
+            "icmp-host:probe/sockets@0.3.0",
+            "icmp-host:probe/limits@0.1.0",
             "wasi:io/poll-extended@0.2.9",
         ] {
             assert_eq!(service(refused), None, "{refused}");
@@ -326,5 +349,37 @@ mod tests {
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), SERVED_WASI.len());
+    }
+
+    /// The served list is the contract: every interface of `wit/`, at the
+    /// package's version, and nothing else.
+    #[test]
+    fn probe_interfaces_are_those_of_the_wit() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../wit");
+        let mut found = Vec::new();
+        let current = std::fs::read_dir(dir).unwrap();
+        let older = std::fs::read_dir(format!("{dir}/0.1.0")).unwrap();
+        for entry in current.chain(older) {
+            let path = entry.unwrap().path();
+            if path.extension().is_none_or(|e| e != "wit") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            let version = text
+                .lines()
+                .find_map(|l| l.trim().strip_prefix("package icmp-host:probe@"))
+                .map(|v| v.trim_end_matches(';').to_owned())
+                .unwrap();
+            for l in text.lines() {
+                if let Some(name) = l.trim().strip_prefix("interface ") {
+                    let name = name.trim_end_matches('{').trim();
+                    found.push(format!("icmp-host:probe/{name}@{version}"));
+                }
+            }
+        }
+        found.sort();
+        let mut served: Vec<String> = PROBE_INTERFACES.iter().map(|s| s.to_string()).collect();
+        served.sort();
+        assert_eq!(found, served);
     }
 }

@@ -185,6 +185,42 @@ pub fn path_mtu(destination: SocketAddr, interface: u32) -> io::Result<u32> {
     u32::try_from(mtu).map_err(|_| io::Error::other("negative MTU"))
 }
 
+/// Bytes of the next datagram waiting on `fd` (`FIONREAD`); `None` when
+/// the kernel would not say.
+pub fn pending_bytes(fd: RawFd) -> Option<usize> {
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one c_int through the pointer, which points
+    // to a live local; `fd` is open for the call.
+    let rc = unsafe { libc::ioctl(fd, libc::FIONREAD, &raw mut n) };
+    (rc == 0).then(|| usize::try_from(n).unwrap_or(0))
+}
+
+/// Checks that `source` belongs to this host: a throwaway bind.
+pub fn check_local_address(source: SocketAddr) -> io::Result<()> {
+    std::net::UdpSocket::bind(source).map(drop)
+}
+
+/// Sets up a datagram ICMP socket owned by one virtual socket: receive
+/// metadata, the error queue, a 1 MiB buffer, and the source address and
+/// interface it was opened with.
+pub fn prepare_datagram(
+    s: &Socket,
+    family: Family,
+    source: Option<SocketAddr>,
+    interface: Option<&str>,
+) -> io::Result<()> {
+    enable_receive_metadata(s, family, Kind::Datagram)?;
+    enable_error_queue(s, family)?;
+    set_receive_buffer(s, 1 << 20)?;
+    if let Some(source) = source {
+        s.bind(&source.into())?;
+    }
+    if let Some(name) = interface {
+        s.bind_device(Some(name.as_bytes()))?;
+    }
+    Ok(())
+}
+
 /// The index of a network interface by name.
 pub fn interface_index(name: &str) -> io::Result<u32> {
     nix::net::if_::if_nametoindex(name).map_err(|e| {

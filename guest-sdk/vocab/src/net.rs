@@ -1,17 +1,18 @@
-//! Addresses and families as plugins see them.
+//! Address families and addresses, as the host and plugins both see them.
 
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::str::FromStr;
 
 /// IP version.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Family {
     /// IPv4.
-    #[serde(rename = "4")]
+    #[cfg_attr(feature = "serde", serde(rename = "4"))]
     V4,
     /// IPv6.
-    #[serde(rename = "6")]
+    #[cfg_attr(feature = "serde", serde(rename = "6"))]
     V6,
 }
 
@@ -53,6 +54,25 @@ impl Address {
     /// The address family.
     pub fn family(&self) -> Family {
         Family::of(self.ip)
+    }
+
+    /// As a socket address (ICMP has no ports: port 0).
+    pub fn to_socket_addr(self) -> SocketAddr {
+        match self.ip {
+            IpAddr::V4(ip) => SocketAddr::V4(SocketAddrV4::new(ip, 0)),
+            IpAddr::V6(ip) => SocketAddr::V6(SocketAddrV6::new(ip, 0, 0, self.scope_id)),
+        }
+    }
+
+    /// From a socket address, keeping the IPv6 scope.
+    pub fn from_socket_addr(a: SocketAddr) -> Address {
+        match a {
+            SocketAddr::V4(a) => Address::new((*a.ip()).into()),
+            SocketAddr::V6(a) => Address {
+                ip: (*a.ip()).into(),
+                scope_id: a.scope_id(),
+            },
+        }
     }
 }
 
@@ -102,6 +122,7 @@ impl FromStr for Address {
     }
 }
 
+#[cfg(feature = "serde")]
 impl serde::Serialize for Address {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(self)

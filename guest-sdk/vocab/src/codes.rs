@@ -2,7 +2,7 @@
 //! and how traceroute marks them. One table, used by the SDK's errors and by
 //! the host's progress lines.
 
-use crate::net::Family;
+use crate::Family;
 
 /// ICMPv4 types this crate names (RFC 792).
 pub mod v4 {
@@ -73,6 +73,18 @@ pub fn kind(family: Family, icmp_type: u8) -> Kind {
     }
 }
 
+/// Redirect and Source Quench: information for the sender's routing and
+/// pacing, never a probe's answer. Report them as notes and keep waiting
+/// for the reply that usually follows (a router that redirects still
+/// forwards the request, RFC 1812 §5.2.7.2; Source Quench is deprecated,
+/// RFC 6633).
+pub fn is_note(family: Family, icmp_type: u8) -> bool {
+    matches!(
+        (family, icmp_type),
+        (Family::V4, v4::SOURCE_QUENCH | v4::REDIRECT)
+    )
+}
+
 /// A sentence for an error message, worded for people (iputils' phrasing
 /// where users grep for it). `None` for an Echo Reply.
 pub fn describe(family: Family, icmp_type: u8, code: u8) -> Option<String> {
@@ -90,8 +102,14 @@ pub fn describe(family: Family, icmp_type: u8, code: u8) -> Option<String> {
         },
         Kind::ParameterProblem => "Parameter problem",
         Kind::Other => match (family, icmp_type) {
-            (Family::V4, v4::SOURCE_QUENCH) => "Source quench",
-            (Family::V4, v4::REDIRECT) => "Redirect",
+            (Family::V4, v4::SOURCE_QUENCH) => "Source Quench",
+            (Family::V4, v4::REDIRECT) => match code {
+                0 => "Redirect Network",
+                1 => "Redirect Host",
+                2 => "Redirect Type of Service and Network",
+                3 => "Redirect Type of Service and Host",
+                _ => return Some(format!("Redirect, Bad Code: {code}")),
+            },
             _ => return Some(format!("ICMP type {icmp_type}, code {code}")),
         },
     };
@@ -212,6 +230,19 @@ mod tests {
             Some("Time to live exceeded")
         );
         assert_eq!(describe(Family::V6, 129, 0), None);
+    }
+
+    #[test]
+    fn redirect_and_source_quench_are_notes_in_iputils_words() {
+        assert!(is_note(Family::V4, v4::REDIRECT));
+        assert!(is_note(Family::V4, v4::SOURCE_QUENCH));
+        assert!(!is_note(Family::V4, v4::DEST_UNREACHABLE));
+        assert!(!is_note(Family::V6, v4::REDIRECT));
+        let say = |t, c| describe(Family::V4, t, c).unwrap();
+        assert_eq!(say(v4::REDIRECT, 1), "Redirect Host");
+        assert_eq!(say(v4::REDIRECT, 0), "Redirect Network");
+        assert_eq!(say(v4::REDIRECT, 9), "Redirect, Bad Code: 9");
+        assert_eq!(say(v4::SOURCE_QUENCH, 0), "Source Quench");
     }
 
     #[test]
