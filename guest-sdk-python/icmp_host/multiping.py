@@ -13,7 +13,6 @@ from . import codes, exceptions, progress
 from ._packet import Packet
 from .models import Host, ProbeRecord
 from .network import current
-from .ping import note_text
 from .utils import family_of, resolve_one
 
 #: Requests per host call, at most.
@@ -182,7 +181,7 @@ class _Run:
             return
         host = self.hosts[k // self.count]
         if reply.is_note:
-            self.net.emit(progress.Note(note_text(reply)))
+            self.net.emit(progress.Reply(reply))  # the host shows it as a note
             return
         if reply.duplicate:
             host.duplicates += 1

@@ -95,8 +95,9 @@ def _run(net, socket, target, destination, packet, count, interval, timeout, id,
                 interrupted = True
                 break
             if reply.is_note:
-                # Redirect / Source Quench: information; the reply may still come.
-                net.emit(progress.Note(note_text(reply)))
+                # Redirect / Source Quench: information, which the host shows
+                # as iputils does; the reply may still come.
+                net.emit(progress.Reply(reply))
                 continue
             net.emit(progress.Reply(reply))
             if reply.duplicate:
@@ -125,11 +126,6 @@ def refused_by_kernel(error):
     """Whether a send error concerns that one request only (the kernel
     refused it: no route, message too big), so a probe carries on."""
     return type(error) in (exceptions.ICMPSocketError, exceptions.MessageTooBig)
-
-
-def note_text(reply):
-    """The words for a Redirect or Source Quench, as a progress note."""
-    return f"From {reply.source} icmp_seq={reply.sequence} {reply.message}"
 
 
 def _drain_duplicates(net, socket, host):

@@ -98,6 +98,11 @@ class SimNetwork(Network):
         """The text of every note emitted."""
         return [e.text for e in self.events if isinstance(e, progress.Note)]
 
+    def replies(self):
+        """Every reply reported as a progress event (notes such as
+        Redirect included)."""
+        return [e.reply for e in self.events if isinstance(e, progress.Reply)]
+
     def resolve(self, name, family):
         self._check()
         if family_of(name) is not None:

@@ -14,7 +14,7 @@ from . import codes, exceptions, progress
 from ._packet import Packet
 from .models import Hop, ProbeRecord, Trace
 from .network import current
-from .ping import note_text, refused_by_kernel
+from .ping import refused_by_kernel
 from .utils import family_of, resolve_one, unique_identifier
 
 _WAITING, _IN_FLIGHT, _ANSWERED, _TIMED_OUT, _SKIPPED = range(5)
@@ -155,7 +155,7 @@ class _Run:
             return
         hop = self.hops[i // self.count]
         if reply.is_note:
-            self.net.emit(progress.Note(note_text(reply)))
+            self.net.emit(progress.Reply(reply))  # the host shows it as a note
             return
         # Duplicates, and answers after their probe's timeout, do not count.
         late = reply.rtt is not None and reply.rtt > self.timeout * 1000

@@ -76,6 +76,13 @@ class MultipingTest(unittest.TestCase):
             (in_time,) = multiping(["192.0.2.1"], count=1, timeout=0.5)
         self.assertTrue(in_time.is_alive)
 
+    def test_source_quench_is_a_note_and_the_reply_still_counts(self):
+        responses = [Response.error(1, "192.0.2.254", 4, 0), Response.echo(2)]
+        with SimNetwork(lambda r: responses) as net:
+            (host,) = multiping(["192.0.2.1"], count=1, timeout=0.5)
+        self.assertEqual(host.rtts, [2.0])
+        self.assertEqual([r.type for r in net.replies()], [4])
+
     def test_interrupt_reports_every_host(self):
         done = []
         targets = [f"192.0.2.{n}" for n in range(1, 5)]

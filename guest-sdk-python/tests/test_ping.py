@@ -64,7 +64,9 @@ class PingTest(unittest.TestCase):
         self.assertTrue(host.is_alive)
         self.assertEqual(host.rtts, [3.0])
         self.assertEqual([p.status for p in host.probes], ["reply"])
-        self.assertEqual(net.notes(), ["From 192.0.2.254 icmp_seq=1 Redirect"])
+        # Reported (the host shows it as iputils' note), never the answer.
+        self.assertEqual([(r.source, r.type) for r in net.replies()],
+                         [("192.0.2.254", 5), (TARGET, 0)])
 
     def test_duplicates_are_counted_once(self):
         with SimNetwork(lambda r: [Response.echo(1), Response.echo(2)]):
