@@ -344,7 +344,19 @@ pub struct PolicySpec {
     pub max_sockets: Option<usize>,
 }
 
+/// Requests per second a tenant of a shared host (`batch`, `serve`) may
+/// send unless its policy says otherwise: tenants share the host's raw
+/// sockets and their kernel buffers, and one sending as fast as a core
+/// allows would make the kernel drop its neighbours' replies.
+pub const SHARED_HOST_PPS: f64 = 10_000.0;
+
 impl PolicySpec {
+    /// This spec, with `max_pps` set to `pps` unless it sets its own.
+    pub fn with_default_rate(mut self, pps: f64) -> PolicySpec {
+        self.max_pps.get_or_insert(pps);
+        self
+    }
+
     /// The policy this spec describes; `Err` names the bad value.
     pub fn build(&self) -> Result<Policy, String> {
         let mut p = if self.strict {

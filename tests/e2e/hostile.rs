@@ -47,6 +47,7 @@ const TESTED: &[&str] = &[
     "thief",
     "sleeper",
     "socket-leak",
+    "panic", // tests/e2e/sdk.rs
 ];
 
 #[test]

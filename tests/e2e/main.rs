@@ -5,6 +5,7 @@
 mod bootstrap;
 mod compat;
 mod engine_lab;
+mod examples_lab;
 mod hostile;
 mod hostile_batch;
 mod lab;
@@ -13,6 +14,7 @@ mod policy;
 mod privilege;
 mod python;
 mod python_lab;
+mod sdk;
 mod skeleton;
 mod surface_lab;
 mod tenants;

@@ -98,14 +98,14 @@ impl From<Ipv6Addr> for Address {
 impl fmt::Display for Address {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.scope_id {
-            0 => write!(f, "{}", self.ip),
+            0 => fmt::Display::fmt(&self.ip, f),
             scope => write!(f, "{}%{}", self.ip, scope),
         }
     }
 }
 
 /// Parses an address literal; a numeric scope (`fe80::1%2`) is accepted.
-/// Interface names (`%eth0`) need the host: use [`crate::resolve`].
+/// Interface names (`%eth0`) need the host: the SDK's `resolve` takes them.
 impl FromStr for Address {
     type Err = std::net::AddrParseError;
 

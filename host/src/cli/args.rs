@@ -48,6 +48,30 @@ pub enum Command {
         #[arg(long)]
         no_cache: bool,
     },
+    /// Create a plugin crate ready to build, test and run.
+    ///
+    /// `icmp-host new PATH` writes a Rust crate named after PATH's last
+    /// part: a `cdylib` with a probe that takes `--help`, and a test on the
+    /// SDK's simulated network. Then, in PATH: `cargo test`, `cargo build
+    /// --release --target wasm32-wasip2`, and `icmp-host run
+    /// target/wasm32-wasip2/release/NAME.wasm 127.0.0.1`.
+    ///
+    /// The crate finds the guest SDK by path (it is not on crates.io yet):
+    /// by default the guest-sdk/ directory of the source tree this
+    /// icmp-host was built from; --sdk chooses another.
+    New(NewArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct NewArgs {
+    /// Directory to create; its last part names the crate (lowercase
+    /// letters, digits, `_`).
+    pub path: PathBuf,
+
+    /// The guest SDK directory to depend on [default: the one this
+    /// icmp-host was built from].
+    #[arg(long, value_name = "PATH")]
+    pub sdk: Option<PathBuf>,
 }
 
 /// How progress is shown on stderr.

@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use icmp_host::icmp::{Engine, EngineConfig, Quota};
-use icmp_host::policy::PolicySpec;
+use icmp_host::policy::{PolicySpec, SHARED_HOST_PPS};
 use icmp_host::runtime::{Interrupt, Limits, Runtime, Session, sha256_hex, types};
 
 use super::args::{BatchArgs, ProgressFormat};
@@ -129,6 +129,7 @@ fn prepare(manifest: Manifest) -> anyhow::Result<Vec<Prepared>> {
             }
             let policy = e
                 .policy
+                .with_default_rate(SHARED_HOST_PPS)
                 .build()
                 .map_err(anyhow::Error::msg)
                 .with_context(context)?;

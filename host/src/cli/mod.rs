@@ -3,6 +3,7 @@
 
 mod args;
 mod batch;
+mod new;
 mod render;
 mod writer;
 
@@ -24,7 +25,7 @@ use args::{Cli, Command, JsonLayout, ProgressFormat, RunArgs};
 use render::Renderer;
 
 /// How a run ended, before it becomes an exit status.
-enum Ending {
+pub(crate) enum Ending {
     /// Every target answered.
     Reached,
     /// The plugin ran; some or all targets did not answer.
@@ -53,6 +54,7 @@ pub fn main() -> ExitCode {
             no_cache,
         } => inspect(&plugin, cache_dir, no_cache),
         Command::Batch(args) => batch::run(args),
+        Command::New(args) => new::run(args),
     };
     if let Err(e) = &result {
         // The error may quote a plugin's words.

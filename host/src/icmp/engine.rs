@@ -9,8 +9,8 @@ use super::error::Error;
 use super::plane::{OwnedPlane, Plane, PlaneStats};
 use super::queue::Queue;
 use super::raw::{RawFamilySockets, RawSockets};
-use super::socket::{PrivatePlane, VirtualSocket};
-use super::tenant::{Account, Quota, SocketSlot, Tenant, TenantState};
+use super::socket::{Open, PrivatePlane, Route, VirtualSocket};
+use super::tenant::{Account, DatagramSlot, Quota, SocketSlot, Tenant, TenantState};
 use super::transport::{KernelSocket, Transport};
 use super::types::{Address, Family, Mode};
 use crate::sys::socket::{self as sys, Kind};
@@ -76,7 +76,8 @@ impl Engine {
     pub fn new(config: EngineConfig, raw: RawSockets) -> io::Result<Engine> {
         let start = |sockets: Option<RawFamilySockets>, family| -> io::Result<Option<OwnedPlane>> {
             let Some(s) = sockets else { return Ok(None) };
-            let receiver: Arc<dyn Transport> = Arc::new(KernelSocket::new(s.receiver, false)?);
+            // The error queue carries the transmit stamps of its sends.
+            let receiver: Arc<dyn Transport> = Arc::new(KernelSocket::new(s.receiver, true)?);
             let mut plane = Plane::new(family, Kind::Raw, receiver, config.table_capacity);
             plane.dont_fragment = Some(Arc::new(KernelSocket::new(s.dont_fragment, false)?));
             if let Some(b) = s.broadcast {
@@ -205,33 +206,42 @@ impl Engine {
             }
             (Mode::Auto | Mode::Unprivileged, _) => true,
         };
-        let slot =
-            SocketSlot::take(account, datagram).map_err(|q| Error::Exhausted(q.to_string()))?;
-        let (plane, private) = match raw.filter(|_| !datagram) {
-            Some(plane) => (plane, None),
-            None => {
-                let private = self.open_datagram(family, options)?;
-                (Arc::clone(&private.plane.plane), Some(private))
-            }
+        let quota = |q: super::tenant::QuotaExceeded| Error::Exhausted(q.to_string());
+        let slot = SocketSlot::take(account).map_err(quota)?;
+        let datagram_slot = match datagram {
+            true => Some(DatagramSlot::take(account).map_err(quota)?),
+            false => None,
+        };
+        let (kind, route) = match (raw.filter(|_| !datagram), datagram_slot) {
+            (Some(plane), _) => (Kind::Raw, Route::Shared(plane)),
+            (None, slot) => (
+                Kind::Datagram,
+                Route::Private(self.open_datagram(family, options, slot)?),
+            ),
         };
         Ok(VirtualSocket {
             family,
-            plane,
-            private,
+            kind,
             queue: Arc::new(Queue::new(
                 self.inner.config.queue_capacity,
                 slot.account().clone(),
             )),
+            open: Some(Open { route, _slot: slot }),
             source: options.source,
             interface,
             broadcast: false,
-            slot: Some(slot),
             dont_fragment: false,
             sent: 0,
+            kernel_drops: 0,
         })
     }
 
-    fn open_datagram(&self, family: Family, options: &OpenOptions) -> Result<PrivatePlane, Error> {
+    fn open_datagram(
+        &self,
+        family: Family,
+        options: &OpenOptions,
+        slot: Option<DatagramSlot>,
+    ) -> Result<PrivatePlane, Error> {
         let open = &self.inner.datagram_sockets;
         let most = self.inner.config.max_datagram_sockets;
         let taken = open
@@ -244,7 +254,10 @@ impl Engine {
                 "the host has {most} datagram ICMP sockets open, its most"
             )));
         }
-        let fd_count = DatagramCount(Arc::clone(open));
+        let hold = DatagramHold {
+            _tenant: slot,
+            _engine: DatagramCount(Arc::clone(open)),
+        };
         let socket = sys::open(family, Kind::Datagram).map_err(|e| match e.kind() {
             io::ErrorKind::PermissionDenied => Error::Permission(format!(
                 "cannot open an ICMP socket: {e}. Datagram (unprivileged) ICMP sockets need \
@@ -265,22 +278,29 @@ impl Engine {
             KernelSocket::new(socket, true).map_err(|e| Error::io("registering a socket", e))?,
         );
         let receiver: Arc<dyn Transport> = socket.clone();
-        let plane = Plane::new(
+        let mut plane = Plane::new(
             family,
             Kind::Datagram,
             receiver,
             self.inner.config.table_capacity,
         );
+        plane.hold = Some(hold);
         Ok(PrivatePlane {
             plane: OwnedPlane::start(plane),
             socket,
-            _count: fd_count,
         })
     }
 }
 
+/// A datagram socket's place under the engine's ceiling and its tenant's
+/// quota, held by its plane: given back when the descriptor closes.
+pub(crate) struct DatagramHold {
+    _tenant: Option<DatagramSlot>,
+    _engine: DatagramCount,
+}
+
 /// One datagram socket counted against the engine's ceiling.
-pub(crate) struct DatagramCount(Arc<AtomicUsize>);
+struct DatagramCount(Arc<AtomicUsize>);
 
 impl Drop for DatagramCount {
     fn drop(&mut self) {

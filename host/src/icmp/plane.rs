@@ -51,6 +51,9 @@ pub(crate) struct Plane {
     watermark_ns: AtomicU64,
     /// The reader is handling a batch (not waiting for the socket).
     busy: AtomicBool,
+    /// A private datagram plane's quota, given back when the plane (and
+    /// with it the descriptor) goes.
+    pub(crate) hold: Option<super::engine::DatagramHold>,
 }
 
 impl Plane {
@@ -74,6 +77,7 @@ impl Plane {
             stats: PlaneStats::default(),
             watermark_ns: AtomicU64::new(0),
             busy: AtomicBool::new(false),
+            hold: None,
         }
     }
 
@@ -95,6 +99,10 @@ impl Plane {
     /// returns that socket's queue when delivered.
     fn handle(&self, buf: &[u8], incoming: Incoming) -> Option<Arc<Queue>> {
         self.stats.packets.fetch_add(1, Ordering::Relaxed);
+        if let Incoming::Sent(meta) = incoming {
+            self.sent(buf, meta.timestamp_ns);
+            return None;
+        }
         let arrival = self.arrival(buf, incoming)?;
         let routed = self.table().route(&arrival);
         let counter = match routed {
@@ -111,8 +119,19 @@ impl Plane {
         None
     }
 
+    /// A request's transmit stamp: the kernel's own send time for its RTT.
+    fn sent(&self, buf: &[u8], kernel_ns: Option<u64>) {
+        match (wire::parse_sent_echo(self.family, buf), kernel_ns) {
+            (Ok((ident, seq)), Some(ns)) => self.table().stamp_sent(WireKey { ident, seq }, ns),
+            _ => {
+                self.stats.invalid.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
     fn arrival<'a>(&self, buf: &'a [u8], incoming: Incoming) -> Option<Arrival<'a>> {
         match incoming {
+            Incoming::Sent(_) => None,
             Incoming::Packet(meta) => {
                 if let Some(d) = meta.drops {
                     self.stats
@@ -228,10 +247,7 @@ async fn read_loop(plane: Arc<Plane>) {
         let start = thread_cpu_ns();
         let mut incoming = first;
         for read in 1.. {
-            let (len, stamp) = match incoming {
-                Incoming::Packet(m) => (m.len, m.timestamp_ns),
-                Incoming::Error(e) => (e.received.len, e.received.timestamp_ns),
-            };
+            let (len, stamp) = incoming.len_and_stamp();
             owners.extend(plane.handle(&buf[..len], incoming));
             if let Some(ns) = stamp {
                 plane.watermark_ns.fetch_max(ns, Ordering::AcqRel);

@@ -1,8 +1,10 @@
 //! A virtual socket's inbox: bounded per socket and per tenant, and it
 //! never blocks the reader — a full queue drops and counts.
 //!
-//! The queue also keeps the socket's share of its tenant's requests in
-//! flight (`live`), so that closing the socket gives them back at once.
+//! The queue also carries the socket's account: its requests count in
+//! flight against the tenant from send until the table lets them go
+//! (answered, expired) — closing the socket does not free them early, so a
+//! tenant cannot outgrow its quota by closing and reopening.
 //!
 //! Replies are indexed by (id, sequence): taking the reply to one request,
 //! or asking whether it came, costs O(1) however much is queued, so the
@@ -10,7 +12,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use tokio::sync::Notify;
 
@@ -99,8 +101,6 @@ pub struct Queue {
     capacity: usize,
     closed: AtomicBool,
     account: Account,
-    /// This socket's requests still counted in flight against the tenant.
-    live: AtomicUsize,
     /// Messages delivered.
     pub received: AtomicU64,
     /// Messages dropped because the queue (or the tenant's) was full.
@@ -118,7 +118,6 @@ impl Queue {
             capacity,
             closed: AtomicBool::new(false),
             account,
-            live: AtomicUsize::new(0),
             received: AtomicU64::new(0),
             drops: AtomicU64::new(0),
             corrupted: AtomicU64::new(0),
@@ -134,27 +133,15 @@ impl Queue {
         self.items.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Counts one more request in flight for this socket.
+    /// Counts one more request of this socket in flight.
     pub fn start_request(&self) -> Result<(), QuotaExceeded> {
-        self.account.tenant.acquire_in_flight()?;
-        self.live.fetch_add(1, Ordering::AcqRel);
-        if self.is_closed() {
-            // Closed meanwhile: `close` may have taken its count already.
-            self.settle_request();
-        }
-        Ok(())
+        self.account.tenant.acquire_in_flight()
     }
 
     /// One request of this socket is no longer in flight (answered,
-    /// expired or never sent). After `close`, a no-op: close gave them back.
+    /// expired or never sent). The table calls it once per request.
     pub fn settle_request(&self) {
-        let took = self
-            .live
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
-            .is_ok();
-        if took {
-            self.account.tenant.release_in_flight(1);
-        }
+        self.account.tenant.release_in_flight(1);
     }
 
     /// Adds a reply, or drops and counts it when this queue or the
@@ -228,16 +215,14 @@ impl Queue {
         }
     }
 
-    /// Stops deliveries, gives the queued replies and the requests in
-    /// flight back to the tenant, and wakes waiters.
+    /// Stops deliveries, gives the queued replies back to the tenant, and
+    /// wakes waiters.
     pub fn close(&self) {
         if self.closed.swap(true, Ordering::AcqRel) {
             return;
         }
         let dropped = std::mem::take(&mut *self.items()).len;
         self.account.tenant.release_queued(dropped);
-        let live = self.live.swap(0, Ordering::AcqRel);
-        self.account.tenant.release_in_flight(live);
         self.notify.notify_waiters();
     }
 
@@ -330,25 +315,5 @@ mod tests {
         for s in 5..8 {
             q1.push(reply(s)).unwrap();
         }
-    }
-
-    #[test]
-    fn closing_gives_requests_in_flight_back_once() {
-        let a = account(Quota {
-            in_flight: 2,
-            ..Quota::default()
-        });
-        let q = Queue::new(10, a.clone());
-        q.start_request().unwrap();
-        q.start_request().unwrap();
-        assert!(q.start_request().is_err());
-        q.settle_request();
-        q.close();
-        // A late settle after close must not give back twice.
-        q.settle_request();
-        let other = Queue::new(10, a.clone());
-        other.start_request().unwrap();
-        other.start_request().unwrap();
-        assert!(other.start_request().is_err());
     }
 }

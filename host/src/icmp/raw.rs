@@ -71,6 +71,7 @@ impl RawSockets {
         };
         sys::filter_types(&receiver, family, pass)?;
         sys::enable_receive_metadata(&receiver, family, Kind::Raw)?;
+        sys::enable_transmit_timestamps(&receiver)?;
         sys::set_receive_buffer(&receiver, receive_buffer)?;
         // Send-only sockets for socket-wide options: they receive nothing
         // (the shared receiver sees every reply anyway).

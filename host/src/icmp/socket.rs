@@ -36,26 +36,39 @@ const CATCH_UP_LIMIT: Duration = Duration::from_millis(250);
 pub(crate) struct PrivatePlane {
     pub(crate) plane: OwnedPlane,
     pub(crate) socket: Arc<KernelSocket>,
-    /// Its place under the engine's ceiling of datagram sockets.
-    pub(crate) _count: super::engine::DatagramCount,
+}
+
+/// What a socket sends and receives through.
+pub(crate) enum Route {
+    /// A raw plane shared by every tenant.
+    Shared(Arc<Plane>),
+    /// A datagram plane of its own.
+    Private(PrivatePlane),
+}
+
+/// An open socket's route and the quota it holds: both go at `close`.
+pub(crate) struct Open {
+    pub(crate) route: Route,
+    /// Held for its `Drop`, which gives the quota back.
+    pub(crate) _slot: SocketSlot,
 }
 
 /// A guest's ICMP socket: its own queue, its own wire keys, over a shared
 /// (raw) or private (datagram) kernel socket.
 pub struct VirtualSocket {
     pub(crate) family: Family,
-    pub(crate) plane: Arc<Plane>,
-    /// A datagram plane belongs to this socket alone.
-    pub(crate) private: Option<PrivatePlane>,
+    pub(crate) kind: Kind,
+    /// `None` once closed: a closed socket holds no kernel socket and no quota.
+    pub(crate) open: Option<Open>,
     pub(crate) queue: Arc<Queue>,
     pub(crate) source: Option<Address>,
     pub(crate) interface: u32,
     pub(crate) broadcast: bool,
-    /// The quota this socket holds; `None` once closed.
-    pub(crate) slot: Option<SocketSlot>,
     /// Current Don't Fragment setting of a private datagram socket.
     pub(crate) dont_fragment: bool,
     pub(crate) sent: u64,
+    /// Kernel drops seen on the plane, as of the last look.
+    pub(crate) kernel_drops: u64,
 }
 
 impl VirtualSocket {
@@ -66,7 +79,7 @@ impl VirtualSocket {
 
     /// Whether this socket sends through a raw socket.
     pub fn is_privileged(&self) -> bool {
-        self.plane.kind == Kind::Raw
+        self.kind == Kind::Raw
     }
 
     /// Source address given at open.
@@ -81,7 +94,23 @@ impl VirtualSocket {
 
     /// Whether `close` was called.
     pub fn is_closed(&self) -> bool {
-        self.slot.is_none()
+        self.open.is_none()
+    }
+
+    /// The plane of an open socket.
+    fn plane(&self) -> Result<&Arc<Plane>, Error> {
+        match &self.open.as_ref().ok_or(Error::Closed)?.route {
+            Route::Shared(plane) => Ok(plane),
+            Route::Private(private) => Ok(&private.plane.plane),
+        }
+    }
+
+    /// The datagram socket of its own, if it has one.
+    fn private(&self) -> Option<&PrivatePlane> {
+        match &self.open.as_ref()?.route {
+            Route::Private(private) => Some(private),
+            Route::Shared(_) => None,
+        }
     }
 
     /// Allows broadcast destinations (IPv4). The caller checks policy first.
@@ -90,7 +119,7 @@ impl VirtualSocket {
         if enabled && self.family != Family::V4 {
             return Err(Error::Unsupported("IPv6 has no broadcast".into()));
         }
-        if let Some(private) = &self.private {
+        if let Some(private) = self.private() {
             private
                 .socket
                 .socket()
@@ -166,7 +195,7 @@ impl VirtualSocket {
             source: self.source.map(|s| s.ip),
             interface: self.interface,
         };
-        if let Some(private) = &self.private {
+        if let Some(private) = self.private() {
             // A queued ICMP error also leaves a pending socket error that
             // would fail this send once: clear it (its details are read
             // from the error queue).
@@ -175,7 +204,7 @@ impl VirtualSocket {
         let prepared = self.private_dont_fragment(request.dont_fragment);
         let result = match prepared {
             Ok(()) => {
-                let transport = self.transport_for(request, broadcast_ok);
+                let transport = self.transport_for(request, broadcast_ok)?;
                 let stamp = || sent.mark();
                 transport::send(
                     &*transport,
@@ -190,7 +219,7 @@ impl VirtualSocket {
             Err(e) => Err(e),
         };
         if let Err(e) = result {
-            self.plane.table().release(key);
+            self.plane()?.table().release(key);
             return Err(e);
         }
         self.sent += 1;
@@ -201,7 +230,7 @@ impl VirtualSocket {
 
     /// Reserves a wire key, counting the request against the tenant.
     fn reserve(&self, request: Request) -> Result<WireKey, Error> {
-        self.plane.table().insert(request).map_err(|r| match r {
+        self.plane()?.table().insert(request).map_err(|r| match r {
             Refused::Full => Error::Exhausted(
                 "no free ICMP identifier/sequence: too many requests in flight on this host".into(),
             ),
@@ -212,7 +241,7 @@ impl VirtualSocket {
     /// On a private datagram socket, Don't Fragment is a socket option: set
     /// it when it changes (no other tenant can race on this socket).
     fn private_dont_fragment(&mut self, wanted: bool) -> Result<(), Error> {
-        let Some(private) = &self.private else {
+        let Some(private) = self.private() else {
             return Ok(());
         };
         if wanted != self.dont_fragment {
@@ -228,8 +257,12 @@ impl VirtualSocket {
         Ok(())
     }
 
-    fn transport_for(&self, request: &EchoRequest, broadcast: bool) -> Arc<dyn Transport> {
-        let p = &self.plane;
+    fn transport_for(
+        &self,
+        request: &EchoRequest,
+        broadcast: bool,
+    ) -> Result<Arc<dyn Transport>, Error> {
+        let p = self.plane()?;
         let special = if broadcast {
             p.broadcast.as_ref()
         } else if request.dont_fragment {
@@ -237,7 +270,7 @@ impl VirtualSocket {
         } else {
             None
         };
-        Arc::clone(special.unwrap_or(&p.receiver))
+        Ok(Arc::clone(special.unwrap_or(&p.receiver)))
     }
 
     /// Waits up to `timeout` (at most [`table::RETENTION`]) for the reply
@@ -292,7 +325,8 @@ impl VirtualSocket {
     /// before it (it may be behind on a busy host), for a bounded time.
     async fn catch_up(&self, deadline: &Deadline, matching: Option<(u16, u16)>) {
         let give_up = tokio::time::Instant::now() + CATCH_UP_LIMIT;
-        while !self.plane.caught_up(deadline.realtime_ns) {
+        let Ok(plane) = self.plane() else { return };
+        while !plane.caught_up(deadline.realtime_ns) {
             let now = tokio::time::Instant::now();
             if now >= give_up
                 || self
@@ -312,16 +346,18 @@ impl VirtualSocket {
             received: self.queue.received.load(Ordering::Relaxed),
             queue_drops: self.queue.drops.load(Ordering::Relaxed),
             corrupted: self.queue.corrupted.load(Ordering::Relaxed),
-            kernel_drops: self.plane.stats.kernel_drops.load(Ordering::Relaxed),
+            kernel_drops: self.plane().map_or(self.kernel_drops, |p| {
+                p.stats.kernel_drops.load(Ordering::Relaxed)
+            }),
         }
     }
 
     /// Closes the socket: queued replies are dropped, its kernel socket
     /// (if private) and its quota are given back, later calls fail.
     pub fn close(&mut self) {
+        self.kernel_drops = self.stats().kernel_drops;
         self.queue.close();
-        self.private = None;
-        self.slot = None;
+        self.open = None;
     }
 }
 

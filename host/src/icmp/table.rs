@@ -11,9 +11,9 @@ Bounds, all set by the host (never by a guest):
   cannot land on a newer request; a receive timeout longer than that is cut;
 - a request counts against its tenant's in-flight quota until it is
   answered, expires or its socket closes ([`Queue::start_request`]);
-- when the table is full, the key answered longest ago (more than
-  [`QUARANTINE`] ago) makes room. Expiry and eviction pop from FIFOs:
-  O(1) amortised, whatever the table holds, so the lock is never held long.
+- an answered key is kept [`QUARANTINE`] longer (so a duplicate is
+  recognised), then freed. Expiry and eviction pop from FIFOs: O(1)
+  amortised, whatever the table holds, so the lock is never held long.
 */
 
 use std::collections::{HashMap, VecDeque};
@@ -68,6 +68,8 @@ pub fn digest(payload: &[u8]) -> u64 {
 pub struct SendStamp {
     realtime_ns: AtomicU64,
     mono_ns: AtomicU64,
+    /// The kernel's transmit stamp (realtime), when it reported one; 0 until.
+    kernel_ns: AtomicU64,
 }
 
 impl SendStamp {
@@ -122,7 +124,30 @@ struct Entry {
     /// Still counted in flight against the tenant.
     live: bool,
     /// Sources that already answered (for duplicate detection).
-    answered: Vec<IpAddr>,
+    answered: Responders,
+}
+
+/// Who answered a request: nearly always one source, so it is kept inline;
+/// more (broadcast) go to a list, at most [`MAX_RESPONDERS`].
+#[derive(Debug, Default)]
+struct Responders {
+    first: Option<IpAddr>,
+    more: Vec<IpAddr>,
+}
+
+impl Responders {
+    /// Records `ip`; whether it had answered before.
+    fn record(&mut self, ip: IpAddr) -> bool {
+        if self.first == Some(ip) || self.more.contains(&ip) {
+            return true;
+        }
+        match self.first {
+            None => self.first = Some(ip),
+            Some(_) if self.more.len() + 1 < MAX_RESPONDERS => self.more.push(ip),
+            Some(_) => {}
+        }
+        false
+    }
 }
 
 /// What arrived, as the reader parsed it, before routing.
@@ -246,9 +271,20 @@ impl Table {
         }
     }
 
-    /// Frees the key answered longest ago, if that was over [`QUARANTINE`] ago.
-    fn evict_answered(&mut self, now_ns: u64) -> bool {
-        let quarantine = QUARANTINE.as_nanos() as u64;
+    /// Drops the send-order records of keys already freed once they are
+    /// most of the list (amortised O(1): the list never holds more than
+    /// twice the table).
+    fn compact_sent(&mut self) {
+        if self.sent.len() > 2 * self.entries.len() + 1024 {
+            let entries = &self.entries;
+            self.sent
+                .retain(|m| entries.get(&m.key).is_some_and(|e| e.serial == m.serial));
+        }
+    }
+
+    /// Frees the key answered longest ago, if that was over `quarantine` ago.
+    fn evict_answered(&mut self, now_ns: u64, quarantine: Duration) -> bool {
+        let quarantine = quarantine.as_nanos() as u64;
         while let Some(m) = self.answered.front().copied() {
             if !self.is_current(&m) {
                 self.answered.pop_front();
@@ -272,7 +308,15 @@ impl Table {
 
     fn insert_at(&mut self, request: Request, now: u64) -> Result<WireKey, Refused> {
         self.expire(now);
-        if self.entries.len() >= self.capacity && !self.evict_answered(now) {
+        // Answered keys only serve to spot duplicates: past the quarantine
+        // they go, so the table holds what is in flight and what was
+        // answered in the last second — not a minute of answers.
+        while self.evict_answered(now, QUARANTINE) {}
+        self.compact_sent();
+        // Full: answered keys go even within their quarantine (a late
+        // duplicate then counts as unknown) — only requests in flight,
+        // bounded by the tenants' quotas together, may fill the table.
+        if self.entries.len() >= self.capacity && !self.evict_answered(now, Duration::ZERO) {
             return Err(Refused::Full);
         }
         let key = self.free_key().ok_or(Refused::Full)?;
@@ -285,7 +329,7 @@ impl Table {
                 request,
                 serial,
                 live: true,
-                answered: Vec::new(),
+                answered: Responders::default(),
             },
         );
         self.sent.push_back(Mark {
@@ -321,6 +365,26 @@ impl Table {
             .find(|k| !self.entries.contains_key(k))
     }
 
+    /// Records the kernel's transmit stamp of the request holding `key`.
+    pub fn stamp_sent(&mut self, key: WireKey, kernel_ns: u64) {
+        let key = self.in_space(key);
+        if let Some(e) = self.entries.get(&key) {
+            e.request.sent.kernel_ns.store(kernel_ns, Ordering::Release);
+        }
+    }
+
+    /// `key` as this table's key space holds it (datagram sockets: the
+    /// kernel owns the identifier, only the sequence is ours).
+    fn in_space(&self, key: WireKey) -> WireKey {
+        match self.space {
+            KeySpace::Full => key,
+            KeySpace::SequenceOnly => WireKey {
+                ident: 0,
+                seq: key.seq,
+            },
+        }
+    }
+
     /// Forgets a key whose packet never left (the send failed).
     pub fn release(&mut self, key: WireKey) {
         self.remove(&key);
@@ -328,13 +392,7 @@ impl Table {
 
     /// Matches an arrival to its request and builds the guest's reply.
     pub fn route(&mut self, a: &Arrival<'_>) -> Result<(Arc<Queue>, Reply), Rejected> {
-        let key = match self.space {
-            KeySpace::Full => a.key,
-            KeySpace::SequenceOnly => WireKey {
-                ident: 0,
-                seq: a.key.seq,
-            },
-        };
+        let key = self.in_space(a.key);
         let entry = self.entries.get_mut(&key).ok_or(Rejected::Unknown)?;
         let r = &entry.request;
         // Echo replies come from the destination, errors quote it (RFC 1122
@@ -352,13 +410,7 @@ impl Table {
             r.queue.corrupted.fetch_add(1, Ordering::Relaxed);
             return Err(Rejected::Corrupted);
         }
-        if r.queue.is_closed() {
-            return Err(Rejected::Closed);
-        }
-        let duplicate = entry.answered.contains(&a.source.ip);
-        if !duplicate && entry.answered.len() < MAX_RESPONDERS {
-            entry.answered.push(a.source.ip);
-        }
+        let duplicate = entry.answered.record(a.source.ip);
         let (rtt_ns, timestamp_source, received_at_ns) = rtt(&r.sent, a.kernel_ns);
         let reply = Reply {
             source: a.source,
@@ -390,23 +442,37 @@ impl Table {
                 at_ns: clock::mono_ns(),
             });
         }
+        // Answered all the same: its socket is gone, so is the reply.
+        if queue.is_closed() {
+            return Err(Rejected::Closed);
+        }
         Ok((queue, reply))
     }
 }
 
-/// The RTT from the kernel's receive stamp when it agrees with the
-/// monotonic clock; the monotonic measure when the realtime clock stepped
-/// (or no stamp came).
+/// The RTT from the kernel's stamps when they agree with the monotonic
+/// clock: receive minus transmit when the kernel stamped both, receive
+/// minus the host's send time otherwise; the monotonic measure when the
+/// realtime clock stepped (or no stamp came).
 fn rtt(sent: &SendStamp, kernel_ns: Option<u64>) -> (u64, TimestampSource, u64) {
     let mono = clock::mono_ns().saturating_sub(sent.mono_ns());
-    if let Some(k) = kernel_ns
-        && let Some(rtt) = k.checked_sub(sent.realtime_ns())
-        // The kernel stamps before the reader wakes: a kernel RTT longer
-        // than the monotonic one (plus slack for the two clock reads) means
-        // the realtime clock moved.
-        && rtt <= mono + 1_000_000
-    {
-        return (rtt, TimestampSource::Kernel, k);
+    // The kernel stamps before the reader wakes: a kernel RTT longer than
+    // the monotonic one (plus slack for the clock reads) means the realtime
+    // clock moved.
+    let plausible = |rtt: u64| rtt <= mono + 1_000_000;
+    if let Some(k) = kernel_ns {
+        let transmit = sent.kernel_ns.load(Ordering::Acquire);
+        if transmit != 0
+            && let Some(rtt) = k.checked_sub(transmit)
+            && plausible(rtt)
+        {
+            return (rtt, TimestampSource::KernelBoth, k);
+        }
+        if let Some(rtt) = k.checked_sub(sent.realtime_ns())
+            && plausible(rtt)
+        {
+            return (rtt, TimestampSource::Kernel, k);
+        }
     }
     (
         mono,
@@ -563,15 +629,19 @@ mod tests {
         // An answer gives the slot back at once.
         table.route(&arrival(k, "192.0.2.1", b"")).unwrap();
         assert_eq!(polite.in_flight(), 0);
-        // Closing the greedy socket gives its three back.
+        // Closing the greedy socket and opening another does not: its
+        // three are in the table until answered or expired.
         g.close();
-        assert_eq!(greedy.in_flight(), 0);
         let g2 = queue(&greedy);
-        table.insert(request(&g2, 1, 4, "192.0.2.9", b"")).unwrap();
+        assert_eq!(
+            table.insert(request(&g2, 1, 4, "192.0.2.9", b"")),
+            Err(Refused::Quota(QuotaExceeded::InFlight(3)))
+        );
+        assert_eq!(greedy.in_flight(), 3);
     }
 
     #[test]
-    fn full_table_reuses_the_key_answered_longest_ago() {
+    fn only_requests_in_flight_can_fill_the_table() {
         let t = tenant(100);
         let mut table = Table::new(KeySpace::Full, 2);
         let q = queue(&t);
@@ -582,18 +652,39 @@ mod tests {
             table.insert(request(&q, 1, 3, "192.0.2.1", b"")),
             Err(Refused::Full)
         );
+        // An answered key stays for its quarantine (duplicates match)...
         table.route(&arrival(k, "192.0.2.1", b"")).unwrap();
-        // Answered, but within the quarantine: still refused.
-        assert_eq!(
-            table.insert(request(&q, 1, 3, "192.0.2.1", b"")),
-            Err(Refused::Full)
-        );
-        // Once the quarantine has passed, the answered key makes room.
-        let later = clock::mono_ns() + QUARANTINE.as_nanos() as u64;
-        table
-            .insert_at(request(&q, 1, 3, "192.0.2.1", b""), later)
-            .unwrap();
+        let (_, again) = table.route(&arrival(k, "192.0.2.1", b"")).unwrap();
+        assert!(again.duplicate);
+        // ...unless the table is full: then it makes room at once.
+        table.insert(request(&q, 1, 3, "192.0.2.1", b"")).unwrap();
         assert_eq!(table.len(), 2);
+        assert_eq!(
+            table.route(&arrival(k, "192.0.2.1", b"")).unwrap_err(),
+            Rejected::Unknown
+        );
+    }
+
+    #[test]
+    fn records_of_freed_keys_do_not_pile_up() {
+        let t = tenant(100);
+        let mut table = Table::new(KeySpace::Full, 1 << 20);
+        let q = queue(&t);
+        let mut now = clock::mono_ns();
+        for seq in 0..20_000u16 {
+            let k = table
+                .insert_at(request(&q, 1, seq, "192.0.2.1", b""), now)
+                .unwrap();
+            table.route(&arrival(k, "192.0.2.1", b"")).unwrap();
+            now += QUARANTINE.as_nanos() as u64;
+        }
+        assert!(table.len() <= 2, "{}", table.len());
+        assert!(
+            table.sent.len() <= 2 * table.len() + 1025,
+            "{}",
+            table.sent.len()
+        );
+        assert!(table.answered.len() <= 2, "{}", table.answered.len());
     }
 
     #[test]

@@ -39,7 +39,7 @@ impl Default for Quota {
             sockets: 1024,
             datagram_sockets: 64,
             in_flight: 1 << 16,
-            queued: 1 << 17,
+            queued: 1 << 16,
         }
     }
 }
@@ -244,23 +244,17 @@ impl Account {
 #[derive(Debug)]
 pub(crate) struct SocketSlot {
     account: Account,
-    datagram: bool,
 }
 
 impl SocketSlot {
-    /// Takes a socket (and, for `datagram`, a datagram socket) from the quota.
-    pub(crate) fn take(account: &Account, datagram: bool) -> Result<SocketSlot, QuotaExceeded> {
+    /// Takes a socket from the quota.
+    pub(crate) fn take(account: &Account) -> Result<SocketSlot, QuotaExceeded> {
         let t = &account.tenant;
         if !acquire(&t.sockets, t.quota.sockets) {
             return Err(QuotaExceeded::Sockets(t.quota.sockets));
         }
-        if datagram && !acquire(&t.datagram_sockets, t.quota.datagram_sockets) {
-            release(&t.sockets, 1);
-            return Err(QuotaExceeded::DatagramSockets(t.quota.datagram_sockets));
-        }
         Ok(SocketSlot {
             account: account.clone(),
-            datagram,
         })
     }
 
@@ -271,11 +265,34 @@ impl SocketSlot {
 
 impl Drop for SocketSlot {
     fn drop(&mut self) {
-        let t = &self.account.tenant;
-        release(&t.sockets, 1);
-        if self.datagram {
-            release(&t.datagram_sockets, 1);
+        release(&self.account.tenant.sockets, 1);
+    }
+}
+
+/// A kernel datagram socket held against a tenant's quota: given back when
+/// the descriptor is really closed (its reader gone), not when the guest
+/// closes the socket — so a guest opening and closing in a loop holds at
+/// most its quota of descriptors.
+pub(crate) struct DatagramSlot {
+    tenant: Arc<TenantState>,
+}
+
+impl DatagramSlot {
+    /// Takes a datagram socket from the quota.
+    pub(crate) fn take(account: &Account) -> Result<DatagramSlot, QuotaExceeded> {
+        let t = &account.tenant;
+        if !acquire(&t.datagram_sockets, t.quota.datagram_sockets) {
+            return Err(QuotaExceeded::DatagramSockets(t.quota.datagram_sockets));
         }
+        Ok(DatagramSlot {
+            tenant: Arc::clone(t),
+        })
+    }
+}
+
+impl Drop for DatagramSlot {
+    fn drop(&mut self) {
+        release(&self.tenant.datagram_sockets, 1);
     }
 }
 
@@ -309,19 +326,23 @@ mod tests {
             ..Quota::default()
         });
         let account = t.account(Arc::default());
-        let a = SocketSlot::take(&account, true).unwrap();
-        assert_eq!(
-            SocketSlot::take(&account, true).unwrap_err(),
-            QuotaExceeded::DatagramSockets(1)
+        let d = DatagramSlot::take(&account).unwrap();
+        assert!(matches!(
+            DatagramSlot::take(&account),
+            Err(QuotaExceeded::DatagramSockets(1))
+        ));
+        let (a, b) = (
+            SocketSlot::take(&account).unwrap(),
+            SocketSlot::take(&account).unwrap(),
         );
-        let b = SocketSlot::take(&account, false).unwrap();
         assert_eq!(
-            SocketSlot::take(&account, false).unwrap_err(),
+            SocketSlot::take(&account).unwrap_err(),
             QuotaExceeded::Sockets(2)
         );
-        drop((a, b));
+        drop((a, b, d));
         assert_eq!(t.sockets(), 0);
-        SocketSlot::take(&account, true).unwrap();
+        SocketSlot::take(&account).unwrap();
+        DatagramSlot::take(&account).unwrap();
     }
 
     #[test]

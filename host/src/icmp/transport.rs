@@ -12,7 +12,7 @@ use std::task::{Context, Poll, ready};
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 
-use crate::sys::socket::{self as sys, QueuedError, Received, SendOptions};
+use crate::sys::socket::{self as sys, Queued, QueuedError, Received, SendOptions};
 
 /// A future borrowed from a transport.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -25,6 +25,26 @@ pub enum Incoming {
     /// An ICMP error from a datagram socket's error queue; our original
     /// message is in the buffer.
     Error(QueuedError),
+    /// The kernel's transmit stamp of a request of ours (from the error
+    /// queue); the request is in the buffer.
+    Sent(Received),
+}
+
+impl Incoming {
+    /// Bytes in the buffer, and the kernel's stamp (receive or transmit).
+    pub fn len_and_stamp(&self) -> (usize, Option<u64>) {
+        match self {
+            Incoming::Packet(m) | Incoming::Sent(m) => (m.len, m.timestamp_ns),
+            Incoming::Error(e) => (e.received.len, e.received.timestamp_ns),
+        }
+    }
+}
+
+fn from_queue(q: Queued) -> Incoming {
+    match q {
+        Queued::Icmp(e) => Incoming::Error(e),
+        Queued::Sent(r) => Incoming::Sent(r),
+    }
 }
 
 /// A datagram socket as the engine uses it. Poll-based so it can be a
@@ -66,7 +86,8 @@ pub async fn send(
 #[derive(Debug)]
 pub struct KernelSocket {
     fd: AsyncFd<socket2::Socket>,
-    /// Datagram sockets with `IP_RECVERR`: read the error queue too.
+    /// Read the error queue too (ICMP errors of datagram sockets, transmit
+    /// stamps).
     error_queue: bool,
 }
 
@@ -120,7 +141,7 @@ impl Transport for KernelSocket {
         let fd = self.fd.as_raw_fd();
         if self.error_queue {
             match sys::recv_error(fd, buf) {
-                Ok(Some(e)) => return Ok(Some(Incoming::Error(e))),
+                Ok(Some(q)) => return Ok(Some(from_queue(q))),
                 Ok(None) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) => return Err(e),
@@ -147,7 +168,7 @@ impl Transport for KernelSocket {
                 let fd = self.fd.as_raw_fd();
                 if self.error_queue {
                     match sys::recv_error(fd, buf) {
-                        Ok(Some(e)) => return Ok(Incoming::Error(e)),
+                        Ok(Some(q)) => return Ok(from_queue(q)),
                         Ok(None) => continue, // a local error, not ICMP
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                         Err(e) => return Err(e),

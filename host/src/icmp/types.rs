@@ -41,6 +41,8 @@ pub enum TimestampSource {
     Kernel,
     /// The host's monotonic clock when the reader saw the packet.
     HostMonotonic,
+    /// `SO_TIMESTAMPING` transmit stamp and the kernel's receive stamp.
+    KernelBoth,
 }
 
 /// A reply or ICMP error, routed to the socket that sent its request.

@@ -20,7 +20,7 @@ impl Guest for KeyFlood {
             let _ = answered.send(&request(echo, 1, 1));
             let _ = answered.receive(Some(ReplyMatch { id: 1, sequence: 1 }), u64::MAX);
         }
-        let batch = icmp_host::probe::limits::current().max_batch as u32;
+        let batch = icmp_host::probe::limits::current().max_batch;
         let mut sent: u64 = 0;
         loop {
             let requests: Vec<EchoRequest> = (0..batch)
