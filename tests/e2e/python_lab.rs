@@ -8,8 +8,8 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::lab::{self, Lab};
-use super::python::{python_plugin, ready};
-use super::util::{run, u};
+use super::python::{python_plugin, python_plugins};
+use super::util::{require_root, run, u};
 
 const LIMIT: Duration = Duration::from_secs(90);
 
@@ -65,7 +65,9 @@ fn hops(v: &Value) -> Vec<(Value, u64, u64, u64, Value, Vec<Value>)> {
 
 #[test]
 fn python_traceroute_matches_rust_on_the_lab() {
-    if !ready("python_traceroute_matches_rust_on_the_lab") {
+    if !require_root("python_traceroute_matches_rust_on_the_lab")
+        || !python_plugins("python_traceroute_matches_rust_on_the_lab")
+    {
         return;
     }
     let lab = Lab::new();
@@ -128,7 +130,9 @@ fn python_traceroute_matches_rust_on_the_lab() {
 
 #[test]
 fn python_ping_and_multiping_match_rust_on_the_lab() {
-    if !ready("python_ping_and_multiping_match_rust_on_the_lab") {
+    if !require_root("python_ping_and_multiping_match_rust_on_the_lab")
+        || !python_plugins("python_ping_and_multiping_match_rust_on_the_lab")
+    {
         return;
     }
     let lab = Lab::new();
@@ -196,7 +200,9 @@ fn python_ping_and_multiping_match_rust_on_the_lab() {
 
 #[test]
 fn python_sockets_example_catches_time_exceeded_hop_by_hop() {
-    if !ready("python_sockets_example_catches_time_exceeded_hop_by_hop") {
+    if !require_root("python_sockets_example_catches_time_exceeded_hop_by_hop")
+        || !python_plugins("python_sockets_example_catches_time_exceeded_hop_by_hop")
+    {
         return;
     }
     let lab = Lab::new();

@@ -59,6 +59,10 @@ pub enum Command {
     /// The crate finds the guest SDK by path (it is not on crates.io yet):
     /// by default the guest-sdk/ directory of the source tree this
     /// icmp-host was built from; --sdk chooses another.
+    ///
+    /// `icmp-host new --python PATH` writes a Python probe instead (the
+    /// Python SDK, guest-sdk-python/, found the same way): then, in PATH,
+    /// `python3 build.py` and `icmp-host run NAME.wasm 127.0.0.1`.
     New(NewArgs),
 }
 
@@ -72,6 +76,12 @@ pub struct NewArgs {
     /// icmp-host was built from].
     #[arg(long, value_name = "PATH")]
     pub sdk: Option<PathBuf>,
+
+    /// Write a Python probe instead: `app.py`, its tests on the simulated
+    /// network, and `build.py` (tests, then NAME.wasm with componentize-py).
+    /// --sdk then names the Python SDK (guest-sdk-python/).
+    #[arg(long)]
+    pub python: bool,
 }
 
 /// How progress is shown on stderr.

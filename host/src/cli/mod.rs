@@ -4,6 +4,7 @@
 mod args;
 mod batch;
 mod new;
+mod new_python;
 mod render;
 mod writer;
 
