@@ -1,7 +1,7 @@
 """python-ping: icmplib's `ping` (one host) and `multiping` (several), in
 Python, sandboxed by icmp-host.
 
-    python3 -m icmp_host build plugins/examples/python-ping
+    PYTHONPATH=guest-sdk-python python3 -m icmp_host build plugins/examples/python-ping
     icmp-host run plugins/examples/python-ping/python-ping.wasm 127.0.0.1 -c 3
     icmp-host run plugins/examples/python-ping/python-ping.wasm 127.0.0.1 ::1
 """

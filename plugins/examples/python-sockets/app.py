@@ -2,7 +2,7 @@
 one socket until the destination answers: send an `ICMPRequest`,
 `receive`, `raise_for_status`, catch `TimeExceeded`.
 
-    python3 -m icmp_host build plugins/examples/python-sockets
+    PYTHONPATH=guest-sdk-python python3 -m icmp_host build plugins/examples/python-sockets
     icmp-host run plugins/examples/python-sockets/python-sockets.wasm 127.0.0.1
 """
 

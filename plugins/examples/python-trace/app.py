@@ -2,7 +2,7 @@
 Silent hops stay in the list, the trace stops at a Destination
 Unreachable (marked like traceroute: !H, !N, !X...), `--fast` works.
 
-    python3 -m icmp_host build plugins/examples/python-trace
+    PYTHONPATH=guest-sdk-python python3 -m icmp_host build plugins/examples/python-trace
     icmp-host run plugins/examples/python-trace/python-trace.wasm 127.0.0.1
 """
 
