@@ -48,10 +48,10 @@ const SOURCES: &[(&str, &str, &[&str])] = &[
     ("python-ping", "plugins/examples/python-ping", &[]),
     ("python-trace", "plugins/examples/python-trace", &[]),
     ("python-sockets", "plugins/examples/python-sockets", &[]),
-    ("python-hostile", "tests/e2e/python/hostile", &[]),
+    ("python-hostile", "tests/python/hostile", &[]),
     (
         "python-evil",
-        "tests/e2e/python/evil",
+        "tests/python/evil",
         &["--world", "icmp-host-tests:evil/evil"],
     ),
 ];
