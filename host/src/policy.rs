@@ -18,7 +18,8 @@ Destinations are checked for where a packet actually goes:
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Which rule refused (the guest sees it as `policy-rule`).
@@ -380,10 +381,10 @@ impl PolicySpec {
                 ));
             }
             // Narrows a preset's rate, never widens it.
-            p.send_rate = Some(match &p.send_rate {
+            p.send_rate = Some(Arc::new(match &p.send_rate {
                 Some(preset) => preset.narrowed(pps),
                 None => RateLimiter::new(pps, pps.max(1.0)),
-            });
+            }));
         }
         // Limits only narrow what the preset allows.
         if let Some(n) = self.max_packets {
@@ -420,12 +421,15 @@ pub struct Policy {
     pub max_sockets: usize,
     /// Requests per run.
     pub max_packets: Option<u64>,
-    /// Sends per second (token bucket).
-    pub send_rate: Option<RateLimiter>,
-    /// Lookups per second (token bucket).
-    pub lookup_rate: Option<RateLimiter>,
+    /// Sends per second (token bucket; shared when several runs should
+    /// keep to one rate together, as a service tenant's do).
+    pub send_rate: Option<Arc<RateLimiter>>,
+    /// Lookups per second (token bucket, shareable likewise).
+    pub lookup_rate: Option<Arc<RateLimiter>>,
     /// Requests sent so far.
     sent: Mutex<u64>,
+    /// Operations refused so far (dry-run checks not counted).
+    refused: AtomicU64,
 }
 
 impl Default for Policy {
@@ -445,6 +449,7 @@ impl Default for Policy {
             send_rate: None,
             lookup_rate: None,
             sent: Mutex::new(0),
+            refused: AtomicU64::new(0),
         }
     }
 }
@@ -458,11 +463,31 @@ impl Policy {
         Policy {
             deny,
             max_packets: Some(100_000),
-            send_rate: Some(RateLimiter::new(100.0, 100.0)),
-            lookup_rate: Some(RateLimiter::new(10.0, 10.0)),
+            send_rate: Some(Arc::new(RateLimiter::new(100.0, 100.0))),
+            lookup_rate: Some(Arc::new(RateLimiter::new(10.0, 10.0))),
             max_sockets: 16,
             ..Policy::default()
         }
+    }
+
+    /// [`Policy::check_destination`] for a request about to be sent: a
+    /// refusal is counted.
+    pub fn admit_destination(&self, ip: IpAddr) -> Result<(), Denied> {
+        self.check_destination(ip).inspect_err(|_| {
+            self.refused.fetch_add(1, Ordering::Relaxed);
+        })
+    }
+
+    /// Operations refused so far: requests, opens, broadcast grants and
+    /// lookups (not [`Policy::check_destination`]'s dry runs).
+    pub fn denials(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed)
+    }
+
+    /// A refusal of an operation, counted.
+    fn deny(&self, rule: Rule, message: impl Into<String>) -> Denied {
+        self.refused.fetch_add(1, Ordering::Relaxed);
+        Denied::new(rule, message)
     }
 
     /// May requests go to `ip`? Checks every address a packet to `ip`
@@ -523,7 +548,7 @@ impl Policy {
     /// May one more request of `payload` bytes be sent? Counts it.
     pub fn check_send(&self, payload: usize) -> Result<(), Denied> {
         if payload > self.max_payload {
-            return Err(Denied::new(
+            return Err(self.deny(
                 Rule::PayloadSize,
                 format!(
                     "payload of {payload} bytes exceeds the limit of {}",
@@ -535,7 +560,7 @@ impl Policy {
         if let Some(max) = self.max_packets
             && *sent >= max
         {
-            return Err(Denied::new(
+            return Err(self.deny(
                 Rule::PacketBudget,
                 format!("the budget of {max} requests is spent"),
             ));
@@ -552,13 +577,10 @@ impl Policy {
     /// May a socket be opened, `privileged` or not, with `open` already open?
     pub fn check_open(&self, privileged: bool, open: usize) -> Result<(), Denied> {
         if privileged && !self.allow_privileged {
-            return Err(Denied::new(
-                Rule::Privileged,
-                "privileged (raw) sockets are not allowed",
-            ));
+            return Err(self.deny(Rule::Privileged, "privileged (raw) sockets are not allowed"));
         }
         if open >= self.max_sockets {
-            return Err(Denied::new(
+            return Err(self.deny(
                 Rule::Sockets,
                 format!("at most {} sockets may be open", self.max_sockets),
             ));
@@ -571,7 +593,7 @@ impl Policy {
         if self.allow_broadcast {
             Ok(())
         } else {
-            Err(Denied::new(
+            Err(self.deny(
                 Rule::Broadcast,
                 "broadcast is not allowed (host option --allow-broadcast)",
             ))
@@ -583,7 +605,7 @@ impl Policy {
         if self.allow_names {
             Ok(())
         } else {
-            Err(Denied::new(
+            Err(self.deny(
                 Rule::Names,
                 format!("name lookups are not allowed ({name:?})"),
             ))
@@ -935,6 +957,24 @@ mod tests {
         let r = RateLimiter::new(1e-300, 1.0);
         r.reserve();
         assert_eq!(r.reserve(), Duration::MAX);
+    }
+
+    #[test]
+    fn refusals_are_counted_but_not_dry_runs() {
+        let p = Policy {
+            deny: vec!["10.0.0.0/8".parse().unwrap()],
+            allow_names: false,
+            max_payload: 100,
+            ..Policy::default()
+        };
+        assert!(p.check_destination(ip("10.0.0.1")).is_err());
+        assert_eq!(p.denials(), 0, "a dry run");
+        assert!(p.admit_destination(ip("10.0.0.1")).is_err());
+        assert!(p.admit_destination(ip("192.0.2.1")).is_ok());
+        assert!(p.check_send(101).is_err());
+        assert!(p.check_resolve("example.org").is_err());
+        assert!(p.check_broadcast().is_err());
+        assert_eq!(p.denials(), 4);
     }
 
     #[test]

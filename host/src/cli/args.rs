@@ -31,6 +31,13 @@ pub enum Command {
     /// Prints a JSON list with one entry per run (in manifest order). Exit
     /// status: the worst of the runs' (0, 1, 2).
     Batch(BatchArgs),
+    /// Serve probes over HTTP to several tenants, each under its own
+    /// policy and limits, and to Prometheus (`/probe`, `/metrics`).
+    ///
+    /// Without --config: one tenant without a token on 127.0.0.1:9730,
+    /// with the default policy and an `icmp` module for /probe. SIGHUP
+    /// reloads the configuration; SIGTERM interrupts the runs and stops.
+    Serve(ServeArgs),
     /// List the built-in plugins.
     List,
     /// Show what a plugin imports, how the host serves each import, and
@@ -206,4 +213,24 @@ pub struct BatchArgs {
     /// The manifest: `{"runs": [{"name", "plugin", "sha256"?, "args"?,
     /// "policy"?, "limits"?}]}` (see the README).
     pub manifest: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The configuration (TOML: listen, [[tenant]], [[module]], [[schedule]];
+    /// see the README).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Where to listen, overriding the configuration [default: 127.0.0.1:9730].
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: Option<std::net::SocketAddr>,
+
+    /// Directory of compiled plugins [default: $XDG_CACHE_HOME/icmp-host].
+    #[arg(long, value_name = "DIR", env = "ICMP_HOST_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+
+    /// Check the configuration and exit (0 when it is valid).
+    #[arg(long)]
+    pub check: bool,
 }

@@ -18,11 +18,12 @@ use serde_json::{Value, json};
 
 use icmp_host::icmp::{Engine, EngineConfig, Quota};
 use icmp_host::policy::{PolicySpec, SHARED_HOST_PPS};
-use icmp_host::runtime::{Interrupt, Limits, Runtime, Session, sha256_hex, types};
+use icmp_host::report::{self, shorten};
+use icmp_host::runtime::{Interrupt, LimitSpec, Limits, Runtime, Session, sha256_hex};
 
 use super::args::{BatchArgs, ProgressFormat};
 use super::render::Renderer;
-use super::writer::{Writer, shorten};
+use super::writer::Writer;
 use super::{Ending, async_runtime, plugin_bytes, print_stdout, privileged_sockets, watch_ctrl_c};
 
 /// The manifest file.
@@ -52,45 +53,16 @@ struct Entry {
     limits: LimitSpec,
 }
 
-/// Limits of one run; unset ones take the defaults of `icmp-host run`,
-/// except the wall-clock limit: [`DEFAULT_WALL`], so no run holds the
+/// Wall-clock limit of a batch run that sets none, so no run holds the
 /// batch's report forever.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-struct LimitSpec {
-    memory_mib: Option<usize>,
-    cpu_seconds: Option<f64>,
-    wall_seconds: Option<f64>,
-    output_mib: Option<usize>,
-}
-
-/// Wall-clock limit of a batch run that sets none.
 pub const DEFAULT_WALL: Duration = Duration::from_secs(300);
 
-impl LimitSpec {
-    fn build(&self) -> anyhow::Result<Limits> {
-        let mut limits = Limits {
-            wall: Some(DEFAULT_WALL),
-            ..Limits::default()
-        };
-        let mib = |m: usize, what: &str| {
-            m.checked_mul(1 << 20)
-                .with_context(|| format!("{what} is too large"))
-        };
-        if let Some(m) = self.memory_mib {
-            limits.memory = mib(m, "memory_mib")?;
-        }
-        if let Some(m) = self.output_mib {
-            limits.output = mib(m, "output_mib")?;
-        }
-        if let Some(c) = self.cpu_seconds {
-            limits.cpu = Duration::try_from_secs_f64(c).context("cpu_seconds")?;
-        }
-        if let Some(w) = self.wall_seconds {
-            limits.wall = Some(Duration::try_from_secs_f64(w).context("wall_seconds")?);
-        }
-        Ok(limits)
-    }
+/// A run's limits: the defaults of `icmp-host run` for what the spec
+/// leaves unset, except the wall-clock limit: [`DEFAULT_WALL`].
+fn limits(spec: &LimitSpec) -> anyhow::Result<Limits> {
+    let mut limits = spec.build().map_err(anyhow::Error::msg)?;
+    limits.wall.get_or_insert(DEFAULT_WALL);
+    Ok(limits)
 }
 
 /// A run, validated and ready.
@@ -133,7 +105,7 @@ fn prepare(manifest: Manifest) -> anyhow::Result<Vec<Prepared>> {
                 .build()
                 .map_err(anyhow::Error::msg)
                 .with_context(context)?;
-            let limits = e.limits.build().with_context(context)?;
+            let limits = limits(&e.limits).with_context(context)?;
             Ok(Prepared {
                 name: e.name,
                 label,
@@ -260,45 +232,24 @@ fn summarize(
     renderer: &Renderer,
     progress: ProgressFormat,
 ) -> (u8, Value) {
-    let mut cpu_ms = None;
-    let (exit, outcome, result, error) = match finished {
-        Err(e) => (2, "error", Value::Null, Some(e)),
-        Ok(finished) => {
-            cpu_ms = Some(finished.cpu.as_secs_f64() * 1e3);
-            if progress != ProgressFormat::None {
-                super::print_guest_output(name, &finished.guest_output);
-            }
-            match finished.output {
-                Ok(types::RunOutput::Text(t)) => (0, "text", Value::String(t), None),
-                Ok(types::RunOutput::Report(r)) => {
-                    let result = r.json.as_deref().map_or(Value::Null, |j| {
-                        serde_json::from_str(j).unwrap_or_else(|_| Value::String(j.to_owned()))
-                    });
-                    let (exit, outcome) = match r.outcome {
-                        types::Outcome::Reached => (0, "reached"),
-                        types::Outcome::NotReached => (1, "not-reached"),
-                        types::Outcome::Partial => (1, "partial"),
-                    };
-                    (exit, outcome, result, None)
-                }
-                Err(types::RunError::Usage(m) | types::RunError::Failed(m)) => {
-                    (2, "error", Value::Null, Some(m))
-                }
-            }
-        }
-    };
+    if let Ok(f) = &finished
+        && progress != ProgressFormat::None
+    {
+        super::print_guest_output(name, &f.guest_output);
+    }
+    let e = report::Entry::of(finished.as_ref().map_err(|e| shorten(e).into_owned()));
     let entry = json!({
         "name": name,
         "plugin": label,
-        "exit": exit,
-        "outcome": outcome,
-        "cpu_ms": cpu_ms,
-        "result": result,
+        "exit": e.exit,
+        "outcome": e.outcome,
+        "cpu_ms": e.cpu_ms,
+        "result": e.result,
         "result_lines": renderer.take_result_lines(),
         "events_dropped": renderer.events_dropped(),
-        "error": error.map(|e| shorten(&e).into_owned()),
+        "error": e.error,
     });
-    (exit, entry)
+    (e.exit, entry)
 }
 
 #[cfg(test)]
@@ -307,17 +258,16 @@ mod tests {
 
     #[test]
     fn a_run_without_a_wall_limit_gets_the_default() {
-        let limits = LimitSpec::default().build().unwrap();
-        assert_eq!(limits.wall, Some(DEFAULT_WALL));
-        let limits = LimitSpec {
+        let built = limits(&LimitSpec::default()).unwrap();
+        assert_eq!(built.wall, Some(DEFAULT_WALL));
+        let built = limits(&LimitSpec {
             wall_seconds: Some(1.5),
             output_mib: Some(1),
             ..LimitSpec::default()
-        }
-        .build()
+        })
         .unwrap();
-        assert_eq!(limits.wall, Some(Duration::from_millis(1500)));
-        assert_eq!(limits.output, 1 << 20);
+        assert_eq!(built.wall, Some(Duration::from_millis(1500)));
+        assert_eq!(built.output, 1 << 20);
     }
 
     #[tokio::test]

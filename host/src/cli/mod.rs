@@ -6,6 +6,7 @@ mod batch;
 mod new;
 mod new_python;
 mod render;
+mod serve;
 mod writer;
 
 use std::io::{IsTerminal, Write};
@@ -55,6 +56,7 @@ pub fn main() -> ExitCode {
             no_cache,
         } => inspect(&plugin, cache_dir, no_cache),
         Command::Batch(args) => batch::run(args),
+        Command::Serve(args) => serve::run(args),
         Command::New(args) => new::run(args),
     };
     if let Err(e) = &result {
@@ -279,7 +281,7 @@ fn run(args: RunArgs) -> anyhow::Result<Ending> {
                 Ok(ending(report.outcome))
             }
             Err(types::RunError::Usage(m) | types::RunError::Failed(m)) => {
-                bail!("{label}: {}", writer::shorten(&m))
+                bail!("{label}: {}", icmp_host::report::shorten(&m))
             }
         }
     })

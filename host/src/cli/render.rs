@@ -4,10 +4,10 @@
 //! in `batch` they are kept for the run's entry of the one JSON report.
 //! Writes never fail the run (a closed stderr is ignored).
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use icmp_host::report::{address, event_json};
 use icmp_host::runtime::{ProgressSink, progress, types};
 use icmp_host_vocab::{Family, codes};
 use serde_json::{Value, json};
@@ -107,7 +107,7 @@ impl ProgressSink for Renderer {
         match self.format {
             ProgressFormat::None => {}
             ProgressFormat::Ndjson => {
-                let mut value = ndjson(&event);
+                let mut value = event_json(&event);
                 if let (Some(run), Some(object)) = (&self.run, value.as_object_mut()) {
                     object.insert("run".into(), json!(run));
                 }
@@ -119,21 +119,6 @@ impl ProgressSink for Renderer {
                 if let Some(text) = text(&event) {
                     self.line(&text);
                 }
-            }
-        }
-    }
-}
-
-/// An address as people write it.
-pub fn address(a: &types::IpAddress) -> String {
-    match a {
-        types::IpAddress::Ipv4((a, b, c, d)) => Ipv4Addr::new(*a, *b, *c, *d).to_string(),
-        types::IpAddress::Ipv6(v6) => {
-            let (a, b, c, d, e, f, g, h) = v6.segments;
-            let ip = IpAddr::V6(Ipv6Addr::new(a, b, c, d, e, f, g, h));
-            match v6.scope_id {
-                0 => ip.to_string(),
-                s => format!("{ip}%{s}"),
             }
         }
     }
@@ -288,76 +273,6 @@ fn round_percent(p: f64) -> String {
     }
 }
 
-fn ndjson(event: &progress::Event) -> serde_json::Value {
-    use progress::Event;
-    match event {
-        Event::Start(s) => json!({
-            "event": "start",
-            "kind": match s.kind {
-                progress::ProbeKind::Ping => "ping",
-                progress::ProbeKind::Traceroute => "traceroute",
-                progress::ProbeKind::Other => "other",
-            },
-            "target": s.target,
-            "address": s.address.as_ref().map(address),
-            "payload_size": s.payload_size,
-            "max_hops": s.max_hops,
-        }),
-        Event::Reply(r) => json!({
-            "event": "reply",
-            "source": address(&r.source),
-            "id": r.id,
-            "sequence": r.sequence,
-            "type": r.type_,
-            "code": r.code,
-            "message": codes::describe(family(r.family), r.type_, r.code),
-            // Redirect, Source Quench: information, not the probe's answer.
-            "note": codes::is_note(family(r.family), r.type_),
-            "bytes": r.bytes_received,
-            "rtt_ms": r.rtt as f64 / 1e6,
-            "ttl": r.ttl,
-            "mtu": r.mtu,
-            "duplicate": r.duplicate,
-            "timestamp_source": match r.timestamp_source {
-                types::TimestampSource::Kernel => "kernel",
-                types::TimestampSource::HostMonotonic => "host-monotonic",
-                types::TimestampSource::KernelBoth => "kernel-both",
-            },
-        }),
-        Event::Timeout(t) => json!({
-            "event": "timeout",
-            "destination": address(&t.destination),
-            "id": t.id,
-            "sequence": t.sequence,
-        }),
-        Event::Hop(h) => json!({
-            "event": "hop",
-            "distance": h.distance,
-            "probes": h.probes.iter().map(|p| json!({
-                "responder": p.responder.as_ref().map(address),
-                "rtt_ms": p.rtt.map(|r| r as f64 / 1e6),
-                "type": p.type_,
-                "code": p.code,
-            })).collect::<Vec<_>>(),
-        }),
-        Event::Summary(s) => json!({
-            "event": "summary",
-            "target": s.target,
-            "packets_sent": s.packets_sent,
-            "packets_received": s.packets_received,
-            "duplicates": s.duplicates,
-            "errors": s.errors,
-            "min_rtt_ms": s.min_rtt as f64 / 1e6,
-            "avg_rtt_ms": s.avg_rtt as f64 / 1e6,
-            "max_rtt_ms": s.max_rtt as f64 / 1e6,
-            "mdev_ms": s.mdev as f64 / 1e6,
-            "elapsed_ms": s.elapsed as f64 / 1e6,
-        }),
-        Event::Note(n) => json!({"event": "note", "text": n}),
-        Event::ResultLine(_) => json!(null),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -414,26 +329,11 @@ mod tests {
     }
 
     #[test]
-    fn ndjson_names_the_kind_in_words() {
-        for (kind, word) in [
-            (progress::ProbeKind::Ping, "ping"),
-            (progress::ProbeKind::Traceroute, "traceroute"),
-            (progress::ProbeKind::Other, "other"),
-        ] {
-            assert_eq!(ndjson(&start(kind, 56))["kind"], word);
-        }
-    }
-
-    #[test]
     fn redirect_and_source_quench_render_as_iputils_notes() {
         let line = text(&progress::Event::Reply(reply(5, 1))).unwrap();
         assert_eq!(line, "From 198.18.0.1 icmp_seq=3 Redirect Host");
         let line = text(&progress::Event::Reply(reply(4, 0))).unwrap();
         assert_eq!(line, "From 198.18.0.1 icmp_seq=3 Source Quench");
-        let v = ndjson(&progress::Event::Reply(reply(5, 1)));
-        assert_eq!(v["note"], true);
-        assert_eq!(v["message"], "Redirect Host");
-        assert_eq!(ndjson(&progress::Event::Reply(reply(0, 0)))["note"], false);
     }
 
     #[test]

@@ -138,25 +138,6 @@ pub fn escape_controls(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// Longest plugin message (an error's words) the host repeats, bytes.
-pub const MAX_MESSAGE_BYTES: usize = 4096;
-
-/// A plugin's message cut to [`MAX_MESSAGE_BYTES`], saying how much was cut.
-pub fn shorten(message: &str) -> Cow<'_, str> {
-    if message.len() <= MAX_MESSAGE_BYTES {
-        return Cow::Borrowed(message);
-    }
-    let mut end = MAX_MESSAGE_BYTES;
-    while !message.is_char_boundary(end) {
-        end -= 1;
-    }
-    Cow::Owned(format!(
-        "{}… ({} more bytes)",
-        &message[..end],
-        message.len() - end
-    ))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,18 +158,6 @@ mod tests {
         let json = format!("{{\"a\":\"x{}y\"}}", '\u{9b}');
         let v: serde_json::Value = serde_json::from_str(&escape_controls(&json)).unwrap();
         assert_eq!(v["a"], "x\u{9b}y");
-    }
-
-    #[test]
-    fn long_messages_are_shortened_on_a_character_boundary() {
-        assert_eq!(shorten("short"), "short");
-        let long = "é".repeat(MAX_MESSAGE_BYTES);
-        let cut = shorten(&long);
-        assert!(cut.len() < MAX_MESSAGE_BYTES + 32, "{}", cut.len());
-        assert!(
-            cut.ends_with(&format!("({} more bytes)", MAX_MESSAGE_BYTES)),
-            "{cut}"
-        );
     }
 
     #[test]

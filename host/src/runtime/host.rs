@@ -88,7 +88,7 @@ impl ProbeCtx {
             return Err(types::Error::Interrupted.into());
         }
         let request = icmp::EchoRequest::try_from(request)?;
-        self.policy.check_destination(request.destination.ip)?;
+        self.policy.admit_destination(request.destination.ip)?;
         let size = request
             .payload
             .as_ref()

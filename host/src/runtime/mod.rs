@@ -115,6 +115,50 @@ impl Default for Limits {
     }
 }
 
+/// Limits as written in a manifest or the service's configuration
+/// (`memory_mib`, `cpu_seconds`, `wall_seconds`, `output_mib`); unset ones
+/// keep the defaults of [`Limits`].
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitSpec {
+    /// Linear memory, MiB.
+    pub memory_mib: Option<usize>,
+    /// CPU time of the instance, seconds.
+    pub cpu_seconds: Option<f64>,
+    /// Wall-clock time of the run, seconds.
+    pub wall_seconds: Option<f64>,
+    /// Output (the result, progress events and streamed results, each), MiB.
+    pub output_mib: Option<usize>,
+}
+
+impl LimitSpec {
+    /// The limits this spec describes; `Err` names the bad value.
+    pub fn build(&self) -> Result<Limits, String> {
+        let seconds = |what: &str, s: f64| {
+            Duration::try_from_secs_f64(s)
+                .map_err(|_| format!("{what}: {s} is not a number of seconds"))
+        };
+        let mib = |what: &str, m: usize| {
+            m.checked_mul(1 << 20)
+                .ok_or_else(|| format!("{what}: {m} is too large"))
+        };
+        let mut limits = Limits::default();
+        if let Some(m) = self.memory_mib {
+            limits.memory = mib("memory_mib", m)?;
+        }
+        if let Some(m) = self.output_mib {
+            limits.output = mib("output_mib", m)?;
+        }
+        if let Some(c) = self.cpu_seconds {
+            limits.cpu = seconds("cpu_seconds", c)?;
+        }
+        if let Some(w) = self.wall_seconds {
+            limits.wall = Some(seconds("wall_seconds", w)?);
+        }
+        Ok(limits)
+    }
+}
+
 /// Why a plugin could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
