@@ -3,6 +3,7 @@
 //! One plugin failing — trapping, spinning, denied — does not disturb the
 //! others.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,11 +13,18 @@ use serde_json::{Value, json};
 
 use icmp_host::icmp::{Engine, EngineConfig};
 use icmp_host::policy::PolicySpec;
-use icmp_host::runtime::{Interrupt, Limits, Runtime, Session, sha256_hex, types};
+use icmp_host::runtime::{Interrupt, Limits, Plugin, Runtime, Session, sha256_hex, types};
 
 use super::args::{BatchArgs, ProgressFormat};
 use super::render::Renderer;
-use super::{Ending, async_runtime, plugin_bytes, print_stdout, privileged_sockets, watch_ctrl_c};
+use super::{
+    Ending, Source, Workers, async_runtime, plugin_bytes, plugin_source, print_stdout,
+    privileged_sockets, watch_ctrl_c,
+};
+
+/// Most runs alive at once: the instance pool's size (runs beyond it wait
+/// for a slot). Each slot reserves address space, not memory.
+const MAX_CONCURRENT: usize = 1000;
 
 /// The manifest file.
 #[derive(Debug, Deserialize)]
@@ -73,19 +81,30 @@ impl LimitSpec {
 /// A run, validated and ready.
 struct Prepared {
     name: String,
+    /// The manifest's `plugin`: runs naming the same one share it.
+    plugin: String,
     label: String,
-    wasm: std::borrow::Cow<'static, [u8]>,
     args: Vec<String>,
     policy: icmp_host::policy::Policy,
     limits: Limits,
 }
 
-fn prepare(manifest: Manifest) -> anyhow::Result<Vec<Prepared>> {
+/// A plugin some runs name, as read (and checked against pins).
+struct Named {
+    label: String,
+    source: Source,
+    wasm: std::borrow::Cow<'static, [u8]>,
+    /// Its SHA-256, once a pin asks for it.
+    sha256: std::cell::OnceCell<String>,
+}
+
+fn prepare(manifest: Manifest) -> anyhow::Result<(Vec<Prepared>, HashMap<String, Named>)> {
     if manifest.runs.is_empty() {
         bail!("the manifest has no runs");
     }
     let mut names = std::collections::HashSet::new();
-    manifest
+    let mut plugins: HashMap<String, Named> = HashMap::new();
+    let runs = manifest
         .runs
         .into_iter()
         .map(|e| {
@@ -93,9 +112,21 @@ fn prepare(manifest: Manifest) -> anyhow::Result<Vec<Prepared>> {
                 bail!("two runs are named {:?}", e.name);
             }
             let context = || format!("run {:?}", e.name);
-            let (label, wasm) = plugin_bytes(&e.plugin).with_context(context)?;
+            if !plugins.contains_key(&e.plugin) {
+                let (label, source) = plugin_source(&e.plugin).with_context(context)?;
+                let wasm = plugin_bytes(&source).with_context(context)?;
+                let named = Named {
+                    label,
+                    source,
+                    wasm,
+                    sha256: std::cell::OnceCell::new(),
+                };
+                plugins.insert(e.plugin.clone(), named);
+            }
+            let named = &plugins[&e.plugin];
+            let label = &named.label;
             if let Some(want) = &e.sha256 {
-                let got = sha256_hex(&wasm);
+                let got = named.sha256.get_or_init(|| sha256_hex(&named.wasm));
                 if !got.eq_ignore_ascii_case(want) {
                     bail!(
                         "run {:?}: {} has sha256 {got}, the manifest says {want}",
@@ -112,12 +143,31 @@ fn prepare(manifest: Manifest) -> anyhow::Result<Vec<Prepared>> {
             let limits = e.limits.build().with_context(context)?;
             Ok(Prepared {
                 name: e.name,
-                label,
-                wasm,
+                label: label.clone(),
+                plugin: e.plugin,
                 args: e.args,
                 policy,
                 limits,
             })
+        })
+        .collect::<anyhow::Result<_>>()?;
+    Ok((runs, plugins))
+}
+
+/// Loads each plugin once — built-ins from their precompiled code, files
+/// from the bytes read (and checked) — for all the runs naming it.
+fn load_all(
+    runtime: &Runtime,
+    plugins: HashMap<String, Named>,
+) -> HashMap<String, Result<Plugin, String>> {
+    plugins
+        .into_iter()
+        .map(|(key, named)| {
+            let plugin = match named.source {
+                Source::BuiltIn(b) => runtime.load_builtin(b),
+                Source::File(_) => runtime.load(&named.label, &named.wasm),
+            };
+            (key, plugin.map_err(|e| e.to_string()))
         })
         .collect()
 }
@@ -127,15 +177,17 @@ pub fn run(args: BatchArgs) -> anyhow::Result<Ending> {
         .with_context(|| format!("cannot read {}", args.manifest.display()))?;
     let manifest: Manifest = serde_json::from_str(&text)
         .with_context(|| format!("{} is not a valid manifest", args.manifest.display()))?;
-    let runs = prepare(manifest)?;
+    let (runs, plugins) = prepare(manifest)?;
     let any_privileged = runs.iter().any(|r| r.policy.allow_privileged);
     let raw = privileged_sockets(any_privileged)?;
     let cache_dir = args
         .cache_dir
         .clone()
         .or_else(icmp_host::runtime::default_cache_dir);
-    async_runtime()?.block_on(async move {
-        let runtime = Arc::new(Runtime::new(cache_dir)?);
+    async_runtime(Workers::PerCore)?.block_on(async move {
+        let slots = runs.len().min(MAX_CONCURRENT) as u32;
+        let runtime = Arc::new(Runtime::pooled(cache_dir, slots)?);
+        let plugins = load_all(&runtime, plugins);
         let engine =
             Engine::new(EngineConfig::default(), raw).context("starting the ICMP engine")?;
         let all = Interrupt::new();
@@ -150,6 +202,7 @@ pub fn run(args: BatchArgs) -> anyhow::Result<Ending> {
                 interrupt: interrupt.clone(),
             };
             let (name, label) = (run.name.clone(), run.label.clone());
+            let plugin = plugins[&run.plugin].clone();
             // Each plugin in its own task; a Ctrl-C interrupts them all.
             tasks.push((
                 name,
@@ -162,9 +215,7 @@ pub fn run(args: BatchArgs) -> anyhow::Result<Ending> {
                             interrupt.trigger();
                         }
                     });
-                    let plugin = runtime
-                        .load(&run.label, &run.wasm)
-                        .map_err(|e| e.to_string())?;
+                    let plugin = plugin?;
                     let finished = runtime
                         .run(&plugin, run.args, session, &run.limits)
                         .await

@@ -1,9 +1,14 @@
 /*!
-Runs plugins: one wasmtime engine per process, compiled components cached
-on disk, and a fresh `Store` per run with its limits — memory, the
-instance's own CPU time, wall-clock time and output size. A plugin that
-traps, overruns or imports something outside the published set is stopped
-with an error naming what happened; the host carries on.
+Runs plugins: one wasmtime engine per process, built-in plugins
+precompiled into the binary, other plugins' compiled code cached on disk,
+and a fresh `Store` per run with its limits — memory, the instance's own
+CPU time, wall-clock time and output size. A plugin that traps, overruns
+or imports something outside the published set is stopped with an error
+naming what happened; the host carries on.
+
+A [`Plugin`] is loaded once and shared by all its runs (one `InstancePre`);
+many concurrent runs use a [`Runtime::pooled`] runtime, whose instances
+come from wasmtime's pooling allocator.
 
 Plugins see the `icmp-host:probe` imports and this WASI subset only:
 stdout and stderr (captured), clocks, random, an empty environment and a
@@ -14,17 +19,21 @@ pub mod bindings;
 mod cache;
 mod convert;
 mod cpu;
+mod engine_config;
 mod host;
 mod interrupt;
 mod wasi;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
-use wasmtime::{Store, StoreLimitsBuilder, UpdateDeadline};
+use wasmtime::{
+    InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimitsBuilder, UpdateDeadline,
+};
 use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
@@ -33,6 +42,7 @@ pub use cache::{CacheError, default_dir as default_cache_dir, sha256_hex};
 pub use host::{HostError, ProbeCtx, SocketHandle};
 pub use interrupt::Interrupt;
 
+use crate::builtin::BuiltIn;
 use crate::icmp::Engine;
 use crate::policy::Policy;
 use bindings::ProbePre;
@@ -77,6 +87,14 @@ impl Default for Limits {
 /// Why a plugin could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
+    /// The plugin file cannot be read.
+    #[error("cannot read plugin {}: {source}", path.display())]
+    Unreadable {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
     /// Not a WebAssembly component (or not valid).
     #[error("{name} is not a valid WebAssembly component: {reason}")]
     Invalid {
@@ -96,6 +114,9 @@ pub enum LoadError {
         /// The import.
         import: String,
     },
+    /// The compiler cannot be set up.
+    #[error("cannot compile plugins: {0}")]
+    Compiler(String),
     /// Does not fit the probe world.
     #[error("{name} does not implement the icmp-host probe world: {reason}")]
     WrongWorld {
@@ -155,10 +176,13 @@ pub struct Finished {
     pub interrupted: bool,
 }
 
-/// A loaded plugin, ready to instantiate.
+/// A loaded plugin, ready to instantiate; clones share the compiled code
+/// and the linked `InstancePre`.
+#[derive(Clone)]
 pub struct Plugin {
-    name: String,
-    imports: Vec<String>,
+    name: Arc<str>,
+    imports: Arc<[String]>,
+    code: Code,
     pre: ProbePre<ProbeCtx>,
 }
 
@@ -172,12 +196,38 @@ impl Plugin {
     pub fn imports(&self) -> &[String] {
         &self.imports
     }
+
+    /// Where its native code came from.
+    pub fn code(&self) -> Code {
+        self.code
+    }
+}
+
+/// Where a plugin's native code came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Code {
+    /// Precompiled at build time, part of the binary.
+    BuiltIn,
+    /// The compiled-plugin cache.
+    Cached,
+    /// Compiled by this process.
+    Compiled,
+}
+
+impl std::fmt::Display for Code {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Code::BuiltIn => "precompiled into the binary",
+            Code::Cached => "from the compiled-plugin cache",
+            Code::Compiled => "compiled now",
+        })
+    }
 }
 
 /// Increments the engine's epoch every tick, on its own thread.
 struct EpochTicker {
     stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    thread: Option<std::thread::Thread>,
 }
 
 /// How often plugins yield to the executor (and the CPU budget is checked).
@@ -189,6 +239,7 @@ impl EpochTicker {
         let flag = Arc::clone(&stop);
         let thread = std::thread::Builder::new()
             .name("epoch-ticker".into())
+            .stack_size(64 << 10)
             .spawn(move || {
                 while !flag.load(Ordering::Relaxed) {
                     // Parked, not slept: `drop` wakes it at once.
@@ -197,78 +248,213 @@ impl EpochTicker {
                 }
             })
             .ok();
-        EpochTicker { stop, thread }
-    }
-}
-
-impl Drop for EpochTicker {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            t.thread().unpark();
-            let _ = t.join();
+        EpochTicker {
+            stop,
+            thread: thread.map(|t| t.thread().clone()),
         }
     }
 }
 
+impl Drop for EpochTicker {
+    /// Stops the thread without waiting for it: it only touches the engine
+    /// it owns a handle to, and it leaves as soon as it wakes.
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            t.unpark();
+        }
+    }
+}
+
+/// Wasm resources one run may use in a pooled runtime: the pool holds this
+/// much per instance, so no tenant's component can use up its neighbours'
+/// share. (Rust plugins use 1 memory, 2 tables, 3 core instances.)
+const POOL_MEMORIES_PER_RUN: u32 = 2;
+const POOL_TABLES_PER_RUN: u32 = 4;
+const POOL_CORE_INSTANCES_PER_RUN: u32 = 32;
+/// Elements per table (CPython's indirect-call table has tens of thousands).
+const POOL_TABLE_ELEMENTS: usize = 100_000;
+
 /// Everything needed to run plugins.
 pub struct Runtime {
+    /// Runs plugins. It loads native code but never compiles: building
+    /// the compiler costs more than a built-in's whole load.
     engine: wasmtime::Engine,
+    /// Compiles plugins that have no native code yet, with the same
+    /// settings; made when first needed.
+    compiler: std::sync::OnceLock<Result<wasmtime::Engine, String>>,
     linker: Linker<ProbeCtx>,
-    cache: Option<cache::Cache>,
-    cache_warning: Option<String>,
+    /// Where the compiled-plugin cache is, if it is wanted.
+    cache_dir: Option<PathBuf>,
+    /// The cache, opened when first needed (built-ins never need it), or
+    /// why it cannot be used.
+    cache: std::sync::OnceLock<Result<cache::Cache, String>>,
+    /// Free instance slots of a pooled runtime.
+    slots: Option<Arc<Semaphore>>,
     _ticker: EpochTicker,
 }
 
 impl Runtime {
-    /// Builds the engine and linker; `cache_dir` `None` disables the cache.
+    /// A runtime for a few runs: instance memory is mapped per run, nothing
+    /// is reserved up front. `cache_dir` `None` disables the cache.
     pub fn new(cache_dir: Option<PathBuf>) -> anyhow::Result<Runtime> {
-        let mut config = wasmtime::Config::new();
-        config.wasm_component_model(true);
-        config.epoch_interruption(true);
+        Runtime::build(engine_config::config(), cache_dir, None)
+    }
+
+    /// A runtime for up to `instances` concurrent runs, from a pool of
+    /// instance slots reserved once (address space only; pages are touched
+    /// as runs use them and returned when they end). Runs beyond
+    /// `instances` wait for a slot.
+    pub fn pooled(cache_dir: Option<PathBuf>, instances: u32) -> anyhow::Result<Runtime> {
+        let instances = instances.max(1);
+        let mut pool = PoolingAllocationConfig::new();
+        pool.total_component_instances(instances)
+            .total_core_instances(instances * POOL_CORE_INSTANCES_PER_RUN)
+            .max_core_instances_per_component(POOL_CORE_INSTANCES_PER_RUN)
+            .total_memories(instances * POOL_MEMORIES_PER_RUN)
+            .max_memories_per_component(POOL_MEMORIES_PER_RUN)
+            .total_tables(instances * POOL_TABLES_PER_RUN)
+            .max_tables_per_component(POOL_TABLES_PER_RUN)
+            .table_elements(POOL_TABLE_ELEMENTS)
+            .total_stacks(instances);
+        let mut config = engine_config::config();
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let slots = Arc::new(Semaphore::new(instances as usize));
+        Runtime::build(config, cache_dir, Some(slots))
+    }
+
+    fn build(
+        mut config: wasmtime::Config,
+        cache_dir: Option<PathBuf>,
+        slots: Option<Arc<Semaphore>>,
+    ) -> anyhow::Result<Runtime> {
+        config.enable_compiler(false);
         let engine = wasmtime::Engine::new(&config)?;
         let mut linker = Linker::new(&engine);
         wasi::add_wasi_subset(&mut linker)?;
         bindings::Probe::add_to_linker::<ProbeCtx, HasSelf<ProbeCtx>>(&mut linker, |c| c)?;
-        let (cache, cache_warning) = match cache_dir {
-            None => (None, None),
-            Some(dir) => match cache::Cache::open(&dir, &engine) {
-                Ok(c) => (Some(c), None),
-                Err(e) => (None, Some(e.to_string())),
-            },
-        };
         Ok(Runtime {
             _ticker: EpochTicker::start(engine.clone()),
             engine,
+            compiler: std::sync::OnceLock::new(),
             linker,
-            cache,
-            cache_warning,
+            cache_dir,
+            cache: std::sync::OnceLock::new(),
+            slots,
         })
     }
 
-    /// Why the compiled-plugin cache is off, when it was asked for.
-    pub fn cache_warning(&self) -> Option<&str> {
-        self.cache_warning.as_deref()
+    /// The engine that compiles (never instantiates: no instance pool).
+    fn compiler(&self) -> Result<&wasmtime::Engine, LoadError> {
+        self.compiler
+            .get_or_init(|| {
+                wasmtime::Engine::new(&engine_config::config()).map_err(|e| root_cause(&e))
+            })
+            .as_ref()
+            .map_err(|reason| LoadError::Compiler(reason.clone()))
     }
 
-    /// Compiles (or loads from cache) and links a plugin.
-    pub fn load(&self, name: &str, wasm: &[u8]) -> Result<Plugin, LoadError> {
-        let sha = sha256_hex(wasm);
-        let cached = self.cache.as_ref().and_then(|c| c.load(&self.engine, &sha));
-        let component = match cached {
-            Some(c) => c,
-            None => {
-                let c = Component::new(&self.engine, wasm).map_err(|e| LoadError::Invalid {
-                    name: name.to_owned(),
-                    reason: root_cause(&e),
-                })?;
-                if let Some(cache) = &self.cache {
-                    // A cache that cannot be written only costs a recompile.
-                    let _ = cache.store(&c, &sha);
-                }
-                c
+    /// The compiled-plugin cache, when wanted and usable.
+    fn cache(&self) -> Option<&cache::Cache> {
+        let dir = self.cache_dir.as_ref()?;
+        self.cache
+            .get_or_init(|| {
+                let compiler = self.compiler().map_err(|e| e.to_string())?;
+                cache::Cache::open(dir, compiler).map_err(|e| e.to_string())
+            })
+            .as_ref()
+            .ok()
+    }
+
+    /// Why the compiled-plugin cache is off, when it was needed but
+    /// cannot be used.
+    pub fn cache_warning(&self) -> Option<&str> {
+        self.cache.get()?.as_ref().err().map(String::as_str)
+    }
+
+    /// Loads a built-in plugin: its native code from the binary when
+    /// wasmtime accepts it for this engine, else its component compiled
+    /// (through the cache).
+    pub fn load_builtin(&self, builtin: &BuiltIn) -> Result<Plugin, LoadError> {
+        if !builtin.native.is_empty() {
+            // SAFETY: `deserialize` runs native code from these bytes. They
+            // are part of this executable, written by `build.rs` with
+            // `Engine::precompile_component` of the same wasmtime and
+            // engine configuration; wasmtime checks version, target, CPU
+            // features and settings against this engine and refuses a
+            // mismatch (handled by compiling below).
+            #[allow(unsafe_code)]
+            let component = unsafe { Component::deserialize(&self.engine, builtin.native) };
+            if let Ok(component) = component {
+                return self.link(builtin.name, component, Code::BuiltIn);
             }
+        }
+        self.load(builtin.name, builtin.wasm)
+    }
+
+    /// Loads the plugin in file `path`, named `name`. With a cache, a file
+    /// loaded before is neither read nor hashed again: the cache knows it
+    /// by device, inode, size and times (any write changes them).
+    pub fn load_file(&self, name: &str, path: &Path) -> Result<Plugin, LoadError> {
+        let unreadable = |source| LoadError::Unreadable {
+            path: path.to_owned(),
+            source,
         };
+        let mut file = std::fs::File::open(path).map_err(unreadable)?;
+        let identity = cache::FileIdentity::of(&file).map_err(unreadable)?;
+        if let Some(cache) = self.cache()
+            && let Some(sha) = cache.digest_of(&identity)
+            && let Some(component) = cache.load(&self.engine, &sha)
+        {
+            return self.link(name, component, Code::Cached);
+        }
+        let mut wasm = Vec::new();
+        std::io::Read::read_to_end(&mut file, &mut wasm).map_err(unreadable)?;
+        let sha = sha256_hex(&wasm);
+        let plugin = self.load_hashed(name, &wasm, &sha)?;
+        if let Some(cache) = self.cache()
+            // Unchanged while read: the bytes hashed are the file's.
+            && cache::FileIdentity::of(&file).is_ok_and(|now| now == identity)
+        {
+            // A cache that cannot be written only costs a hash next time.
+            let _ = cache.remember(&identity, &sha);
+        }
+        Ok(plugin)
+    }
+
+    /// Compiles (or loads from cache) and links the plugin `wasm`.
+    pub fn load(&self, name: &str, wasm: &[u8]) -> Result<Plugin, LoadError> {
+        self.load_hashed(name, wasm, &sha256_hex(wasm))
+    }
+
+    /// [`Runtime::load`] of bytes whose SHA-256 is `sha`.
+    fn load_hashed(&self, name: &str, wasm: &[u8], sha: &str) -> Result<Plugin, LoadError> {
+        if let Some(component) = self.cache().and_then(|c| c.load(&self.engine, sha)) {
+            return self.link(name, component, Code::Cached);
+        }
+        let invalid = |e: wasmtime::Error| LoadError::Invalid {
+            name: name.to_owned(),
+            reason: root_cause(&e),
+        };
+        let artifact = self
+            .compiler()?
+            .precompile_component(wasm)
+            .map_err(invalid)?;
+        // SAFETY: `deserialize` runs native code from these bytes: this
+        // process's compiler just produced them, with the settings of
+        // `self.engine`.
+        #[allow(unsafe_code)]
+        let component =
+            unsafe { Component::deserialize(&self.engine, &artifact) }.map_err(invalid)?;
+        if let Some(cache) = self.cache() {
+            // A cache that cannot be written only costs a recompile.
+            let _ = cache.store(&artifact, sha);
+        }
+        self.link(name, component, Code::Compiled)
+    }
+
+    /// Checks a component's imports and links it against the host.
+    fn link(&self, name: &str, component: Component, code: Code) -> Result<Plugin, LoadError> {
         let imports = wasi::check_imports(name, &component, &self.engine)?;
         let pre = self
             .linker
@@ -279,10 +465,19 @@ impl Runtime {
                 reason: root_cause(&e),
             })?;
         Ok(Plugin {
-            name: name.to_owned(),
-            imports,
+            name: name.into(),
+            imports: imports.into(),
+            code,
             pre,
         })
+    }
+
+    /// Waits for a free instance slot (pooled runtimes); the slot is the
+    /// run's until the permit is dropped, after its `Store`.
+    async fn slot(&self) -> Option<OwnedSemaphorePermit> {
+        let slots = Arc::clone(self.slots.as_ref()?);
+        // The semaphore is never closed.
+        slots.acquire_owned().await.ok()
     }
 
     /// Runs `plugin` with `args` until it returns, fails or hits a limit.
@@ -299,6 +494,9 @@ impl Runtime {
             sink,
             interrupt,
         } = session;
+        // Before the store, so dropped after it (wasmtime refuses an
+        // instance beyond the pool).
+        let _slot = self.slot().await;
         let captured = MemoryOutputPipe::new(limits.output);
         let mut wasi = WasiCtxBuilder::new();
         wasi.stdout(captured.clone()).stderr(captured.clone());
