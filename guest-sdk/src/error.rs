@@ -71,6 +71,54 @@ pub enum PolicyRule {
     Names,
 }
 
+impl PolicyRule {
+    /// The rule's name, as the WIT spells it (`destination`, `packet-budget`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            PolicyRule::Destination => "destination",
+            PolicyRule::Multicast => "multicast",
+            PolicyRule::Broadcast => "broadcast",
+            PolicyRule::PacketBudget => "packet-budget",
+            PolicyRule::PayloadSize => "payload-size",
+            PolicyRule::Sockets => "sockets",
+            PolicyRule::Privileged => "privileged",
+            PolicyRule::Names => "names",
+        }
+    }
+}
+
+impl Error {
+    /// The policy rule that refused this call, if it was a refusal.
+    ///
+    /// ```
+    /// use icmp_host_sdk::{Error, PolicyRule};
+    /// let e = Error::PolicyDenied { rule: PolicyRule::PacketBudget, message: "--max-packets 10".into() };
+    /// assert_eq!(e.denied_by(), Some(PolicyRule::PacketBudget));
+    /// assert_eq!(Error::Interrupted.denied_by(), None);
+    /// ```
+    pub fn denied_by(&self) -> Option<PolicyRule> {
+        match self {
+            Error::PolicyDenied { rule, .. } => Some(*rule),
+            _ => None,
+        }
+    }
+
+    /// Whether this error concerns one request only, so a probe reports it
+    /// for that request and carries on, as iputils does: a Don't-Fragment
+    /// request too big for the path, or the kernel refusing one packet.
+    /// Anything else (a refused destination, the budget spent, the run
+    /// interrupted, the socket gone) concerns the run.
+    ///
+    /// ```
+    /// use icmp_host_sdk::Error;
+    /// assert!(Error::MessageTooBig { mtu: 1280 }.is_per_request());
+    /// assert!(!Error::Interrupted.is_per_request());
+    /// ```
+    pub fn is_per_request(&self) -> bool {
+        matches!(self, Error::MessageTooBig { .. } | Error::IcmpSocket(_))
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -81,9 +129,15 @@ impl fmt::Display for Error {
             Error::SocketBroadcast => {
                 f.write_str("broadcast destination, but broadcast is not enabled on the socket")
             }
-            Error::TimeoutExceeded(d) => write!(f, "no reply within {:.3} s", d.as_secs_f64()),
+            Error::TimeoutExceeded(d) => {
+                f.write_str("no reply within ")?;
+                f.write_str(&crate::json::decimal(d.as_millis() as i64, 3))?;
+                f.write_str(" s")
+            }
             Error::IcmpSocket(m) => write!(f, "socket error: {m}"),
-            Error::PolicyDenied { message, .. } => write!(f, "denied by policy: {message}"),
+            Error::PolicyDenied { rule, message } => {
+                write!(f, "denied by policy ({}): {message}", rule.name())
+            }
             Error::Interrupted => f.write_str("interrupted"),
             Error::ResourceExhausted(m) => write!(f, "host capacity exhausted: {m}"),
             Error::InvalidArgument(m) => write!(f, "invalid argument: {m}"),
@@ -103,8 +157,9 @@ pub enum IcmpError {
     DestinationUnreachable(Reply),
     /// Time Exceeded (IPv4 type 11, IPv6 type 3).
     TimeExceeded(Reply),
-    /// Packet Too Big (IPv6 type 2); IPv4 Fragmentation Needed is a
-    /// Destination Unreachable with code 4. Either carries the MTU.
+    /// Too big for a link on the path: IPv6 Packet Too Big or IPv4
+    /// Fragmentation Needed (one notion, see [`Kind::PacketTooBig`]).
+    /// `reply.mtu` is the next-hop MTU.
     PacketTooBig(Reply),
     /// Any other non-echo message.
     Other(Reply),
@@ -119,7 +174,7 @@ impl IcmpError {
             Kind::DestinationUnreachable => IcmpError::DestinationUnreachable(reply),
             Kind::TimeExceeded => IcmpError::TimeExceeded(reply),
             Kind::PacketTooBig => IcmpError::PacketTooBig(reply),
-            Kind::ParameterProblem | Kind::Other => IcmpError::Other(reply),
+            _ => IcmpError::Other(reply),
         })
     }
 

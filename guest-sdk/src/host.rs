@@ -1,19 +1,34 @@
-//! The icmp-host imports, wrapped: [`IcmpSocket`], [`resolve`], progress and
-//! sleep. Conversions between generated and public types live here, and
-//! only here.
+//! The icmp-host imports, wrapped: [`IcmpSocket`], [`resolve`], progress,
+//! time, and the run's limits. Conversions between generated and public
+//! types live here, and only here.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::time::Duration;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant, SystemTime};
 
-use crate::bindings::icmp_host::probe::{control, dns, progress, sockets, types as wit};
+use crate::bindings::icmp_host::probe::{control, dns, limits, progress, sockets, types as wit};
 use crate::error::{Error, PolicyRule};
 use crate::icmp::{EchoRequest, Mode, OpenOptions, Reply, TimestampSource};
-use crate::net::{Address, Family};
+use crate::limits::Limits;
 use crate::network::{Match, Socket};
 use crate::progress::{Event, HopProbe, ProbeKind, Summary};
+use crate::range::Cidr;
+use crate::{Address, Family};
 
 /// An ICMP socket owned by the host (icmplib's `ICMPv4Socket` /
-/// `ICMPv6Socket`). Closed when dropped.
+/// `ICMPv6Socket`). Closed when dropped. Most probes use a [`crate::Flight`]
+/// instead, which opens sockets as needed.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use icmp_host_sdk::{EchoRequest, Family, IcmpSocket, Match, OpenOptions, Socket};
+///
+/// let mut socket = IcmpSocket::open(&OpenOptions::new(Family::V4))?;
+/// socket.send(&EchoRequest::new("127.0.0.1".parse().unwrap(), 1, 1))?;
+/// let reply = socket.receive(Some(Match { id: 1, sequence: 1 }), Duration::from_secs(1))?;
+/// println!("{} in {:?}", reply.source, reply.rtt);
+/// # Ok::<(), icmp_host_sdk::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct IcmpSocket {
     inner: sockets::IcmpSocket,
@@ -94,16 +109,10 @@ impl Socket for IcmpSocket {
         Ok(self.inner.send(&request.into())?)
     }
 
-    fn send_many(&mut self, requests: &[EchoRequest]) -> Vec<Result<u64, Error>> {
+    fn send_many(&mut self, requests: &[EchoRequest]) -> Result<Vec<Result<u64, Error>>, Error> {
         let requests: Vec<wit::EchoRequest> = requests.iter().map(Into::into).collect();
-        match self.inner.send_many(&requests) {
-            Ok(results) => results.into_iter().map(|r| r.map_err(Into::into)).collect(),
-            // The call as a whole was refused: so was every request.
-            Err(e) => {
-                let e = Error::from(e);
-                requests.iter().map(|_| Err(e.clone())).collect()
-            }
-        }
+        let results = self.inner.send_many(&requests)?;
+        Ok(results.into_iter().map(|r| r.map_err(Into::into)).collect())
     }
 
     fn receive(&mut self, matching: Option<Match>, timeout: Duration) -> Result<Reply, Error> {
@@ -134,23 +143,157 @@ impl Socket for IcmpSocket {
 /// Resolves a name or address literal to all its addresses, IPv4 first
 /// (icmplib's `resolve`); `family` keeps one family only. IPv6 literals may
 /// carry a scope: `fe80::1%eth0`.
+///
+/// ```no_run
+/// let addresses = icmp_host_sdk::resolve("localhost", None)?;
+/// # Ok::<(), icmp_host_sdk::Error>(())
+/// ```
 pub fn resolve(name: &str, family: Option<Family>) -> Result<Vec<Address>, Error> {
     let found = dns::resolve(name, family.map(Into::into))?;
     Ok(found.into_iter().map(Into::into).collect())
 }
 
-/// Sleeps, waking early with [`Error::Interrupted`] when the run ends.
-pub(crate) fn sleep(duration: Duration) -> Result<(), Error> {
+/// Sleeps, waking early with [`Error::Interrupted`] when the run is ending
+/// (Ctrl-C, wall-clock limit): return what you have then.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// if icmp_host_sdk::sleep(Duration::from_millis(500)).is_err() {
+///     // interrupted: report what was measured so far
+/// }
+/// ```
+pub fn sleep(duration: Duration) -> Result<(), Error> {
     Ok(control::sleep(nanos(duration))?)
 }
 
-/// Reports a progress event to the host.
-pub(crate) fn emit(event: Event) {
+/// Reports a progress event; the host renders it (ping-like lines, NDJSON)
+/// or drops it (`-q`). See also [`note`] and [`result_line`].
+///
+/// ```no_run
+/// icmp_host_sdk::emit(icmp_host_sdk::Event::Note("warming up".into()));
+/// ```
+pub fn emit(event: Event) {
     progress::emit(&event.into())
+}
+
+/// Reports a line of free text (shown on stderr, like ping's notes).
+///
+/// ```no_run
+/// icmp_host_sdk::note("192.0.2.7: no answer");
+/// ```
+pub fn note(text: impl Into<String>) {
+    emit(Event::Note(text.into()))
+}
+
+/// Streams one JSON value as a result, at once, on its own line of stdout
+/// (never silenced). Return `Output::streamed(outcome)` at the end.
+///
+/// ```no_run
+/// use icmp_host_sdk::json;
+/// icmp_host_sdk::result_line(&json::object(|o| {
+///     o.field("address", "192.0.2.1").field("alive", &true);
+/// }));
+/// ```
+pub fn result_line(json: &str) {
+    emit(Event::ResultLine(json.to_owned()))
+}
+
+/// Monotonic time since the plugin started: for schedules and deadlines.
+///
+/// ```no_run
+/// let start = icmp_host_sdk::now();
+/// // ... probe ...
+/// let elapsed = icmp_host_sdk::now() - start;
+/// ```
+pub fn now() -> Duration {
+    static ORIGIN: OnceLock<Instant> = OnceLock::new();
+    ORIGIN.get_or_init(Instant::now).elapsed()
+}
+
+/// The realtime clock, nanoseconds since the Unix epoch: the clock of the
+/// host's send times and of [`Reply::received_at`]. To place such a
+/// timestamp on the [`now`] timeline, use [`local_time`].
+///
+/// ```no_run
+/// let ns = icmp_host_sdk::wall_clock();
+/// assert!(ns > 1_700_000_000_000_000_000);
+/// ```
+pub fn wall_clock() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, nanos)
+}
+
+/// Where a host timestamp (a send time, [`Reply::received_at`]) falls on
+/// the [`now`] timeline.
+///
+/// ```no_run
+/// # fn demo(reply: &icmp_host_sdk::Reply) {
+/// let arrived = icmp_host_sdk::local_time(reply.received_at);
+/// let waiting_since = icmp_host_sdk::now() - arrived;
+/// # }
+/// ```
+pub fn local_time(timestamp: u64) -> Duration {
+    let now = now();
+    now.saturating_sub(Duration::from_nanos(wall_clock().saturating_sub(timestamp)))
+}
+
+/// The policy and limits this run is under (destinations, rate, budgets,
+/// batch sizes, memory, CPU, wall clock).
+///
+/// ```no_run
+/// let rules = icmp_host_sdk::limits();
+/// let batch = rules.max_batch as usize;
+/// ```
+pub fn limits() -> Limits {
+    limits::current().into()
+}
+
+/// Whether a request to `destination` would pass the host's destination
+/// rules, without sending anything. A refusal is an
+/// [`Error::PolicyDenied`] naming its rule.
+///
+/// ```no_run
+/// let a = "192.0.2.1".parse().unwrap();
+/// if let Err(e) = icmp_host_sdk::check_destination(a) {
+///     icmp_host_sdk::note(format!("skipping {a}: {e}"));
+/// }
+/// ```
+pub fn check_destination(destination: Address) -> Result<(), Error> {
+    limits::check_destination(destination.into()).map_err(|d| wit::Error::PolicyDenied(d).into())
 }
 
 fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+impl From<limits::Rules> for Limits {
+    fn from(r: limits::Rules) -> Self {
+        let cidrs = |list: Vec<limits::Cidr>| {
+            list.into_iter()
+                .filter_map(|c| Cidr::new(Address::from(c.address).ip, c.prefix))
+                .collect()
+        };
+        Limits {
+            allow: cidrs(r.allow),
+            deny: cidrs(r.deny),
+            allow_broadcast: r.allow_broadcast,
+            allow_multicast: r.allow_multicast,
+            allow_privileged: r.allow_privileged,
+            allow_names: r.allow_names,
+            max_payload: r.max_payload,
+            max_sockets: r.max_sockets,
+            max_pps: r.max_pps,
+            max_packets: r.max_packets,
+            packets_sent: r.packets_sent,
+            max_batch: r.max_batch,
+            max_batch_bytes: r.max_batch_bytes,
+            max_timeout: Duration::from_nanos(r.max_timeout),
+            memory: r.memory,
+            cpu: Duration::from_nanos(r.cpu),
+            wall: r.wall.map(Duration::from_nanos),
+        }
+    }
 }
 
 impl From<Family> for wit::Family {
@@ -367,5 +510,57 @@ impl From<Summary> for progress::Summary {
             mdev: nanos(s.mdev),
             elapsed: nanos(s.elapsed),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn denials_keep_their_rule() {
+        let e: Error = wit::Error::PolicyDenied(wit::Denial {
+            rule: wit::PolicyRule::PacketBudget,
+            message: "--max-packets 3 spent".into(),
+        })
+        .into();
+        assert_eq!(e.denied_by(), Some(PolicyRule::PacketBudget));
+        assert_eq!(
+            e.to_string(),
+            "denied by policy (packet-budget): --max-packets 3 spent"
+        );
+        let e: Error = wit::Error::MessageTooBig(1280).into();
+        assert_eq!(e, Error::MessageTooBig { mtu: 1280 });
+    }
+
+    #[test]
+    fn rules_convert_with_their_ranges() {
+        let rules = limits::Rules {
+            allow: vec![limits::Cidr {
+                address: wit::IpAddress::Ipv4((198, 18, 0, 0)),
+                prefix: 15,
+            }],
+            deny: vec![],
+            allow_broadcast: false,
+            allow_multicast: false,
+            allow_privileged: true,
+            allow_names: false,
+            max_payload: 1472,
+            max_sockets: 4,
+            max_pps: Some(5.0),
+            max_packets: Some(100),
+            packets_sent: 7,
+            max_batch: 1024,
+            max_batch_bytes: 4 << 20,
+            max_timeout: 60_000_000_000,
+            memory: 1 << 26,
+            cpu: 2_000_000_000,
+            wall: None,
+        };
+        let l = Limits::from(rules);
+        assert_eq!(l.allow, vec!["198.18.0.0/15".parse().unwrap()]);
+        assert_eq!(l.packets_left(), Some(93));
+        assert_eq!(l.min_spacing(), Duration::from_millis(200));
+        assert_eq!(l.cpu, Duration::from_secs(2));
     }
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::codes::{self, Kind};
 use crate::error::IcmpError;
-use crate::net::{Address, Family};
+use crate::{Address, Family};
 
 /// icmplib's default payload size in bytes.
 pub const DEFAULT_PAYLOAD_SIZE: u32 = 56;
@@ -73,6 +73,14 @@ pub struct EchoRequest {
 
 impl EchoRequest {
     /// A request with icmplib's defaults: 56 random bytes, TTL 64, class 0.
+    ///
+    /// ```
+    /// use icmp_host_sdk::EchoRequest;
+    /// let r = EchoRequest::new("192.0.2.1".parse().unwrap(), 7, 1)
+    ///     .with_payload_size(1372)
+    ///     .with_dont_fragment(true);
+    /// assert_eq!(r.packet_len(), 1400);
+    /// ```
     pub fn new(destination: Address, id: u16, sequence: u16) -> EchoRequest {
         EchoRequest {
             destination,
@@ -93,11 +101,43 @@ impl EchoRequest {
             None => self.payload_size as usize,
         }
     }
+
+    /// Size of the IP packet on the wire: IP header (20 / 40 bytes), ICMP
+    /// header (8) and payload — the number an MTU is compared with.
+    pub fn packet_len(&self) -> usize {
+        header_len(self.destination.family()) + self.payload_len()
+    }
+
+    /// The same request with `size` random payload bytes.
+    pub fn with_payload_size(mut self, size: u32) -> EchoRequest {
+        self.payload = None;
+        self.payload_size = size;
+        self
+    }
+
+    /// The same request with another TTL / hop limit.
+    pub fn with_ttl(mut self, ttl: u8) -> EchoRequest {
+        self.ttl = ttl;
+        self
+    }
+
+    /// The same request with Don't Fragment set or cleared.
+    pub fn with_dont_fragment(mut self, yes: bool) -> EchoRequest {
+        self.dont_fragment = yes;
+        self
+    }
+}
+
+/// IP plus ICMP header bytes of an echo request of `family`.
+pub fn header_len(family: Family) -> usize {
+    match family {
+        Family::V4 => 20 + 8,
+        Family::V6 => 40 + 8,
+    }
 }
 
 /// Which clock produced a receive time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TimestampSource {
     /// The kernel stamped the packet on arrival.
     Kernel,
@@ -105,6 +145,23 @@ pub enum TimestampSource {
     HostMonotonic,
     /// The kernel stamped both the request as it left and the reply.
     KernelBoth,
+}
+
+impl TimestampSource {
+    /// The name in results: `kernel`, `host-monotonic`, `kernel-both`.
+    pub fn name(self) -> &'static str {
+        match self {
+            TimestampSource::Kernel => "kernel",
+            TimestampSource::HostMonotonic => "host-monotonic",
+            TimestampSource::KernelBoth => "kernel-both",
+        }
+    }
+}
+
+impl crate::json::ToJson for TimestampSource {
+    fn write_json(&self, out: &mut String) {
+        self.name().write_json(out)
+    }
 }
 
 /// An answer to a request: an Echo Reply or an ICMP error quoting it
@@ -144,7 +201,7 @@ pub struct Reply {
 impl Reply {
     /// What kind of message this is.
     pub fn kind(&self) -> Kind {
-        codes::kind(self.family, self.icmp_type)
+        codes::kind(self.family, self.icmp_type, self.code)
     }
 
     /// Whether this is an Echo Reply.
@@ -154,6 +211,15 @@ impl Reply {
 
     /// `Ok` for an Echo Reply, the classified error otherwise (icmplib's
     /// `ICMPReply.raise_for_status`).
+    ///
+    /// ```no_run
+    /// # fn demo(reply: icmp_host_sdk::Reply) {
+    /// match reply.raise_for_status() {
+    ///     Ok(()) => println!("alive, {:?}", reply.rtt),
+    ///     Err(e) => println!("{e}"), // e.g. "Destination Host Unreachable (from 192.0.2.1)"
+    /// }
+    /// # }
+    /// ```
     pub fn raise_for_status(&self) -> Result<(), IcmpError> {
         match IcmpError::from_reply(self) {
             None => Ok(()),
@@ -164,6 +230,12 @@ impl Reply {
     /// The RTT in milliseconds, as icmplib reports it.
     pub fn rtt_ms(&self) -> f64 {
         self.rtt.as_nanos() as f64 / 1e6
+    }
+
+    /// The words for an error or note ("Destination Host Unreachable",
+    /// "Redirect Host"); `None` for an Echo Reply.
+    pub fn describe(&self) -> Option<String> {
+        codes::describe(self.family, self.icmp_type, self.code)
     }
 }
 
@@ -217,6 +289,18 @@ impl PacketOptions {
             source: self.source,
             mode: self.mode,
             interface: self.interface.clone(),
+        }
+    }
+
+    /// Flight settings that open sockets like these options say, with
+    /// `timeout` per request (pacing and window left at their defaults).
+    pub fn flight(&self, timeout: Duration) -> crate::flight::FlightOptions {
+        crate::flight::FlightOptions {
+            timeout,
+            source: self.source,
+            mode: self.mode,
+            interface: self.interface.clone(),
+            ..crate::flight::FlightOptions::default()
         }
     }
 

@@ -2,11 +2,10 @@
 //! for traceroute, `Hop`). Extra fields are additive: `target`, `error`,
 //! `duplicates` and per-probe `probes` records.
 
-use serde::Serialize;
-
+use crate::Address;
 use crate::codes;
 use crate::icmp::{Reply, TimestampSource};
-use crate::net::Address;
+use crate::json::{Decimal, Object, ToJson};
 
 /// Rounds like Python's `round(x, digits)` (`digits` ≤ 6): the exact binary
 /// value of `x` times 10^digits, rounded half to even, as the nearest
@@ -65,7 +64,7 @@ pub fn mdev(rtts: &[f64]) -> f64 {
 }
 
 /// What became of one request.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Probe {
     /// The request's sequence number.
     pub sequence: u16,
@@ -73,34 +72,25 @@ pub struct Probe {
     /// `failed` (the request could not be sent).
     pub status: ProbeStatus,
     /// Who answered.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub source: Option<Address>,
     /// Round-trip time in ms.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub rtt: Option<f64>,
     /// TTL / hop limit of the answer.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub ttl: Option<u8>,
     /// ICMP type of the answer.
-    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
     pub icmp_type: Option<u8>,
     /// ICMP code of the answer.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub code: Option<u8>,
     /// Next-hop MTU of a Packet Too Big / Fragmentation Needed.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub mtu: Option<u32>,
     /// Which clock stamped the answer.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub timestamp_source: Option<TimestampSource>,
     /// Words for an error or a failure.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
 }
 
 /// Outcome of one request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProbeStatus {
     /// An Echo Reply came back.
     Reply,
@@ -110,6 +100,53 @@ pub enum ProbeStatus {
     Timeout,
     /// The request could not be sent.
     Failed,
+}
+
+impl ProbeStatus {
+    /// The name in results: `reply`, `error`, `timeout`, `failed`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ProbeStatus::Reply => "reply",
+            ProbeStatus::Error => "error",
+            ProbeStatus::Timeout => "timeout",
+            ProbeStatus::Failed => "failed",
+        }
+    }
+}
+
+/// RTTs in ms, to the nanosecond.
+pub(crate) struct RttList<'a>(pub &'a [f64]);
+
+impl ToJson for RttList<'_> {
+    fn write_json(&self, out: &mut String) {
+        let list: Vec<Decimal> = self.0.iter().map(|&ms| Decimal::new(ms, 6)).collect();
+        list.write_json(out);
+    }
+}
+
+/// Schema v1 probe record: `sequence`, `status`, then what is known.
+impl ToJson for Probe {
+    fn write_json(&self, out: &mut String) {
+        let mut o = Object::begin(out);
+        o.field("sequence", &self.sequence)
+            .field("status", self.status.name())
+            .optional("source", &self.source)
+            .optional("rtt", &self.rtt.map(|ms| Decimal::new(ms, 6)))
+            .optional("ttl", &self.ttl)
+            .optional("type", &self.icmp_type)
+            .optional("code", &self.code)
+            .optional("mtu", &self.mtu)
+            .optional("timestamp_source", &self.timestamp_source)
+            .optional("message", &self.message);
+        o.end();
+    }
+}
+
+/// Adds `probe` to `probes`, kept in sequence order (after probes of the
+/// same sequence already there).
+pub(crate) fn insert_in_order(probes: &mut Vec<Probe>, probe: Probe) {
+    let at = probes.partition_point(|p| p.sequence <= probe.sequence);
+    probes.insert(at, probe);
 }
 
 impl Probe {
@@ -160,7 +197,18 @@ impl Probe {
     }
 }
 
-/// A pinged host (icmplib's `Host`).
+/// A pinged host (icmplib's `Host`), written as JSON with icmplib's field
+/// names and rounding ([`ToJson`]).
+///
+/// ```
+/// use icmp_host_sdk::Host;
+/// use icmp_host_sdk::json::ToJson;
+/// let mut h = Host::new("box", "192.0.2.1");
+/// h.packets_sent = 2;
+/// h.rtts = vec![0.0414, 0.0502];
+/// assert_eq!((h.avg_rtt(), h.packet_loss(), h.is_alive()), (0.046, 0.0, true));
+/// assert!(h.to_json().contains(r#""rtts":[0.0414,0.0502]"#));
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct Host {
     /// The target as the user wrote it.
@@ -275,44 +323,41 @@ impl Stats {
     }
 
     /// Writes icmplib's fields, in icmplib's order, around `rtts`.
-    pub(crate) fn serialize_into<S: serde::ser::SerializeStruct>(
+    pub(crate) fn write_fields(
         &self,
-        st: &mut S,
+        o: &mut Object<'_>,
         address: Option<&str>,
         rtts: &[f64],
         sent: u32,
-    ) -> Result<(), S::Error> {
-        st.serialize_field("address", &address)?;
-        st.serialize_field("min_rtt", &self.min_rtt)?;
-        st.serialize_field("avg_rtt", &self.avg_rtt)?;
-        st.serialize_field("max_rtt", &self.max_rtt)?;
-        st.serialize_field("rtts", rtts)?;
-        st.serialize_field("packets_sent", &sent)?;
-        st.serialize_field("packets_received", &self.packets_received)?;
-        st.serialize_field("packet_loss", &self.packet_loss)?;
-        st.serialize_field("jitter", &self.jitter)?;
-        st.serialize_field("is_alive", &(self.packets_received > 0))
+    ) {
+        o.field("address", &address)
+            .field("min_rtt", &Decimal::new(self.min_rtt, 3))
+            .field("avg_rtt", &Decimal::new(self.avg_rtt, 3))
+            .field("max_rtt", &Decimal::new(self.max_rtt, 3))
+            .field("rtts", &RttList(rtts))
+            .field("packets_sent", &sent)
+            .field("packets_received", &self.packets_received)
+            .field("packet_loss", &Decimal::new(self.packet_loss, 2))
+            .field("jitter", &Decimal::new(self.jitter, 3))
+            .field("is_alive", &(self.packets_received > 0));
     }
 }
 
-/// JSON with icmplib's field names, then the additions.
-impl Serialize for Host {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeStruct;
-        let mut st = s.serialize_struct("Host", 14)?;
-        Stats::of(&self.rtts, self.packets_sent).serialize_into(
-            &mut st,
+/// JSON with icmplib's field names, then the additions (schema v1).
+impl ToJson for Host {
+    fn write_json(&self, out: &mut String) {
+        let mut o = Object::begin(out);
+        Stats::of(&self.rtts, self.packets_sent).write_fields(
+            &mut o,
             Some(&self.address),
             &self.rtts,
             self.packets_sent,
-        )?;
-        st.serialize_field("target", &self.target)?;
-        st.serialize_field("duplicates", &self.duplicates)?;
-        st.serialize_field("probes", &self.probes)?;
-        if let Some(e) = &self.error {
-            st.serialize_field("error", e)?;
-        }
-        st.end()
+        );
+        o.field("target", &self.target)
+            .field("duplicates", &self.duplicates)
+            .field("probes", &self.probes)
+            .optional("error", &self.error);
+        o.end();
     }
 }
 
@@ -380,7 +425,12 @@ mod tests {
         let mut h = Host::new("localhost", "127.0.0.1");
         h.packets_sent = 2;
         h.rtts = vec![0.5];
-        let v: serde_json::Value = serde_json::to_value(&h).unwrap();
+        let text = h.to_json();
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert!(
+            text.starts_with(r#"{"address":"127.0.0.1","min_rtt":0.5,"#),
+            "{text}"
+        );
         for key in [
             "address",
             "min_rtt",

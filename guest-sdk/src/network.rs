@@ -2,13 +2,19 @@
 //! [`Socket`]. Plugins use [`HostNetwork`], backed by the icmp-host
 //! imports; tests use [`crate::sim::SimNetwork`], a scripted network with a
 //! virtual clock.
+//!
+//! Two clocks: [`Network::now`] is monotonic (for scheduling), while the
+//! host's timestamps — the send time [`Socket::send`] returns and
+//! [`Reply::received_at`] — are nanoseconds since the Unix epoch on the
+//! host's realtime clock. [`Network::local_time`] relates the two.
 
 use std::time::Duration;
 
 use crate::error::Error;
 use crate::icmp::{EchoRequest, OpenOptions, Reply};
-use crate::net::{Address, Family};
+use crate::limits::Limits;
 use crate::progress::Event;
+use crate::{Address, Family};
 
 /// Identifier and sequence number of a request, to match its reply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -21,12 +27,18 @@ pub struct Match {
 
 /// An ICMP socket (icmplib's `ICMPv4Socket` / `ICMPv6Socket`).
 pub trait Socket {
-    /// Sends one request; returns the send time (ns since the Unix epoch).
+    /// Sends one request; returns the time it was handed to the kernel (ns
+    /// since the Unix epoch, host realtime clock). Under a rate limit the
+    /// host first waits for the request's turn, so this may block; the
+    /// time returned is the real send time.
     fn send(&mut self, request: &EchoRequest) -> Result<u64, Error>;
 
-    /// Sends several requests; one result per request, in order.
-    fn send_many(&mut self, requests: &[EchoRequest]) -> Vec<Result<u64, Error>> {
-        requests.iter().map(|r| self.send(r)).collect()
+    /// Sends several requests in order (at most [`Limits::max_batch`]
+    /// requests and [`Limits::max_batch_bytes`] payload bytes); one result
+    /// per request, each as [`Socket::send`] returns it. `Err` when the
+    /// call as a whole was refused and nothing was sent.
+    fn send_many(&mut self, requests: &[EchoRequest]) -> Result<Vec<Result<u64, Error>>, Error> {
+        Ok(requests.iter().map(|r| self.send(r)).collect())
     }
 
     /// Waits up to `timeout` for the reply to `matching`, or for any message
@@ -44,7 +56,8 @@ pub trait Socket {
     fn set_broadcast(&mut self, enabled: bool) -> Result<(), Error>;
 }
 
-/// Everything a probe needs from outside: sockets, names, time, progress.
+/// Everything a probe needs from outside: sockets, names, time, progress,
+/// and the rules it runs under.
 pub trait Network {
     /// The socket type this network opens.
     type Socket: Socket;
@@ -58,31 +71,44 @@ pub trait Network {
     /// Reports progress.
     fn emit(&mut self, event: Event);
 
-    /// Monotonic time since an arbitrary origin.
+    /// Monotonic time since an arbitrary origin (the plugin's start).
     fn now(&mut self) -> Duration;
+
+    /// The host's realtime clock: nanoseconds since the Unix epoch, the
+    /// clock of send times and [`Reply::received_at`].
+    fn wall_clock(&mut self) -> u64;
+
+    /// Where a host timestamp (a send time, [`Reply::received_at`]) falls
+    /// on the [`Network::now`] timeline: both clocks are read at once and
+    /// the timestamp's age is taken back from `now`.
+    fn local_time(&mut self, timestamp: u64) -> Duration {
+        let now = self.now();
+        let age = self.wall_clock().saturating_sub(timestamp);
+        now.saturating_sub(Duration::from_nanos(age))
+    }
 
     /// Sleeps; returns [`Error::Interrupted`] early when the run is ending.
     fn sleep(&mut self, duration: Duration) -> Result<(), Error>;
+
+    /// The policy and limits of this run.
+    fn limits(&mut self) -> Limits;
+
+    /// Whether a request to `destination` would pass the host's destination
+    /// rules (ranges, multicast, broadcast), without sending anything; the
+    /// refusal is an [`Error::PolicyDenied`] naming its rule.
+    fn check_destination(&mut self, destination: Address) -> Result<(), Error>;
 }
 
-/// The network of a plugin running inside icmp-host.
-#[derive(Debug)]
-pub struct HostNetwork {
-    origin: std::time::Instant,
-}
-
-impl Default for HostNetwork {
-    fn default() -> Self {
-        HostNetwork {
-            origin: std::time::Instant::now(),
-        }
-    }
-}
+/// The network of a plugin running inside icmp-host: every method calls
+/// the host (the free functions [`crate::now`], [`crate::emit`], ... do
+/// the same).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct HostNetwork;
 
 impl HostNetwork {
     /// The network of the running plugin.
     pub fn new() -> HostNetwork {
-        HostNetwork::default()
+        HostNetwork
     }
 }
 
@@ -98,14 +124,26 @@ impl Network for HostNetwork {
     }
 
     fn emit(&mut self, event: Event) {
-        crate::host::emit(event)
+        crate::emit(event)
     }
 
     fn now(&mut self) -> Duration {
-        self.origin.elapsed()
+        crate::now()
+    }
+
+    fn wall_clock(&mut self) -> u64 {
+        crate::wall_clock()
     }
 
     fn sleep(&mut self, duration: Duration) -> Result<(), Error> {
-        crate::host::sleep(duration)
+        crate::sleep(duration)
+    }
+
+    fn limits(&mut self) -> Limits {
+        crate::limits()
+    }
+
+    fn check_destination(&mut self, destination: Address) -> Result<(), Error> {
+        crate::check_destination(destination)
     }
 }

@@ -4,11 +4,12 @@ use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::Duration;
 
 use crate::error::Error;
+use crate::flight::{Fate, Flight, FlightOptions};
 use crate::icmp::{DEFAULT_TTL, PacketOptions};
 use crate::model::{self, Host, Probe};
-use crate::net::{Address, Family};
-use crate::network::{Match, Network, Socket};
+use crate::network::Network;
 use crate::progress::{Event, ProbeKind, Summary};
+use crate::{Address, Family};
 
 /// Parameters of [`ping`], with icmplib 3.0.4's defaults.
 #[derive(Debug, Clone, PartialEq)]
@@ -50,6 +51,11 @@ impl Default for PingOptions {
 /// A fresh identifier for a probe that did not choose one (icmplib's
 /// `unique_identifier`). The host maps ids to its own wire values, so these
 /// only need to be distinct within the plugin.
+///
+/// ```
+/// let (a, b) = (icmp_host_sdk::unique_identifier(), icmp_host_sdk::unique_identifier());
+/// assert_ne!(a, b);
+/// ```
 pub fn unique_identifier() -> u16 {
     static NEXT: AtomicU16 = AtomicU16::new(1);
     NEXT.fetch_add(1, Ordering::Relaxed)
@@ -58,6 +64,13 @@ pub fn unique_identifier() -> u16 {
 /// Resolves `target` to one address: a literal of the wanted family as is
 /// (no host call), anything else through the host — a name to its first
 /// address, IPv4 first unless `family` says otherwise.
+///
+/// ```
+/// use icmp_host_sdk::{resolve_one, sim::SimNetwork};
+/// let mut net = SimNetwork::new(|_| vec![]).with_name("box.lab", &["192.0.2.7".parse().unwrap()]);
+/// assert_eq!(resolve_one(&mut net, "box.lab", None)?.to_string(), "192.0.2.7");
+/// # Ok::<(), icmp_host_sdk::Error>(())
+/// ```
 pub fn resolve_one<N: Network>(
     net: &mut N,
     target: &str,
@@ -75,9 +88,24 @@ pub fn resolve_one<N: Network>(
 }
 
 /// Pings `target` (icmplib's `ping`): sends `count` requests `interval`
-/// apart, each waiting up to `timeout` for its reply. Errors from the
-/// network (unreachable, TTL exceeded) are kept per probe, not swallowed.
-/// Ctrl-C or the host's wall-clock limit ends it early with what it has.
+/// apart, each waiting up to `timeout` for its reply (stop and wait: a
+/// lost request holds the next until its timeout has passed). Errors from
+/// the network (unreachable, TTL exceeded) are kept per probe, not
+/// swallowed; a request the host could not send (Don't Fragment and too
+/// big, the kernel refusing it) is reported and ping carries on, like
+/// iputils. Ctrl-C or the host's wall-clock limit ends it early with what
+/// it has. Built on [`Flight`].
+///
+/// ```
+/// use std::time::Duration;
+/// use icmp_host_sdk::sim::{Response, SimNetwork};
+/// use icmp_host_sdk::{PingOptions, ping};
+///
+/// let mut net = SimNetwork::new(|_| vec![Response::echo(Duration::from_millis(5))]);
+/// let host = ping(&mut net, "192.0.2.1", &PingOptions::default())?;
+/// assert_eq!((host.packets_received(), host.avg_rtt()), (4, 5.0));
+/// # Ok::<(), icmp_host_sdk::Error>(())
+/// ```
 pub fn ping<N: Network>(net: &mut N, target: &str, options: &PingOptions) -> Result<Host, Error> {
     let packet = &options.packet;
     let address = resolve_one(net, target, packet.family)?;
@@ -88,90 +116,61 @@ pub fn ping<N: Network>(net: &mut N, target: &str, options: &PingOptions) -> Res
         payload_size: packet.payload_len(),
         max_hops: 0,
     });
-    let mut socket = net.open(&packet.open_options(address.family()))?;
-    if options.broadcast {
-        socket.set_broadcast(true)?;
-    }
     let id = options.id.unwrap_or_else(unique_identifier);
     let mut host = Host::new(target, address.to_string());
     let mut errors = 0u32;
     let start = net.now();
-
-    let mut last_send: Option<std::time::Duration> = None;
-    for i in 0..options.count {
-        // Sends keep to the `interval` grid, but never closer than `interval`
-        // to the previous one: a probe that waited out its timeout does not
-        // cause a burst of catch-up sends.
-        if let Some(last) = last_send {
-            let due = (start + options.interval * i).max(last + options.interval);
-            let now = net.now();
-            if due > now && net.sleep(due - now).is_err() {
-                break; // interrupted
-            }
-        }
-        last_send = Some(net.now());
-        drain_duplicates(net, &mut socket, &mut host);
-        let sequence = (i + 1) as u16;
+    let flight_options = FlightOptions {
+        per_destination: options.interval,
+        window: 1,
+        broadcast: options.broadcast,
+        ..packet.flight(options.timeout)
+    };
+    let mut flight = Flight::new(net, flight_options);
+    flight.feed((1..=options.count).map(|i| {
+        let sequence = i as u16;
         let mut request = packet.request(address, id, sequence, options.ttl);
         request.dont_fragment = options.dont_fragment;
-
-        match socket.send(&request) {
-            Ok(_) => host.packets_sent += 1,
-            Err(Error::Interrupted) => break,
-            Err(Error::IcmpSocket(message)) => {
-                // The kernel refused this one packet (no route, ...): keep going.
-                net.emit(Event::Note(format!("icmp_seq={sequence}: {message}")));
-                host.probes.push(Probe::failed(sequence, message));
-                continue;
+        request
+    }));
+    while let Some(event) = flight.next_event()? {
+        let sequence = event.sequence;
+        match event.fate {
+            Fate::Reply(reply) => {
+                if reply.is_echo_reply() {
+                    host.rtts.push(reply.rtt_ms());
+                } else {
+                    errors += 1;
+                }
+                model::insert_in_order(&mut host.probes, Probe::answered(&reply));
+                flight.net().emit(Event::Reply(reply));
             }
-            Err(e) => return Err(e),
-        }
-
-        let deadline = net.now() + options.timeout;
-        let mut answered = false;
-        let interrupted = loop {
-            let remaining = deadline.saturating_sub(net.now());
-            match socket.receive(Some(Match { id, sequence }), remaining) {
-                Ok(reply) if reply.duplicate => {
-                    host.duplicates += 1;
-                    net.emit(Event::Reply(reply));
-                }
-                Ok(reply) => {
-                    if reply.is_echo_reply() {
-                        host.rtts.push(reply.rtt_ms());
-                    } else {
-                        errors += 1;
-                    }
-                    host.probes.push(Probe::answered(&reply));
-                    net.emit(Event::Reply(reply));
-                    if !options.broadcast {
-                        break false;
-                    }
-                    // Broadcast: every responder answers; listen until the timeout.
-                    answered = true;
-                }
-                Err(Error::TimeoutExceeded(_)) if answered => break false,
-                Err(Error::TimeoutExceeded(_)) => {
-                    host.probes.push(Probe::timed_out(sequence));
-                    net.emit(Event::Timeout {
+            Fate::Duplicate(reply) => {
+                host.duplicates += 1;
+                flight.net().emit(Event::Reply(reply));
+            }
+            Fate::Timeout => {
+                model::insert_in_order(&mut host.probes, Probe::timed_out(sequence));
+                if !flight.interrupted() {
+                    flight.net().emit(Event::Timeout {
                         destination: address,
                         id,
                         sequence,
                     });
-                    break false;
                 }
-                Err(Error::Interrupted) => {
-                    host.probes.push(Probe::timed_out(sequence));
-                    break true;
-                }
-                Err(e) => return Err(e),
             }
-        };
-        if interrupted {
-            break;
+            Fate::Failed(e) if e.is_per_request() => {
+                let message = e.to_string();
+                flight
+                    .net()
+                    .emit(Event::Note(format!("icmp_seq={sequence}: {message}")));
+                model::insert_in_order(&mut host.probes, Probe::failed(sequence, message));
+            }
+            Fate::Failed(e) => return Err(e),
         }
     }
-    drain_duplicates(net, &mut socket, &mut host);
+    host.packets_sent = u32::try_from(flight.sent()).unwrap_or(u32::MAX);
+    drop(flight);
 
     let elapsed = net.now().saturating_sub(start);
     let ns = |ms: f64| Duration::from_nanos((ms * 1e6).round() as u64);
@@ -193,15 +192,4 @@ pub fn ping<N: Network>(net: &mut N, target: &str, options: &PingOptions) -> Res
         elapsed,
     }));
     Ok(host)
-}
-
-/// Counts and reports duplicates already queued; late originals (after
-/// their timeout) stay lost, as in ping.
-fn drain_duplicates<N: Network>(net: &mut N, socket: &mut N::Socket, host: &mut Host) {
-    if let Ok(queued) = socket.receive_many(u32::MAX, Duration::ZERO) {
-        for reply in queued.into_iter().filter(|r| r.duplicate) {
-            host.duplicates += 1;
-            net.emit(Event::Reply(reply));
-        }
-    }
 }

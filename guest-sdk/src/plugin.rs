@@ -1,19 +1,28 @@
 //! Writing a plugin: implement [`Probe`] and call [`export_probe!`].
 //!
-//! ```ignore
+//! ```
+//! use icmp_host_sdk::{Output, Probe, RunError};
+//!
 //! struct Hello;
-//! impl icmp_host_sdk::Probe for Hello {
-//!     fn run(args: Vec<String>) -> Result<icmp_host_sdk::Output, icmp_host_sdk::RunError> {
-//!         Ok(icmp_host_sdk::Output::Text(format!("{args:?}\n")))
+//!
+//! impl Probe for Hello {
+//!     fn run(args: Vec<String>) -> Result<Output, RunError> {
+//!         Ok(Output::Text(format!("hello, {}\n", args.join(" "))))
 //!     }
 //! }
+//!
 //! icmp_host_sdk::export_probe!(Hello);
 //! ```
+//!
+//! The exported `run` installs a panic hook first: a panic is reported on
+//! the plugin's stderr with its message and location (`panicked at
+//! src/lib.rs:12:5: ...`), which the host shows with the trap it causes.
 
 use std::fmt;
 
 use crate::args::UsageError;
 use crate::error::Error;
+use crate::json::ToJson;
 
 /// How a probe went; the host turns it into the exit status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +37,13 @@ pub enum Outcome {
 
 impl Outcome {
     /// The outcome for `answered` of `total` targets.
+    ///
+    /// ```
+    /// use icmp_host_sdk::Outcome;
+    /// assert_eq!(Outcome::of(3, 3), Outcome::Reached);
+    /// assert_eq!(Outcome::of(1, 3), Outcome::Partial);
+    /// assert_eq!(Outcome::of(0, 3), Outcome::NotReached);
+    /// ```
     pub fn of(answered: usize, total: usize) -> Outcome {
         match answered {
             0 => Outcome::NotReached,
@@ -52,14 +68,28 @@ pub enum Output {
 }
 
 impl Output {
-    /// Serialises `value` as the result.
-    pub fn json<T: serde::Serialize>(value: &T, outcome: Outcome) -> Result<Output, RunError> {
-        let json = serde_json::to_string(value)
-            .map_err(|e| RunError::Failed(format!("cannot encode the result: {e}")))?;
-        Ok(Output::Report {
-            json: Some(json),
+    /// `value` as the JSON result.
+    ///
+    /// ```
+    /// use icmp_host_sdk::{Host, Outcome, Output};
+    /// let out = Output::json(&Host::new("x", "192.0.2.1"), Outcome::NotReached);
+    /// let Output::Report { json: Some(json), .. } = out else { unreachable!() };
+    /// assert!(json.starts_with(r#"{"address":"192.0.2.1""#));
+    /// ```
+    pub fn json<T: ToJson + ?Sized>(value: &T, outcome: Outcome) -> Output {
+        Output::Report {
+            json: Some(value.to_json()),
             outcome,
-        })
+        }
+    }
+
+    /// The end of a run whose results were streamed with
+    /// [`crate::result_line`]: no final document, only the outcome.
+    pub fn streamed(outcome: Outcome) -> Output {
+        Output::Report {
+            json: None,
+            outcome,
+        }
     }
 }
 
@@ -101,6 +131,36 @@ pub trait Probe {
     fn run(args: Vec<String>) -> Result<Output, RunError>;
 }
 
+/// What a panic says: `panicked at FILE:LINE:COL: MESSAGE`.
+fn panic_report(info: &std::panic::PanicHookInfo<'_>) -> String {
+    let payload = info.payload();
+    let message = payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)");
+    let mut report = String::from("panicked at ");
+    if let Some(at) = info.location() {
+        report.push_str(at.file());
+        for n in [at.line(), at.column()] {
+            report.push(':');
+            report.push_str(&n.to_string());
+        }
+    }
+    report.push_str(": ");
+    report.push_str(message);
+    report.push('\n');
+    report
+}
+
+/// Reports panics on stderr, which the host keeps and shows with the trap.
+fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        use std::io::Write;
+        let _ = std::io::stderr().write_all(panic_report(info).as_bytes());
+    }));
+}
+
 #[doc(hidden)]
 pub fn run_exported<P: Probe>(
     args: Vec<String>,
@@ -109,6 +169,7 @@ pub fn run_exported<P: Probe>(
     crate::bindings::icmp_host::probe::types::RunError,
 > {
     use crate::bindings::icmp_host::probe::types as wit;
+    install_panic_hook();
     match P::run(args) {
         Ok(Output::Text(t)) => Ok(wit::RunOutput::Text(t)),
         Ok(Output::Report { json, outcome }) => Ok(wit::RunOutput::Report(wit::Report {
@@ -124,7 +185,18 @@ pub fn run_exported<P: Probe>(
     }
 }
 
-/// Exports a [`Probe`] as the plugin's `run`.
+/// Exports a [`Probe`] as the plugin's `run`, with a panic hook that
+/// reports the panic's message and location. Once per plugin crate.
+///
+/// ```
+/// struct Noop;
+/// impl icmp_host_sdk::Probe for Noop {
+///     fn run(_: Vec<String>) -> Result<icmp_host_sdk::Output, icmp_host_sdk::RunError> {
+///         Ok(icmp_host_sdk::Output::Text("nothing to do\n".into()))
+///     }
+/// }
+/// icmp_host_sdk::export_probe!(Noop);
+/// ```
 #[macro_export]
 macro_rules! export_probe {
     ($probe:ty) => {
@@ -141,4 +213,27 @@ macro_rules! export_probe {
         }
         $crate::__private::bindings::__export_probe_world!(__IcmpHostExport);
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn panic_report_names_message_and_location() {
+        let report = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let seen = std::sync::Arc::clone(&report);
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            *seen.lock().unwrap() = panic_report(info);
+        }));
+        let line = line!() + 1;
+        let _ = std::panic::catch_unwind(|| panic!("boom {}", 42));
+        std::panic::set_hook(previous);
+        let report = report.lock().unwrap().clone();
+        assert_eq!(
+            report,
+            format!("panicked at guest-sdk/src/plugin.rs:{line}:45: boom 42\n")
+        );
+    }
 }

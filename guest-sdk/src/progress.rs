@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
+use crate::Address;
 use crate::icmp::Reply;
-use crate::net::Address;
 
 /// The kind of probe, for the header line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,7 +3,8 @@
 //!
 //! A responder closure decides, for each request sent, what comes back and
 //! when. Receives advance the virtual clock to the next arrival or to the
-//! timeout; sleeps advance it at once.
+//! timeout; sleeps advance it at once. Like the host, a send waits for its
+//! turn under [`Limits::max_pps`] and returns the real send time.
 //!
 //! ```
 //! use std::time::Duration;
@@ -22,11 +23,12 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use crate::codes;
-use crate::error::Error;
+use crate::error::{Error, PolicyRule};
 use crate::icmp::{EchoRequest, OpenOptions, Reply, TimestampSource};
-use crate::net::{Address, Family};
+use crate::limits::Limits;
 use crate::network::{Match, Network, Socket};
 use crate::progress::Event;
+use crate::{Address, Family};
 
 /// What the simulated network does with one request.
 #[derive(Debug, Clone, PartialEq)]
@@ -70,6 +72,19 @@ impl Response {
         }
     }
 
+    /// A Packet Too Big (IPv6) / Fragmentation Needed (IPv4) from `from`,
+    /// reporting `mtu`, for a request of `family`.
+    pub fn too_big(after: Duration, from: Address, family: Family, mtu: u32) -> Response {
+        let (icmp_type, code) = match family {
+            Family::V4 => (codes::v4::DEST_UNREACHABLE, codes::v4::CODE_FRAG_NEEDED),
+            Family::V6 => (codes::v6::PACKET_TOO_BIG, 0),
+        };
+        Response {
+            mtu: Some(mtu),
+            ..Response::error(after, from, icmp_type, code)
+        }
+    }
+
     /// The same response with another arrival TTL.
     pub fn with_ttl(mut self, ttl: u8) -> Response {
         self.ttl = ttl;
@@ -78,6 +93,7 @@ impl Response {
 }
 
 type Responder = Box<dyn FnMut(&EchoRequest) -> Vec<Response>>;
+type SendCheck = Box<dyn FnMut(&EchoRequest) -> Option<Error>>;
 
 /// A reply waiting to arrive on a socket.
 struct Pending {
@@ -97,9 +113,28 @@ struct State {
     interrupt_at: Option<Duration>,
     next_socket: usize,
     privileged: bool,
+    limits: Limits,
+    /// Virtual time each send takes (a slow or rate-limited host).
+    send_cost: Duration,
+    /// When the rate limit lets the next send go.
+    next_token: Duration,
+    send_check: Option<SendCheck>,
 }
 
 impl State {
+    fn check_destination(&self, destination: Address) -> Result<(), Error> {
+        let l = &self.limits;
+        let denied = l.deny.iter().any(|c| c.contains(destination.ip))
+            || !l.allow.is_empty() && !l.allow.iter().any(|c| c.contains(destination.ip));
+        if denied {
+            return Err(Error::PolicyDenied {
+                rule: PolicyRule::Destination,
+                message: format!("{destination} is outside the allowed destinations"),
+            });
+        }
+        Ok(())
+    }
+
     fn interrupted(&self) -> bool {
         self.interrupt_at.is_some_and(|t| self.clock >= t)
     }
@@ -141,8 +176,36 @@ impl SimNetwork {
                 interrupt_at: None,
                 next_socket: 0,
                 privileged: true,
+                limits: Limits::default(),
+                send_cost: Duration::ZERO,
+                next_token: Duration::ZERO,
+                send_check: None,
             })),
         }
+    }
+
+    /// Runs under `limits`: `max_pps` makes sends wait for their turn,
+    /// `deny` / `allow` refuse destinations, `max_packets` is a budget.
+    pub fn with_limits(self, limits: Limits) -> SimNetwork {
+        self.state.borrow_mut().limits = limits;
+        self
+    }
+
+    /// Makes every send take `cost` of virtual time, unannounced (as a
+    /// host busy or rate-limited by others would).
+    pub fn with_send_cost(self, cost: Duration) -> SimNetwork {
+        self.state.borrow_mut().send_cost = cost;
+        self
+    }
+
+    /// Fails the sends for which `check` returns an error (nothing is sent),
+    /// e.g. [`Error::MessageTooBig`] for Don't-Fragment requests over an MTU.
+    pub fn failing_sends(
+        self,
+        check: impl FnMut(&EchoRequest) -> Option<Error> + 'static,
+    ) -> SimNetwork {
+        self.state.borrow_mut().send_check = Some(Box::new(check));
+        self
     }
 
     /// Makes `name` resolve to `addresses`.
@@ -222,6 +285,18 @@ impl Network for SimNetwork {
         self.state.borrow().clock
     }
 
+    fn wall_clock(&mut self) -> u64 {
+        EPOCH_NS + self.state.borrow().clock.as_nanos() as u64
+    }
+
+    fn limits(&mut self) -> Limits {
+        self.state.borrow().limits.clone()
+    }
+
+    fn check_destination(&mut self, destination: Address) -> Result<(), Error> {
+        self.state.borrow().check_destination(destination)
+    }
+
     fn sleep(&mut self, duration: Duration) -> Result<(), Error> {
         let mut st = self.state.borrow_mut();
         let to = st.clock + duration;
@@ -242,6 +317,24 @@ impl Socket for SimSocket {
                 request.destination, self.family
             )));
         }
+        st.check_destination(request.destination)?;
+        if let Some(left) = st.limits.packets_left()
+            && left == 0
+        {
+            return Err(Error::PolicyDenied {
+                rule: PolicyRule::PacketBudget,
+                message: "the run's packet budget is spent".into(),
+            });
+        }
+        if let Some(e) = st.send_check.as_mut().and_then(|check| check(request)) {
+            return Err(e);
+        }
+        // Like the host: wait for this send's turn under the rate limit.
+        let spacing = st.limits.min_spacing();
+        let turn = st.next_token.max(st.clock);
+        st.advance(turn + st.send_cost)?;
+        st.next_token = st.clock + spacing;
+        st.limits.packets_sent += 1;
         let now = st.clock;
         st.sent.push((now, request.clone()));
         let responses = (st.responder)(request);

@@ -6,16 +6,18 @@
 //! silent hop stays in the result; probes for several TTLs are in flight at
 //! once; and `fast` works as documented.
 
+use std::cell::Cell;
+use std::rc::Rc;
 use std::time::Duration;
 
-use serde::Serialize;
-
+use crate::Address;
 use crate::codes::{self, Kind};
 use crate::error::Error;
+use crate::flight::{Fate, Flight, FlightOptions};
 use crate::icmp::{PacketOptions, Reply};
-use crate::model::{Probe, Stats};
-use crate::net::Address;
-use crate::network::{Network, Socket};
+use crate::json::{Object, ToJson};
+use crate::model::{Probe, RttList, Stats, insert_in_order};
+use crate::network::Network;
 use crate::ping::{resolve_one, unique_identifier};
 use crate::progress::{Event, HopProbe, ProbeKind};
 
@@ -60,7 +62,7 @@ impl Default for TracerouteOptions {
 }
 
 /// One responder of a hop and its RTTs (ms).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Responder {
     /// Its address.
     pub address: Address,
@@ -99,25 +101,33 @@ impl Hop {
     }
 }
 
+impl ToJson for Responder {
+    fn write_json(&self, out: &mut String) {
+        let mut o = Object::begin(out);
+        o.field("address", &self.address)
+            .field("rtts", &RttList(&self.rtts));
+        o.end();
+    }
+}
+
 /// Hop records, schema v1 (README): icmplib's fields, then `distance`,
 /// `responders`, `probes`, `mark`, `duplicates`.
-impl Serialize for Hop {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeStruct;
-        let mut st = s.serialize_struct("Hop", 15)?;
+impl ToJson for Hop {
+    fn write_json(&self, out: &mut String) {
+        let mut o = Object::begin(out);
         let address = self.address().map(|a| a.to_string());
-        Stats::of(&self.rtts, self.packets_sent).serialize_into(
-            &mut st,
+        Stats::of(&self.rtts, self.packets_sent).write_fields(
+            &mut o,
             address.as_deref(),
             &self.rtts,
             self.packets_sent,
-        )?;
-        st.serialize_field("distance", &self.distance)?;
-        st.serialize_field("responders", &self.responders)?;
-        st.serialize_field("probes", &self.probes)?;
-        st.serialize_field("mark", &self.mark)?;
-        st.serialize_field("duplicates", &self.duplicates)?;
-        st.end()
+        );
+        o.field("distance", &self.distance)
+            .field("responders", &self.responders)
+            .field("probes", &self.probes)
+            .field("mark", &self.mark)
+            .field("duplicates", &self.duplicates);
+        o.end();
     }
 }
 
@@ -134,17 +144,26 @@ pub struct Trace {
     pub reached: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum State {
-    Waiting,
-    InFlight(Duration),
-    Answered,
-    TimedOut,
-    /// Not sent: `fast` had an answer already, or the trace ended before.
-    Skipped,
-}
-
-/// Traces the path to `target`.
+/// Traces the path to `target`. Built on [`Flight`]: probe `i` is the
+/// `i % count`-th of hop `i / count`, with sequence `i + 1`; with `fast`,
+/// a hop's next probe is queued only when the previous one timed out.
+///
+/// ```
+/// use std::time::Duration;
+/// use icmp_host_sdk::sim::{Response, SimNetwork};
+/// use icmp_host_sdk::{TracerouteOptions, traceroute};
+///
+/// let router = "198.51.100.1".parse().unwrap();
+/// let mut net = SimNetwork::new(move |req| match req.ttl {
+///     1 => vec![Response::error(Duration::from_millis(1), router, 11, 0)],
+///     _ => vec![Response::echo(Duration::from_millis(2))],
+/// });
+/// let trace = traceroute(&mut net, "192.0.2.9", &TracerouteOptions::default())?;
+/// assert!(trace.reached);
+/// assert_eq!(trace.hops.len(), 2);
+/// assert_eq!(trace.hops[0].address(), Some(router));
+/// # Ok::<(), icmp_host_sdk::Error>(())
+/// ```
 pub fn traceroute<N: Network>(
     net: &mut N,
     target: &str,
@@ -172,11 +191,8 @@ pub fn traceroute<N: Network>(
         payload_size: o.packet.payload_len(),
         max_hops: o.max_hops,
     });
-    let mut socket = net.open(&o.packet.open_options(address.family()))?;
     let id = o.id.unwrap_or_else(unique_identifier);
     let count = o.count as usize;
-    // Probe i: hop i / count, sequence i + 1.
-    let mut state = vec![State::Waiting; total];
     let mut result: Vec<Hop> = (0..hops)
         .map(|h| Hop {
             distance: o.first_hop + h as u8,
@@ -188,146 +204,85 @@ pub fn traceroute<N: Network>(
             duplicates: 0,
         })
         .collect();
+    // Probes of each hop not settled yet (queued or out).
+    let mut pending = vec![if o.fast { 1 } else { count }; hops];
+    let request = |i: usize| {
+        o.packet
+            .request(address, id, (i + 1) as u16, o.first_hop + (i / count) as u8)
+    };
+    let flight_options = FlightOptions {
+        spacing: o.interval,
+        window: o.in_flight as usize,
+        ..o.packet.flight(o.timeout)
+    };
     // Hops beyond the destination are not probed or reported.
     let mut last_hop = hops - 1;
+    let limit = Rc::new(Cell::new(last_hop));
+    let fed = Rc::clone(&limit);
+    let step = if o.fast { count } else { 1 };
+    let mut flight = Flight::new(net, flight_options);
+    flight.feed(
+        (0..total)
+            .step_by(step)
+            .take_while(move |i| i / count <= fed.get())
+            .map(request),
+    );
     let mut reached = false;
     let mut emitted = 0usize;
-    let mut next_send = net.now();
-    let mut interrupted = false;
-
-    loop {
-        let now = net.now();
-        // Expire probes whose answer is overdue.
-        for (i, s) in state.iter_mut().enumerate() {
-            if let State::InFlight(sent) = *s
-                && now >= sent + o.timeout
-            {
-                *s = State::TimedOut;
-                result[i / count]
-                    .probes
-                    .push(Probe::timed_out((i + 1) as u16));
-            }
+    while let Some(event) = flight.next_event()? {
+        let i = usize::from(event.sequence).wrapping_sub(1);
+        let h = i / count;
+        if event.id != id || h >= hops {
+            continue;
         }
-        // With `fast`, a hop's later probes go only if the earlier ones failed.
-        if o.fast {
-            for (h, hop) in result.iter().enumerate().take(last_hop + 1) {
-                if hop.is_alive() {
-                    for s in &mut state[h * count..(h + 1) * count] {
-                        if *s == State::Waiting {
-                            *s = State::Skipped;
-                        }
+        let hop = &mut result[h];
+        match event.fate {
+            // Duplicates do not count.
+            Fate::Duplicate(_) => {
+                hop.duplicates += 1;
+                continue;
+            }
+            Fate::Reply(reply) => {
+                hop.packets_sent += 1;
+                record(hop, &reply);
+                let ends_trace = match reply.kind() {
+                    Kind::EchoReply => true,
+                    Kind::DestinationUnreachable | Kind::PacketTooBig => {
+                        hop.mark =
+                            codes::traceroute_mark(reply.family, reply.icmp_type, reply.code);
+                        true
                     }
+                    _ => false,
+                };
+                if ends_trace && h <= last_hop {
+                    reached |= reply.is_echo_reply();
+                    last_hop = h;
+                    limit.set(h);
+                    flight.cancel(|_, r| usize::from(r.sequence - 1) / count > h);
                 }
             }
+            Fate::Timeout => {
+                hop.packets_sent += 1;
+                insert_in_order(&mut hop.probes, Probe::timed_out(event.sequence));
+                if o.fast && i % count + 1 < count && !flight.interrupted() {
+                    pending[h] += 1;
+                    flight.push(request(i + 1));
+                }
+            }
+            Fate::Failed(e) if e.is_per_request() => {
+                hop.probes
+                    .push(Probe::failed(event.sequence, e.to_string()));
+            }
+            Fate::Failed(e) => return Err(e),
         }
-        emitted = emit_finished(net, &result, &state, count, emitted, last_hop);
-        if emitted > last_hop || interrupted {
+        pending[h] -= 1;
+        emitted = emit_finished(flight.net(), &result, &pending, emitted, last_hop);
+        if emitted > last_hop {
             break;
         }
-        // Send the next eligible probe when it is time and the window allows.
-        let in_flight = state
-            .iter()
-            .filter(|s| matches!(s, State::InFlight(_)))
-            .count();
-        let eligible = (0..(last_hop + 1) * count).find(|&i| {
-            state[i] == State::Waiting
-                && (!o.fast
-                    || state[(i / count) * count..i]
-                        .iter()
-                        .all(|s| *s == State::TimedOut))
-        });
-        if let Some(i) = eligible
-            && in_flight < o.in_flight as usize
-            && now >= next_send
-        {
-            let request = o
-                .packet
-                .request(address, id, (i + 1) as u16, result[i / count].distance);
-            match socket.send(&request) {
-                Ok(_) => {
-                    state[i] = State::InFlight(now);
-                    result[i / count].packets_sent += 1;
-                }
-                Err(Error::Interrupted) => interrupted = true,
-                Err(Error::IcmpSocket(message)) => {
-                    state[i] = State::TimedOut;
-                    result[i / count]
-                        .probes
-                        .push(Probe::failed((i + 1) as u16, message));
-                }
-                Err(e) => return Err(e),
-            }
-            next_send = now + o.interval;
-            continue;
-        }
-        // Wait for answers until the next send or the next expiry.
-        let mut wake = state
-            .iter()
-            .filter_map(|s| match s {
-                State::InFlight(sent) => Some(*sent + o.timeout),
-                _ => None,
-            })
-            .min();
-        if eligible.is_some() && in_flight < o.in_flight as usize {
-            wake = Some(wake.map_or(next_send, |w| w.min(next_send)));
-        }
-        let Some(wake) = wake else {
-            // Nothing in flight and nothing left to send.
-            for s in &mut state {
-                if *s == State::Waiting {
-                    *s = State::Skipped;
-                }
-            }
-            continue;
-        };
-        let replies = match socket.receive_many(1024, wake.saturating_sub(now)) {
-            Ok(r) => r,
-            Err(Error::Interrupted) => {
-                interrupted = true;
-                Vec::new()
-            }
-            Err(e) => return Err(e),
-        };
-        for reply in replies {
-            let i = usize::from(reply.sequence).wrapping_sub(1);
-            if reply.id != id || i >= total {
-                continue;
-            }
-            let hop = &mut result[i / count];
-            // Duplicates, and answers after their probe's timeout, do not count.
-            if reply.duplicate || !matches!(state[i], State::InFlight(_)) {
-                hop.duplicates += u32::from(reply.duplicate);
-                continue;
-            }
-            state[i] = State::Answered;
-            record(hop, &reply);
-            let ends_trace = match reply.kind() {
-                Kind::EchoReply => true,
-                Kind::DestinationUnreachable | Kind::PacketTooBig => {
-                    hop.mark = codes::traceroute_mark(reply.family, reply.icmp_type, reply.code);
-                    true
-                }
-                _ => false,
-            };
-            if ends_trace && i / count <= last_hop {
-                reached |= reply.is_echo_reply();
-                last_hop = i / count;
-                for s in &mut state[(last_hop + 1) * count..] {
-                    if *s == State::Waiting {
-                        *s = State::Skipped;
-                    }
-                }
-            }
-        }
     }
-    // Whatever is still out when interrupted counts as unanswered.
-    for (i, s) in state.iter().enumerate() {
-        if matches!(s, State::InFlight(_)) && i / count <= last_hop {
-            result[i / count]
-                .probes
-                .push(Probe::timed_out((i + 1) as u16));
-        }
-    }
+    let interrupted = flight.interrupted();
+    drop(flight);
     let probed = result
         .iter()
         .rposition(|h| h.packets_sent > 0)
@@ -337,9 +292,6 @@ pub fn traceroute<N: Network>(
     } else {
         last_hop + 1
     });
-    for hop in &mut result {
-        hop.probes.sort_by_key(|p| p.sequence);
-    }
     Ok(Trace {
         target: target.to_owned(),
         address,
@@ -352,7 +304,7 @@ pub fn traceroute<N: Network>(
 fn record(hop: &mut Hop, reply: &Reply) {
     let rtt = reply.rtt_ms();
     hop.rtts.push(rtt);
-    hop.probes.push(Probe::answered(reply));
+    insert_in_order(&mut hop.probes, Probe::answered(reply));
     match hop
         .responders
         .iter_mut()
@@ -371,25 +323,17 @@ fn record(hop: &mut Hop, reply: &Reply) {
 fn emit_finished<N: Network>(
     net: &mut N,
     hops: &[Hop],
-    state: &[State],
-    count: usize,
+    pending: &[usize],
     mut emitted: usize,
     last_hop: usize,
 ) -> usize {
-    while emitted <= last_hop {
-        let settled = state[emitted * count..(emitted + 1) * count]
-            .iter()
-            .all(|s| matches!(s, State::Answered | State::TimedOut | State::Skipped));
-        if !settled {
-            break;
-        }
+    while emitted <= last_hop && pending[emitted] == 0 {
         let hop = &hops[emitted];
-        let mut probes: Vec<&Probe> = hop.probes.iter().collect();
-        probes.sort_by_key(|p| p.sequence);
         net.emit(Event::Hop {
             distance: hop.distance,
-            probes: probes
-                .into_iter()
+            probes: hop
+                .probes
+                .iter()
                 .map(|p| HopProbe {
                     responder: p.source,
                     rtt: p

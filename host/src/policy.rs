@@ -3,14 +3,23 @@ What a plugin may do: one check before every send, resolve, open and
 broadcast grant, run before any syscall. A refusal is a [`Denied`] with a
 reason the guest receives as `policy-denied`; it is never a trap.
 
-Destinations are checked on their canonical form: IPv4-mapped IPv6
-addresses (`::ffff:10.0.0.1`) are checked as the IPv4 address they carry.
+Destinations are checked for where a packet actually goes:
+- IPv4-mapped IPv6 addresses (`::ffff:10.0.0.1`) are the IPv4 address they
+  carry, and so are IPv4-mapped prefixes (`::ffff:10.0.0.0/104` is
+  `10.0.0.0/8`);
+- IPv6 forms that embed an IPv4 address — IPv4-compatible (`::7f00:1`),
+  NAT64 (`64:ff9b::/96`, `64:ff9b:1::/48`), 6to4 (`2002::/16`), Teredo,
+  ISATAP, IPv4-translated — must pass the rules as themselves *and* as
+  that IPv4 address;
+- the unspecified addresses `0.0.0.0` and `::` reach this host's loopback,
+  so they must pass the rules as `127.0.0.1` / `::1` too.
 */
 
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Which rule refused (the guest sees it as `policy-rule`).
@@ -60,29 +69,54 @@ impl fmt::Display for Denied {
 
 impl std::error::Error for Denied {}
 
-/// An address prefix such as `10.0.0.0/8` or `fe80::/10`.
+/// An address prefix such as `10.0.0.0/8` or `fe80::/10`, stored masked
+/// and canonical (an IPv4-mapped prefix is the IPv4 prefix it denotes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cidr {
     network: IpAddr,
     prefix: u8,
 }
 
+/// The netmask of a `prefix`-bit IPv4 prefix (`prefix` ≤ 32).
+fn mask_v4(prefix: u8) -> u32 {
+    u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0)
+}
+
+/// The netmask of a `prefix`-bit IPv6 prefix (`prefix` ≤ 128).
+fn mask_v6(prefix: u8) -> u128 {
+    u128::MAX.checked_shl(128 - u32::from(prefix)).unwrap_or(0)
+}
+
 impl Cidr {
-    /// Whether `ip` lies inside.
+    /// The prefix of `prefix` bits containing `ip`; `Err` names the problem.
+    pub fn new(ip: IpAddr, prefix: u8) -> Result<Cidr, String> {
+        match ip {
+            IpAddr::V4(v4) if prefix <= 32 => Ok(Cidr {
+                network: IpAddr::V4(Ipv4Addr::from(u32::from(v4) & mask_v4(prefix))),
+                prefix,
+            }),
+            IpAddr::V6(v6) if prefix <= 128 => match v6.to_ipv4_mapped() {
+                // ::ffff:0:0/96 and longer: the IPv4 prefix it denotes.
+                Some(v4) if prefix >= 96 => Cidr::new(IpAddr::V4(v4), prefix - 96),
+                Some(_) => Err(format!(
+                    "{ip}/{prefix}: an IPv4-mapped prefix must be /96 or longer \
+                     (write the IPv4 prefix instead, e.g. 192.0.2.0/24)"
+                )),
+                None => Ok(Cidr {
+                    network: IpAddr::V6(Ipv6Addr::from(u128::from(v6) & mask_v6(prefix))),
+                    prefix,
+                }),
+            },
+            IpAddr::V4(_) => Err(format!("{ip}/{prefix}: prefix length must be 0..=32")),
+            IpAddr::V6(_) => Err(format!("{ip}/{prefix}: prefix length must be 0..=128")),
+        }
+    }
+
+    /// Whether `ip` (in canonical form, see [`canonical`]) lies inside.
     pub fn contains(&self, ip: IpAddr) -> bool {
         match (self.network, ip) {
-            (IpAddr::V4(n), IpAddr::V4(a)) => {
-                let mask = u32::MAX
-                    .checked_shl(32 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u32::from(n) & mask == u32::from(a) & mask
-            }
-            (IpAddr::V6(n), IpAddr::V6(a)) => {
-                let mask = u128::MAX
-                    .checked_shl(128 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u128::from(n) & mask == u128::from(a) & mask
-            }
+            (IpAddr::V4(n), IpAddr::V4(a)) => u32::from(n) == u32::from(a) & mask_v4(self.prefix),
+            (IpAddr::V6(n), IpAddr::V6(a)) => u128::from(n) == u128::from(a) & mask_v6(self.prefix),
             _ => false,
         }
     }
@@ -127,10 +161,7 @@ impl FromStr for Cidr {
                 .ok_or_else(|| format!("{s:?}: prefix length must be 0..={max}"))?,
             None => max,
         };
-        Ok(Cidr {
-            network: canonical(network),
-            prefix,
-        })
+        Cidr::new(network, prefix).map_err(|e| format!("{s:?}: {e}"))
     }
 }
 
@@ -151,6 +182,58 @@ pub fn canonical(ip: IpAddr) -> IpAddr {
     }
 }
 
+/// An IPv4 address carried inside an IPv6 one, and the form that carries it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Embedded {
+    /// The IPv4 address.
+    pub ipv4: Ipv4Addr,
+    /// The form, in words.
+    pub form: &'static str,
+}
+
+/// Every IPv4 address `ip` may lead to through a tunnel or translator,
+/// by the forms of RFC 4291 (IPv4-compatible), RFC 6052 and RFC 8215
+/// (NAT64), RFC 3056 (6to4), RFC 4380 (Teredo), RFC 5214 (ISATAP) and
+/// RFC 6145 (IPv4-translated). Where the form does not fix the position
+/// (the local-use NAT64 prefix), every position RFC 6052 allows is listed.
+pub fn embedded_ipv4(ip: Ipv6Addr) -> Vec<Embedded> {
+    let o = ip.octets();
+    let v4 = |a: u8, b: u8, c: u8, d: u8| Ipv4Addr::new(a, b, c, d);
+    let s = ip.segments();
+    let mut found = Vec::new();
+    let mut add = |ipv4, form| found.push(Embedded { ipv4, form });
+    // ::a.b.c.d, but not :: and ::1, which are IPv6's own.
+    if s[..6] == [0; 6] && u128::from(ip) > 1 {
+        add(v4(o[12], o[13], o[14], o[15]), "IPv4-compatible");
+    }
+    // ::ffff:0:a.b.c.d
+    if s[..6] == [0, 0, 0, 0, 0xffff, 0] {
+        add(v4(o[12], o[13], o[14], o[15]), "IPv4-translated");
+    }
+    if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+        add(v4(o[12], o[13], o[14], o[15]), "NAT64");
+    }
+    if s[..3] == [0x64, 0xff9b, 1] {
+        // A local-use NAT64 prefix of /48, /56, /64 or /96 (octet 8 is
+        // reserved and skipped).
+        add(v4(o[6], o[7], o[9], o[10]), "local-use NAT64");
+        add(v4(o[7], o[9], o[10], o[11]), "local-use NAT64");
+        add(v4(o[9], o[10], o[11], o[12]), "local-use NAT64");
+        add(v4(o[12], o[13], o[14], o[15]), "local-use NAT64");
+    }
+    if s[0] == 0x2002 {
+        add(v4(o[2], o[3], o[4], o[5]), "6to4");
+    }
+    if s[..2] == [0x2001, 0] {
+        add(v4(o[4], o[5], o[6], o[7]), "Teredo server");
+        add(v4(!o[12], !o[13], !o[14], !o[15]), "Teredo client");
+    }
+    if matches!(o[8], 0x00 | 0x02) && o[9..12] == [0x00, 0x5e, 0xfe] {
+        add(v4(o[12], o[13], o[14], o[15]), "ISATAP");
+    }
+    found
+}
+
 fn is_multicast(ip: IpAddr) -> bool {
     ip.is_multicast()
 }
@@ -160,8 +243,11 @@ fn is_limited_broadcast(ip: IpAddr) -> bool {
 }
 
 /// Prefixes the `strict` preset denies: this network, loopback, link-local
-/// (and with it 169.254.169.254, the cloud metadata address), private and
-/// unique-local ranges. Multicast and broadcast are denied by default anyway.
+/// (and with it 169.254.169.254, the cloud metadata address), private,
+/// shared (carrier-grade NAT), benchmarking and reserved ranges, IPv6
+/// site-local and unique-local. Multicast and broadcast are denied by
+/// default anyway; IPv6 forms embedding one of these IPv4 addresses are
+/// denied through it.
 pub const STRICT_DENY: &[&str] = &[
     "0.0.0.0/8",
     "127.0.0.0/8",
@@ -170,9 +256,12 @@ pub const STRICT_DENY: &[&str] = &[
     "172.16.0.0/12",
     "192.168.0.0/16",
     "100.64.0.0/10",
+    "198.18.0.0/15",
+    "240.0.0.0/4",
     "::/128",
     "::1/128",
     "fe80::/10",
+    "fec0::/10",
     "fc00::/7",
 ];
 
@@ -199,6 +288,11 @@ impl RateLimiter {
         self.rate
     }
 
+    /// A bucket no faster and no burstier than `self` or `rate` per second.
+    pub fn narrowed(&self, rate: f64) -> RateLimiter {
+        RateLimiter::new(self.rate.min(rate), self.burst.min(rate.max(1.0)))
+    }
+
     /// Takes a token; returns how long to wait first (zero when one was there).
     pub fn reserve(&self) -> Duration {
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
@@ -210,10 +304,17 @@ impl RateLimiter {
         if tokens >= 0.0 {
             Duration::ZERO
         } else {
-            Duration::from_secs_f64(-tokens / self.rate)
+            // Saturates: a rate too slow to express waits "forever".
+            Duration::try_from_secs_f64(-tokens / self.rate).unwrap_or(Duration::MAX)
         }
     }
 }
+
+/// The slowest send rate a policy may set: one request in 1000 s.
+pub const MIN_PPS: f64 = 0.001;
+
+/// The fastest send rate a policy may set.
+pub const MAX_PPS: f64 = 1e9;
 
 /// A policy as written: command-line flags and manifest entries both become
 /// one of these, and [`PolicySpec::build`] turns it into a [`Policy`].
@@ -244,7 +345,19 @@ pub struct PolicySpec {
     pub max_sockets: Option<usize>,
 }
 
+/// Requests per second a tenant of a shared host (`batch`, `serve`) may
+/// send unless its policy says otherwise: tenants share the host's raw
+/// sockets and their kernel buffers, and one sending as fast as a core
+/// allows would make the kernel drop its neighbours' replies.
+pub const SHARED_HOST_PPS: f64 = 10_000.0;
+
 impl PolicySpec {
+    /// This spec, with `max_pps` set to `pps` unless it sets its own.
+    pub fn with_default_rate(mut self, pps: f64) -> PolicySpec {
+        self.max_pps.get_or_insert(pps);
+        self
+    }
+
     /// The policy this spec describes; `Err` names the bad value.
     pub fn build(&self) -> Result<Policy, String> {
         let mut p = if self.strict {
@@ -262,10 +375,16 @@ impl PolicySpec {
         p.allow_privileged &= !self.no_privileged;
         p.allow_names &= !self.no_names;
         if let Some(pps) = self.max_pps {
-            if !(pps > 0.0 && pps.is_finite()) {
-                return Err(format!("max pps must be a positive number, not {pps}"));
+            if !(MIN_PPS..=MAX_PPS).contains(&pps) {
+                return Err(format!(
+                    "max pps must be between {MIN_PPS} and {MAX_PPS}, not {pps}"
+                ));
             }
-            p.send_rate = Some(RateLimiter::new(pps, pps.max(1.0)));
+            // Narrows a preset's rate, never widens it.
+            p.send_rate = Some(Arc::new(match &p.send_rate {
+                Some(preset) => preset.narrowed(pps),
+                None => RateLimiter::new(pps, pps.max(1.0)),
+            }));
         }
         // Limits only narrow what the preset allows.
         if let Some(n) = self.max_packets {
@@ -302,12 +421,15 @@ pub struct Policy {
     pub max_sockets: usize,
     /// Requests per run.
     pub max_packets: Option<u64>,
-    /// Sends per second (token bucket).
-    pub send_rate: Option<RateLimiter>,
-    /// Lookups per second (token bucket).
-    pub lookup_rate: Option<RateLimiter>,
+    /// Sends per second (token bucket; shared when several runs should
+    /// keep to one rate together, as a service tenant's do).
+    pub send_rate: Option<Arc<RateLimiter>>,
+    /// Lookups per second (token bucket, shareable likewise).
+    pub lookup_rate: Option<Arc<RateLimiter>>,
     /// Requests sent so far.
     sent: Mutex<u64>,
+    /// Operations refused so far (dry-run checks not counted).
+    refused: AtomicU64,
 }
 
 impl Default for Policy {
@@ -327,6 +449,7 @@ impl Default for Policy {
             send_rate: None,
             lookup_rate: None,
             sent: Mutex::new(0),
+            refused: AtomicU64::new(0),
         }
     }
 }
@@ -340,16 +463,61 @@ impl Policy {
         Policy {
             deny,
             max_packets: Some(100_000),
-            send_rate: Some(RateLimiter::new(100.0, 100.0)),
-            lookup_rate: Some(RateLimiter::new(10.0, 10.0)),
+            send_rate: Some(Arc::new(RateLimiter::new(100.0, 100.0))),
+            lookup_rate: Some(Arc::new(RateLimiter::new(10.0, 10.0))),
             max_sockets: 16,
             ..Policy::default()
         }
     }
 
-    /// May requests go to `ip`?
+    /// [`Policy::check_destination`] for a request about to be sent: a
+    /// refusal is counted.
+    pub fn admit_destination(&self, ip: IpAddr) -> Result<(), Denied> {
+        self.check_destination(ip).inspect_err(|_| {
+            self.refused.fetch_add(1, Ordering::Relaxed);
+        })
+    }
+
+    /// Operations refused so far: requests, opens, broadcast grants and
+    /// lookups (not [`Policy::check_destination`]'s dry runs).
+    pub fn denials(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed)
+    }
+
+    /// A refusal of an operation, counted.
+    fn deny(&self, rule: Rule, message: impl Into<String>) -> Denied {
+        self.refused.fetch_add(1, Ordering::Relaxed);
+        Denied::new(rule, message)
+    }
+
+    /// May requests go to `ip`? Checks every address a packet to `ip`
+    /// may reach (see the module docs).
     pub fn check_destination(&self, ip: IpAddr) -> Result<(), Denied> {
         let ip = canonical(ip);
+        self.check_address(ip)?;
+        if let IpAddr::V6(v6) = ip {
+            for e in embedded_ipv4(v6) {
+                self.check_address(IpAddr::V4(e.ipv4)).map_err(|d| Denied {
+                    message: format!("{ip} carries {} ({}): {}", e.ipv4, e.form, d.message),
+                    ..d
+                })?;
+            }
+        }
+        if ip.is_unspecified() {
+            let loopback = match ip {
+                IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
+                IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::LOCALHOST),
+            };
+            self.check_address(loopback).map_err(|d| Denied {
+                message: format!("{ip} reaches this host's loopback: {}", d.message),
+                ..d
+            })?;
+        }
+        Ok(())
+    }
+
+    /// The rules for one address as it is.
+    fn check_address(&self, ip: IpAddr) -> Result<(), Denied> {
         if let Some(c) = self.deny.iter().find(|c| c.contains(ip)) {
             return Err(Denied::new(
                 Rule::Destination,
@@ -380,7 +548,7 @@ impl Policy {
     /// May one more request of `payload` bytes be sent? Counts it.
     pub fn check_send(&self, payload: usize) -> Result<(), Denied> {
         if payload > self.max_payload {
-            return Err(Denied::new(
+            return Err(self.deny(
                 Rule::PayloadSize,
                 format!(
                     "payload of {payload} bytes exceeds the limit of {}",
@@ -392,7 +560,7 @@ impl Policy {
         if let Some(max) = self.max_packets
             && *sent >= max
         {
-            return Err(Denied::new(
+            return Err(self.deny(
                 Rule::PacketBudget,
                 format!("the budget of {max} requests is spent"),
             ));
@@ -409,13 +577,10 @@ impl Policy {
     /// May a socket be opened, `privileged` or not, with `open` already open?
     pub fn check_open(&self, privileged: bool, open: usize) -> Result<(), Denied> {
         if privileged && !self.allow_privileged {
-            return Err(Denied::new(
-                Rule::Privileged,
-                "privileged (raw) sockets are not allowed",
-            ));
+            return Err(self.deny(Rule::Privileged, "privileged (raw) sockets are not allowed"));
         }
         if open >= self.max_sockets {
-            return Err(Denied::new(
+            return Err(self.deny(
                 Rule::Sockets,
                 format!("at most {} sockets may be open", self.max_sockets),
             ));
@@ -428,7 +593,7 @@ impl Policy {
         if self.allow_broadcast {
             Ok(())
         } else {
-            Err(Denied::new(
+            Err(self.deny(
                 Rule::Broadcast,
                 "broadcast is not allowed (host option --allow-broadcast)",
             ))
@@ -440,7 +605,7 @@ impl Policy {
         if self.allow_names {
             Ok(())
         } else {
-            Err(Denied::new(
+            Err(self.deny(
                 Rule::Names,
                 format!("name lookups are not allowed ({name:?})"),
             ))
@@ -483,10 +648,157 @@ mod tests {
         assert!(v6.contains(ip("fe80::1")));
         assert!("10.0.0.0/33".parse::<Cidr>().is_err());
         assert!("nonsense".parse::<Cidr>().is_err());
+        // Stored masked.
+        assert_eq!(
+            "10.1.2.3/8".parse::<Cidr>().unwrap().to_string(),
+            "10.0.0.0/8"
+        );
+        assert_eq!(
+            "fe80::1/10".parse::<Cidr>().unwrap().to_string(),
+            "fe80::/10"
+        );
+        assert!(Cidr::new(ip("10.0.0.0"), 33).is_err());
+        assert!(Cidr::new(ip("::"), 129).is_err());
+    }
+
+    #[test]
+    fn mapped_prefixes_are_the_ipv4_prefixes_they_denote() {
+        // A mapped address is one IPv4 address (/32, not /128).
+        assert_eq!(
+            "::ffff:10.1.2.3".parse::<Cidr>().unwrap().to_string(),
+            "10.1.2.3/32"
+        );
         assert_eq!(
             "::ffff:10.1.2.3/128".parse::<Cidr>().unwrap().to_string(),
-            "10.1.2.3/128"
+            "10.1.2.3/32"
         );
+        assert_eq!(
+            "::ffff:192.0.2.0/120".parse::<Cidr>().unwrap().to_string(),
+            "192.0.2.0/24"
+        );
+        assert_eq!(
+            "::ffff:0:0/96".parse::<Cidr>().unwrap().to_string(),
+            "0.0.0.0/0"
+        );
+        // Shorter than /96 it would cover more than IPv4: refused by name.
+        let e = "::ffff:192.0.2.0/95".parse::<Cidr>().unwrap_err();
+        assert!(e.contains("/96 or longer"), "{e}");
+        // Allowing a mapped /120 allows that /24, not every IPv4 address.
+        let p = PolicySpec {
+            allow: vec!["::ffff:192.0.2.0/120".into()],
+            ..PolicySpec::default()
+        }
+        .build()
+        .unwrap();
+        assert!(p.check_destination(ip("192.0.2.200")).is_ok());
+        assert!(p.check_destination(ip("::ffff:192.0.2.7")).is_ok());
+        for outside in ["192.0.3.1", "10.0.0.1", "127.0.0.1", "::ffff:127.0.0.1"] {
+            assert!(p.check_destination(ip(outside)).is_err(), "{outside}");
+        }
+        let p = PolicySpec {
+            allow: vec!["::ffff:192.0.2.9".into()],
+            ..PolicySpec::default()
+        }
+        .build()
+        .unwrap();
+        assert!(p.check_destination(ip("192.0.2.9")).is_ok());
+        assert!(p.check_destination(ip("192.0.2.10")).is_err());
+        // Denying one mapped address denies that address, not all of IPv4.
+        let p = PolicySpec {
+            deny: vec!["::ffff:192.0.2.9".into()],
+            ..PolicySpec::default()
+        }
+        .build()
+        .unwrap();
+        let e = p.check_destination(ip("192.0.2.9")).unwrap_err();
+        assert_eq!(e.message, "192.0.2.9 is in the denied range 192.0.2.9/32");
+        assert!(p.check_destination(ip("192.0.2.10")).is_ok());
+        assert!(p.check_destination(ip("127.0.0.1")).is_ok());
+    }
+
+    #[test]
+    fn embedded_ipv4_forms_are_checked_as_ipv4() {
+        let p = PolicySpec {
+            deny: vec!["127.0.0.0/8".into()],
+            ..PolicySpec::default()
+        }
+        .build()
+        .unwrap();
+        for (v6, form) in [
+            ("::7f00:1", "IPv4-compatible"),
+            ("::127.0.0.1", "IPv4-compatible"),
+            ("::ffff:0:7f00:1", "IPv4-translated"),
+            ("64:ff9b::7f00:1", "NAT64"),
+            ("64:ff9b::127.0.0.1", "NAT64"),
+            ("64:ff9b:1:7f00:0:100::", "local-use NAT64"), // a /48 prefix
+            ("64:ff9b:1:0:7f:0:100:0", "local-use NAT64"), // a /64 prefix
+            ("64:ff9b:1::7f00:1", "local-use NAT64"),      // a /96 prefix
+            ("2002:7f00:1::1", "6to4"),
+            ("2001:0:7f00:1::1", "Teredo server"),
+            ("2001:0:c000:201::80ff:fffe", "Teredo client"),
+            ("fd00::5efe:127.0.0.1", "ISATAP"),
+            ("fd00::200:5efe:7f00:1", "ISATAP"),
+        ] {
+            let e = p.check_destination(ip(v6)).unwrap_err();
+            assert_eq!(e.rule, Rule::Destination);
+            assert!(e.message.contains(form), "{v6}: {e}");
+            assert!(
+                e.message.contains("is in the denied range 127.0.0.0/8"),
+                "{v6}: {e}"
+            );
+        }
+        // Multicast and broadcast hide no better.
+        let p = Policy::default();
+        assert_eq!(
+            p.check_destination(ip("64:ff9b::224.0.0.1"))
+                .unwrap_err()
+                .rule,
+            Rule::Multicast
+        );
+        assert_eq!(
+            p.check_destination(ip("2002:ffff:ffff::1"))
+                .unwrap_err()
+                .rule,
+            Rule::Broadcast
+        );
+        // IPv6's own addresses and ordinary ones are not taken for IPv4.
+        for fine in ["::1", "2001:db8::1", "fd00::1", "64:ff9b::c000:201"] {
+            assert!(p.check_destination(ip(fine)).is_ok(), "{fine}");
+        }
+        // An allow list must admit both the IPv6 form and the IPv4 inside.
+        let p = PolicySpec {
+            allow: vec!["64:ff9b::/96".into(), "198.18.0.0/15".into()],
+            ..PolicySpec::default()
+        }
+        .build()
+        .unwrap();
+        assert!(p.check_destination(ip("64:ff9b::198.18.0.1")).is_ok());
+        assert!(p.check_destination(ip("64:ff9b::192.0.2.1")).is_err());
+    }
+
+    #[test]
+    fn unspecified_addresses_are_loopback() {
+        let p = PolicySpec {
+            deny: vec!["127.0.0.0/8".into(), "::1".into()],
+            ..PolicySpec::default()
+        }
+        .build()
+        .unwrap();
+        let e = p.check_destination(ip("0.0.0.0")).unwrap_err();
+        assert_eq!(
+            e.message,
+            "0.0.0.0 reaches this host's loopback: 127.0.0.1 is in the denied range 127.0.0.0/8"
+        );
+        let e = p.check_destination(ip("::")).unwrap_err();
+        assert!(e.message.contains(":: reaches this host's loopback"), "{e}");
+        let p = PolicySpec {
+            allow: vec!["0.0.0.0/32".into()],
+            ..PolicySpec::default()
+        }
+        .build()
+        .unwrap();
+        assert!(p.check_destination(ip("0.0.0.0")).is_err());
+        assert!(Policy::default().check_destination(ip("0.0.0.0")).is_ok());
     }
 
     #[test]
@@ -514,6 +826,15 @@ mod tests {
             "::ffff:127.0.0.1",
             "::ffff:10.0.0.1",
             "0.0.0.0",
+            "::",
+            "fec0::1",
+            "100.64.0.1",
+            "198.18.0.1",
+            "198.19.255.254",
+            "240.0.0.1",
+            "::7f00:1",
+            "64:ff9b::a00:1",
+            "2002:c0a8:101::1",
         ] {
             let e = p.check_destination(ip(denied)).unwrap_err();
             assert!(e.message.contains("denied"), "{denied}: {e}");
@@ -593,11 +914,67 @@ mod tests {
             ..PolicySpec::default()
         };
         assert!(bad.build().unwrap_err().contains("10.0.0.0/40"));
-        let bad = PolicySpec {
-            max_pps: Some(-1.0),
-            ..PolicySpec::default()
+        for pps in [-1.0, 0.0, 1e-30, f64::NAN, f64::INFINITY, 1e300] {
+            let bad = PolicySpec {
+                max_pps: Some(pps),
+                ..PolicySpec::default()
+            };
+            assert!(bad.build().unwrap_err().contains("max pps"), "{pps}");
+        }
+    }
+
+    #[test]
+    fn max_pps_narrows_the_strict_rate() {
+        let strict = Policy::strict().send_rate.unwrap().rate();
+        let rate = |strict: bool, pps: f64| {
+            PolicySpec {
+                strict,
+                max_pps: Some(pps),
+                ..PolicySpec::default()
+            }
+            .build()
+            .unwrap()
+            .send_rate
+            .unwrap()
+            .rate()
         };
-        assert!(bad.build().is_err());
+        assert_eq!(
+            rate(true, strict * 100.0),
+            strict,
+            "cannot widen the preset"
+        );
+        assert_eq!(rate(true, 2.0), 2.0);
+        assert_eq!(rate(false, 1e6), 1e6);
+    }
+
+    #[test]
+    fn the_slowest_bucket_waits_without_overflow() {
+        let r = RateLimiter::new(MIN_PPS, 1.0);
+        assert_eq!(r.reserve(), Duration::ZERO);
+        let wait = r.reserve();
+        assert!(wait > Duration::from_secs(990), "{wait:?}");
+        // Below the policy's floor the wait saturates instead of panicking.
+        let r = RateLimiter::new(1e-300, 1.0);
+        r.reserve();
+        assert_eq!(r.reserve(), Duration::MAX);
+    }
+
+    #[test]
+    fn refusals_are_counted_but_not_dry_runs() {
+        let p = Policy {
+            deny: vec!["10.0.0.0/8".parse().unwrap()],
+            allow_names: false,
+            max_payload: 100,
+            ..Policy::default()
+        };
+        assert!(p.check_destination(ip("10.0.0.1")).is_err());
+        assert_eq!(p.denials(), 0, "a dry run");
+        assert!(p.admit_destination(ip("10.0.0.1")).is_err());
+        assert!(p.admit_destination(ip("192.0.2.1")).is_ok());
+        assert!(p.check_send(101).is_err());
+        assert!(p.check_resolve("example.org").is_err());
+        assert!(p.check_broadcast().is_err());
+        assert_eq!(p.denials(), 4);
     }
 
     #[test]

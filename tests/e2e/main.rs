@@ -2,11 +2,22 @@
 //! and network namespaces the tests build themselves. Nothing here sends to
 //! any other address.
 
+mod bootstrap;
+mod compat;
 mod engine_lab;
+mod examples_lab;
 mod hostile;
+mod hostile_batch;
+mod http_client;
 mod lab;
 mod netns;
 mod policy;
+mod privilege;
+mod sdk;
+mod serve;
+mod serve_deploy;
+mod serve_lab;
+mod serve_util;
 mod skeleton;
 mod surface_lab;
 mod tenants;

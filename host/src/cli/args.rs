@@ -31,6 +31,13 @@ pub enum Command {
     /// Prints a JSON list with one entry per run (in manifest order). Exit
     /// status: the worst of the runs' (0, 1, 2).
     Batch(BatchArgs),
+    /// Serve probes over HTTP to several tenants, each under its own
+    /// policy and limits, and to Prometheus (`/probe`, `/metrics`).
+    ///
+    /// Without --config: one tenant without a token on 127.0.0.1:9730,
+    /// with the default policy and an `icmp` module for /probe. SIGHUP
+    /// reloads the configuration; SIGTERM interrupts the runs and stops.
+    Serve(ServeArgs),
     /// List the built-in plugins.
     List,
     /// Show what a plugin imports and whether this host can run it.
@@ -38,6 +45,30 @@ pub enum Command {
         /// A built-in name or a path to a .wasm component.
         plugin: String,
     },
+    /// Create a plugin crate ready to build, test and run.
+    ///
+    /// `icmp-host new PATH` writes a Rust crate named after PATH's last
+    /// part: a `cdylib` with a probe that takes `--help`, and a test on the
+    /// SDK's simulated network. Then, in PATH: `cargo test`, `cargo build
+    /// --release --target wasm32-wasip2`, and `icmp-host run
+    /// target/wasm32-wasip2/release/NAME.wasm 127.0.0.1`.
+    ///
+    /// The crate finds the guest SDK by path (it is not on crates.io yet):
+    /// by default the guest-sdk/ directory of the source tree this
+    /// icmp-host was built from; --sdk chooses another.
+    New(NewArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct NewArgs {
+    /// Directory to create; its last part names the crate (lowercase
+    /// letters, digits, `_`).
+    pub path: PathBuf,
+
+    /// The guest SDK directory to depend on [default: the one this
+    /// icmp-host was built from].
+    #[arg(long, value_name = "PATH")]
+    pub sdk: Option<PathBuf>,
 }
 
 /// How progress is shown on stderr.
@@ -162,4 +193,24 @@ pub struct BatchArgs {
     /// The manifest: `{"runs": [{"name", "plugin", "sha256"?, "args"?,
     /// "policy"?, "limits"?}]}` (see the README).
     pub manifest: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The configuration (TOML: listen, [[tenant]], [[module]], [[schedule]];
+    /// see the README).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Where to listen, overriding the configuration [default: 127.0.0.1:9730].
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: Option<std::net::SocketAddr>,
+
+    /// Directory of compiled plugins [default: $XDG_CACHE_HOME/icmp-host].
+    #[arg(long, value_name = "DIR", env = "ICMP_HOST_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+
+    /// Check the configuration and exit (0 when it is valid).
+    #[arg(long)]
+    pub check: bool,
 }

@@ -1,7 +1,17 @@
 //! `icmp-host batch`: several plugins side by side in one host, as tenants:
 //! each under its own policy and limits, all sharing the host's sockets.
-//! One plugin failing — trapping, spinning, denied — does not disturb the
-//! others.
+//! One plugin failing — trapping, spinning, denied, even crashing the host
+//! code that serves it — does not disturb the others, and every run gets
+//! its entry in the report.
+//!
+//! Stdout is one JSON document, the report: a run's streamed result lines
+//! go inside its entry, never raw on stdout. Plugins are compiled on the
+//! blocking pool and progress is written by the [`Writer`]'s thread, so the
+//! async workers that read replies never wait on either.
+//!
+//! Each distinct plugin is read, checked and loaded once, whatever the
+//! number of runs naming it; instances come from a pool sized for the
+//! batch.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -11,19 +21,21 @@ use anyhow::{Context, bail};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use icmp_host::icmp::{Engine, EngineConfig};
-use icmp_host::policy::PolicySpec;
-use icmp_host::runtime::{Interrupt, Limits, Plugin, Runtime, Session, sha256_hex, types};
+use icmp_host::icmp::{Engine, EngineConfig, Quota};
+use icmp_host::policy::{PolicySpec, SHARED_HOST_PPS};
+use icmp_host::report::{self, shorten};
+use icmp_host::runtime::{Interrupt, LimitSpec, Limits, Plugin, Runtime, Session, sha256_hex};
 
 use super::args::{BatchArgs, ProgressFormat};
 use super::render::Renderer;
+use super::writer::Writer;
 use super::{
     Ending, Source, Workers, async_runtime, plugin_bytes, plugin_source, print_stdout,
     privileged_sockets, watch_ctrl_c,
 };
 
 /// Most runs alive at once: the instance pool's size (runs beyond it wait
-/// for a slot). Each slot reserves address space, not memory.
+/// for a slot). A slot reserves address space, not memory.
 const MAX_CONCURRENT: usize = 1000;
 
 /// The manifest file.
@@ -53,29 +65,16 @@ struct Entry {
     limits: LimitSpec,
 }
 
-/// Limits of one run; unset ones take the defaults of `icmp-host run`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-struct LimitSpec {
-    memory_mib: Option<usize>,
-    cpu_seconds: Option<f64>,
-    wall_seconds: Option<f64>,
-}
+/// Wall-clock limit of a batch run that sets none, so no run holds the
+/// batch's report forever.
+pub const DEFAULT_WALL: Duration = Duration::from_secs(300);
 
-impl LimitSpec {
-    fn build(&self) -> anyhow::Result<Limits> {
-        let mut limits = Limits::default();
-        if let Some(m) = self.memory_mib {
-            limits.memory = m.checked_mul(1 << 20).context("memory_mib is too large")?;
-        }
-        if let Some(c) = self.cpu_seconds {
-            limits.cpu = Duration::try_from_secs_f64(c).context("cpu_seconds")?;
-        }
-        if let Some(w) = self.wall_seconds {
-            limits.wall = Some(Duration::try_from_secs_f64(w).context("wall_seconds")?);
-        }
-        Ok(limits)
-    }
+/// A run's limits: the defaults of `icmp-host run` for what the spec
+/// leaves unset, except the wall-clock limit: [`DEFAULT_WALL`].
+fn limits(spec: &LimitSpec) -> anyhow::Result<Limits> {
+    let mut limits = spec.build().map_err(anyhow::Error::msg)?;
+    limits.wall.get_or_insert(DEFAULT_WALL);
+    Ok(limits)
 }
 
 /// A run, validated and ready.
@@ -89,7 +88,7 @@ struct Prepared {
     limits: Limits,
 }
 
-/// A plugin some runs name, as read (and checked against pins).
+/// A plugin some runs name, as read (and checked against their pins).
 struct Named {
     label: String,
     source: Source,
@@ -124,7 +123,6 @@ fn prepare(manifest: Manifest) -> anyhow::Result<(Vec<Prepared>, HashMap<String,
                 plugins.insert(e.plugin.clone(), named);
             }
             let named = &plugins[&e.plugin];
-            let label = &named.label;
             if let Some(want) = &e.sha256 {
                 let got = named.sha256.get_or_init(|| sha256_hex(&named.wasm));
                 if !got.eq_ignore_ascii_case(want) {
@@ -137,13 +135,14 @@ fn prepare(manifest: Manifest) -> anyhow::Result<(Vec<Prepared>, HashMap<String,
             }
             let policy = e
                 .policy
+                .with_default_rate(SHARED_HOST_PPS)
                 .build()
                 .map_err(anyhow::Error::msg)
                 .with_context(context)?;
-            let limits = e.limits.build().with_context(context)?;
+            let limits = limits(&e.limits).with_context(context)?;
             Ok(Prepared {
                 name: e.name,
-                label: label.clone(),
+                label: named.label.clone(),
                 plugin: e.plugin,
                 args: e.args,
                 policy,
@@ -163,11 +162,16 @@ fn load_all(
     plugins
         .into_iter()
         .map(|(key, named)| {
-            let plugin = match named.source {
-                Source::BuiltIn(b) => runtime.load_builtin(b),
-                Source::File(_) => runtime.load(&named.label, &named.wasm),
+            let load = || match named.source {
+                Source::BuiltIn(b) => runtime.load_builtin(b).map_err(|e| e.to_string()),
+                Source::File(_) => runtime
+                    .load(&named.label, &named.wasm)
+                    .map_err(|e| e.to_string()),
             };
-            (key, plugin.map_err(|e| e.to_string()))
+            // A host bug while loading fails the runs of this plugin only.
+            let plugin = std::panic::catch_unwind(std::panic::AssertUnwindSafe(load))
+                .unwrap_or_else(|_| Err(CRASHED_LOADING.to_owned()));
+            (key, plugin)
         })
         .collect()
 }
@@ -187,50 +191,76 @@ pub fn run(args: BatchArgs) -> anyhow::Result<Ending> {
     async_runtime(Workers::PerCore)?.block_on(async move {
         let slots = runs.len().min(MAX_CONCURRENT) as u32;
         let runtime = Arc::new(Runtime::pooled(cache_dir, slots)?);
-        let plugins = load_all(&runtime, plugins);
+        // Compiling takes a core for a while: not on a worker.
+        let loader = Arc::clone(&runtime);
+        let plugins = tokio::task::spawn_blocking(move || load_all(&loader, plugins))
+            .await
+            .context("loading the plugins")?;
         let engine =
             Engine::new(EngineConfig::default(), raw).context("starting the ICMP engine")?;
+        let writer = Writer::start();
         let all = Interrupt::new();
+        // Every run is a tenant; their in-flight quotas share the key table.
+        let quota = Quota {
+            in_flight: (engine.unreserved_in_flight() / runs.len().max(1))
+                .min(Quota::default().in_flight),
+            ..Quota::default()
+        };
         let mut tasks = Vec::new();
         for run in runs {
+            let tenant = engine.tenant(&run.name, quota)?;
             let interrupt = Interrupt::new();
             let (runtime, all) = (Arc::clone(&runtime), all.clone());
+            let renderer = Arc::new(Renderer::named(
+                args.progress,
+                &run.name,
+                Arc::clone(&writer),
+            ));
             let session = Session {
                 engine: engine.clone(),
+                tenant,
                 policy: Arc::new(run.policy),
-                sink: Arc::new(Renderer::named(args.progress, &run.name)),
+                sink: Arc::clone(&renderer) as Arc<dyn icmp_host::runtime::ProgressSink>,
                 interrupt: interrupt.clone(),
             };
             let (name, label) = (run.name.clone(), run.label.clone());
             let plugin = plugins[&run.plugin].clone();
             // Each plugin in its own task; a Ctrl-C interrupts them all.
-            tasks.push((
-                name,
-                label,
-                tokio::spawn(async move {
-                    let forward = tokio::spawn({
-                        let interrupt = interrupt.clone();
-                        async move {
-                            all.wait().await;
-                            interrupt.trigger();
-                        }
-                    });
-                    let plugin = plugin?;
-                    let finished = runtime
-                        .run(&plugin, run.args, session, &run.limits)
-                        .await
-                        .map_err(|e| e.to_string());
-                    forward.abort();
-                    finished
-                }),
-            ));
+            let task = tokio::spawn(async move {
+                let forward = tokio::spawn({
+                    let interrupt = interrupt.clone();
+                    async move {
+                        all.wait().await;
+                        interrupt.trigger();
+                    }
+                });
+                let plugin = plugin?;
+                let finished = runtime
+                    .run(&plugin, run.args, session, &run.limits)
+                    .await
+                    .map_err(|e| e.to_string());
+                forward.abort();
+                finished
+            });
+            tasks.push((name, label, renderer, task));
         }
         tokio::spawn(watch_ctrl_c(all));
+        let mut done = Vec::new();
+        for (name, label, renderer, task) in tasks {
+            // A task that panicked fails its own run only.
+            let finished = task.await.unwrap_or_else(|e| Err(crashed(&e)));
+            done.push((name, label, renderer, finished));
+        }
+        let lines_dropped = writer.finish();
+        if lines_dropped > 0 {
+            eprintln!(
+                "icmp-host: warning: {lines_dropped} progress lines dropped (more than stderr took)"
+            );
+        }
         let mut report = Vec::new();
         let mut worst = 0;
-        for (name, label, task) in tasks {
-            let finished = task.await.context("a plugin task failed")?;
-            let (exit, entry) = summarize(&name, &label, finished, args.progress);
+        for (name, label, renderer, finished) in done {
+            let (exit, entry) = summarize(&name, &label, finished, &renderer, args.progress);
             worst = worst.max(exit);
             report.push(entry);
         }
@@ -243,51 +273,84 @@ pub fn run(args: BatchArgs) -> anyhow::Result<Ending> {
     })
 }
 
+/// The error of the runs of a plugin whose loading panicked.
+const CRASHED_LOADING: &str =
+    "internal error: the host code loading this plugin panicked (please report it)";
+
+/// The error of a run whose task panicked or was cancelled: a host bug,
+/// reported in the run's entry instead of ending the batch.
+fn crashed(e: &tokio::task::JoinError) -> String {
+    let why = match e.is_panic() {
+        true => "panicked",
+        false => "was cancelled",
+    };
+    format!("internal error: the host code serving this run {why} (please report it)")
+}
+
 /// One run's entry of the report, and its exit status.
 fn summarize(
     name: &str,
     label: &str,
     finished: Result<icmp_host::runtime::Finished, String>,
+    renderer: &Renderer,
     progress: ProgressFormat,
 ) -> (u8, Value) {
-    let entry =
-        |exit: u8, outcome: &str, result: Value, error: Option<String>, cpu_ms: Option<f64>| {
-            let v = json!({
-                "name": name,
-                "plugin": label,
-                "exit": exit,
-                "outcome": outcome,
-                "cpu_ms": cpu_ms,
-                "result": result,
-                "error": error,
-            });
-            (exit, v)
-        };
-    let finished = match finished {
-        Ok(f) => f,
-        Err(e) => return entry(2, "error", Value::Null, Some(e), None),
-    };
-    if progress != ProgressFormat::None {
-        super::print_guest_output(name, &finished.guest_output);
+    if let Ok(f) = &finished
+        && progress != ProgressFormat::None
+    {
+        super::print_guest_output(name, &f.guest_output);
     }
-    let cpu_ms = Some(finished.cpu.as_secs_f64() * 1e3);
-    match finished.output {
-        Ok(types::RunOutput::Text(t)) => entry(0, "text", Value::String(t), None, cpu_ms),
-        Ok(types::RunOutput::Report(r)) => {
-            let result = r
-                .json
-                .as_deref()
-                .map(|j| serde_json::from_str(j).unwrap_or_else(|_| Value::String(j.to_owned())))
-                .unwrap_or(Value::Null);
-            let (exit, outcome) = match r.outcome {
-                types::Outcome::Reached => (0, "reached"),
-                types::Outcome::NotReached => (1, "not-reached"),
-                types::Outcome::Partial => (1, "partial"),
-            };
-            entry(exit, outcome, result, None, cpu_ms)
-        }
-        Err(types::RunError::Usage(m) | types::RunError::Failed(m)) => {
-            entry(2, "error", Value::Null, Some(m), cpu_ms)
-        }
+    let e = report::Entry::of(finished.as_ref().map_err(|e| shorten(e).into_owned()));
+    let entry = json!({
+        "name": name,
+        "plugin": label,
+        "exit": e.exit,
+        "outcome": e.outcome,
+        "cpu_ms": e.cpu_ms,
+        "result": e.result,
+        "result_lines": renderer.take_result_lines(),
+        "events_dropped": renderer.events_dropped(),
+        "error": e.error,
+    });
+    (e.exit, entry)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_without_a_wall_limit_gets_the_default() {
+        let built = limits(&LimitSpec::default()).unwrap();
+        assert_eq!(built.wall, Some(DEFAULT_WALL));
+        let built = limits(&LimitSpec {
+            wall_seconds: Some(1.5),
+            output_mib: Some(1),
+            ..LimitSpec::default()
+        })
+        .unwrap();
+        assert_eq!(built.wall, Some(Duration::from_millis(1500)));
+        assert_eq!(built.output, 1 << 20);
+    }
+
+    #[tokio::test]
+    async fn a_panicking_run_gets_an_error_entry_and_the_others_theirs() {
+        let writer = Writer::start();
+        let renderer = Renderer::named(ProgressFormat::None, "boom", Arc::clone(&writer));
+        let task = tokio::spawn(async {
+            if std::hint::black_box(true) {
+                panic!("a host bug");
+            }
+            Err::<icmp_host::runtime::Finished, String>(String::new())
+        });
+        let finished = task.await.unwrap_or_else(|e| Err(crashed(&e)));
+        let (exit, entry) = summarize("boom", "p", finished, &renderer, ProgressFormat::None);
+        writer.finish();
+        assert_eq!(exit, 2);
+        assert_eq!(entry["outcome"], "error");
+        assert!(
+            entry["error"].as_str().unwrap().contains("panicked"),
+            "{entry}"
+        );
     }
 }

@@ -3,9 +3,12 @@
 
 mod args;
 mod batch;
+mod new;
 mod render;
+mod serve;
+mod writer;
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -14,16 +17,16 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::Parser;
 
-use icmp_host::icmp::{Engine, EngineConfig, RawSockets};
+use icmp_host::builtin;
+use icmp_host::icmp::{Engine, EngineConfig, Quota, RawSockets};
 use icmp_host::policy::{Policy, PolicySpec};
-use icmp_host::runtime::{Interrupt, Limits, Plugin, Runtime, Session, types};
-use icmp_host::{builtin, sys};
+use icmp_host::runtime::{GuestOutput, Interrupt, Limits, Plugin, Runtime, Session, types};
 
 use args::{Cli, Command, JsonLayout, ProgressFormat, RunArgs};
 use render::Renderer;
 
 /// How a run ended, before it becomes an exit status.
-enum Ending {
+pub(crate) enum Ending {
     /// Every target answered.
     Reached,
     /// The plugin ran; some or all targets did not answer.
@@ -48,9 +51,17 @@ pub fn main() -> ExitCode {
         Command::List => list(),
         Command::Inspect { plugin } => inspect(&plugin),
         Command::Batch(args) => batch::run(args),
+        Command::Serve(args) => serve::run(args),
+        Command::New(args) => new::run(args),
     };
     if let Err(e) = &result {
-        let _ = writeln!(std::io::stderr(), "icmp-host: {e:#}");
+        // The error may quote a plugin's words.
+        let text = format!("icmp-host: {e:#}");
+        let text = match std::io::stderr().is_terminal() {
+            true => writer::escape_controls(&text),
+            false => text.as_str().into(),
+        };
+        let _ = writeln!(std::io::stderr(), "{text}");
     }
     exit_code(&result)
 }
@@ -95,9 +106,12 @@ fn plugin_source(name: &str) -> anyhow::Result<(String, Source)> {
 fn plugin_bytes(source: &Source) -> anyhow::Result<std::borrow::Cow<'static, [u8]>> {
     Ok(match source {
         Source::BuiltIn(b) => b.wasm.into(),
-        Source::File(path) => std::fs::read(path)
-            .with_context(|| format!("cannot read plugin {}", path.display()))?
-            .into(),
+        Source::File(path) => {
+            let name = path.display().to_string();
+            icmp_host::runtime::read_plugin(&name, path)
+                .with_context(|| format!("cannot read plugin {name}"))?
+                .into()
+        }
     })
 }
 
@@ -208,11 +222,20 @@ fn run(args: RunArgs) -> anyhow::Result<Ending> {
         }
         let engine =
             Engine::new(EngineConfig::default(), raw).context("starting the ICMP engine")?;
+        // The only tenant: it may use the whole key table.
+        let quota = Quota {
+            in_flight: engine.unreserved_in_flight(),
+            ..Quota::default()
+        };
+        let tenant = engine.tenant(&label, quota)?;
         let interrupt = Interrupt::new();
+        let writer = writer::Writer::start();
+        let renderer = Arc::new(Renderer::new(settings.progress, Arc::clone(&writer)));
         let session = Session {
             engine,
+            tenant,
             policy: Arc::new(settings.policy),
-            sink: Arc::new(Renderer::new(settings.progress)),
+            sink: Arc::clone(&renderer) as Arc<dyn icmp_host::runtime::ProgressSink>,
             interrupt: interrupt.clone(),
         };
         let limits = settings.limits.clone();
@@ -222,10 +245,29 @@ fn run(args: RunArgs) -> anyhow::Result<Ending> {
         // for the other (an epoch yield delays nothing else).
         let finished = runtime
             .run(&plugin, plugin_args.to_vec(), session, &limits)
-            .await
-            .map_err(|e| anyhow::anyhow!("{label}: {e}"))?;
-        if settings.progress != ProgressFormat::None {
+            .await;
+        // Result lines and progress first, then the summary or the error.
+        writer.finish();
+        let show_output = settings.progress != ProgressFormat::None;
+        let finished = match finished {
+            Ok(f) => f,
+            Err(stopped) => {
+                // What it wrote before it was stopped often says why.
+                if show_output {
+                    print_guest_output(&label, &stopped.guest_output);
+                }
+                bail!("{label}: {stopped}");
+            }
+        };
+        if show_output {
             print_guest_output(&label, &finished.guest_output);
+        }
+        let dropped = renderer.events_dropped();
+        if dropped > 0 {
+            eprintln!(
+                "icmp-host: warning: {label}: {dropped} progress events dropped (over the \
+                 output limits, not JSON, or more than the terminal took)"
+            );
         }
         let ended = match finished.output {
             Ok(types::RunOutput::Text(text)) => {
@@ -238,7 +280,9 @@ fn run(args: RunArgs) -> anyhow::Result<Ending> {
                 }
                 Ok(ending(report.outcome))
             }
-            Err(types::RunError::Usage(m) | types::RunError::Failed(m)) => bail!("{label}: {m}"),
+            Err(types::RunError::Usage(m) | types::RunError::Failed(m)) => {
+                bail!("{label}: {}", icmp_host::report::shorten(&m))
+            }
         };
         // The process ends now: the kernel takes back the engine's code
         // and mappings faster than their destructors would.
@@ -276,20 +320,10 @@ fn ending(outcome: types::Outcome) -> Ending {
     }
 }
 
-/// Opens raw sockets (when allowed and possible), then drops every
-/// capability: nothing privileged remains before any plugin is compiled or
-/// run. Capabilities are per thread, so this runs before the async runtime
-/// starts its threads.
+/// Opens raw sockets (when allowed), drops every privilege and installs
+/// the system-call filter, before the async runtime starts any thread.
 fn privileged_sockets(allowed: bool) -> anyhow::Result<RawSockets> {
-    let raw = if allowed {
-        RawSockets::open(EngineConfig::default().receive_buffer)
-    } else {
-        RawSockets::none("raw sockets are disabled by policy")
-    };
-    if sys::privilege::effective().unwrap_or(0) != 0 {
-        sys::privilege::drop_all().context("dropping capabilities")?;
-    }
-    Ok(raw)
+    Ok(icmp_host::bootstrap::start(allowed)?)
 }
 
 /// Worker threads of the async runtime.
@@ -314,9 +348,21 @@ fn async_runtime(workers: Workers) -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 /// What a plugin printed (captured, never mixed into results), on stderr.
-fn print_guest_output(label: &str, output: &[u8]) {
-    for line in String::from_utf8_lossy(output).lines() {
-        eprintln!("[{label}] {line}");
+fn print_guest_output(label: &str, output: &GuestOutput) {
+    let terminal = std::io::stderr().is_terminal();
+    let mut err = std::io::stderr().lock();
+    for line in String::from_utf8_lossy(&output.kept).lines() {
+        let line = match terminal {
+            true => writer::escape_controls(line),
+            false => line.into(),
+        };
+        let _ = writeln!(err, "[{label}] {line}");
+    }
+    if output.dropped > 0 {
+        eprintln!(
+            "[{label}] ... {} more bytes of output dropped",
+            output.dropped
+        );
     }
 }
 
@@ -335,6 +381,10 @@ async fn watch_ctrl_c(interrupt: Interrupt) {
 
 /// Prints to stdout; a closed pipe (`| head`) is not an error.
 fn print_stdout(text: &str) {
+    let text = match std::io::stdout().is_terminal() {
+        true => writer::escape_controls(text),
+        false => text.into(),
+    };
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes());
     if !text.ends_with('\n') {

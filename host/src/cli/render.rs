@@ -1,83 +1,124 @@
 //! Progress rendering: plugin events as ping/traceroute lines, as NDJSON,
-//! or not at all. Writes never fail the run (a closed stderr is ignored).
+//! or not at all, handed to the [`Writer`] (a thread of its own: a host
+//! call never waits for a terminal). Result lines go to stdout in `run`;
+//! in `batch` they are kept for the run's entry of the one JSON report.
+//! Writes never fail the run (a closed stderr is ignored).
 
-use std::io::Write;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
+use icmp_host::report::{address, event_json};
 use icmp_host::runtime::{ProgressSink, progress, types};
-use icmp_host_sdk::Family;
-use icmp_host_sdk::codes;
-use serde_json::json;
+use icmp_host_vocab::{Family, codes};
+use serde_json::{Value, json};
 
 use super::args::ProgressFormat;
+use super::writer::Writer;
 
-/// Renders events to stderr; result lines go to stdout.
+/// Where a run's result lines go.
+enum ResultLines {
+    /// Straight to stdout, one per line (`run`).
+    Stdout,
+    /// Kept for the run's entry of the report (`batch`).
+    Keep(Mutex<Vec<Value>>),
+}
+
+/// Renders one run's events.
 pub struct Renderer {
     format: ProgressFormat,
     /// The run's name, when several run at once.
     run: Option<String>,
+    writer: Arc<Writer>,
+    results: ResultLines,
+    /// Events dropped by the output caps or the writer.
+    dropped: AtomicU64,
 }
 
 impl Renderer {
-    pub fn new(format: ProgressFormat) -> Renderer {
-        Renderer { format, run: None }
-    }
-
-    /// A renderer for one of several runs: its lines carry its name.
-    pub fn named(format: ProgressFormat, run: &str) -> Renderer {
+    /// The renderer of `run`'s only plugin.
+    pub fn new(format: ProgressFormat, writer: Arc<Writer>) -> Renderer {
         Renderer {
             format,
-            run: Some(run.to_owned()),
+            run: None,
+            writer,
+            results: ResultLines::Stdout,
+            dropped: AtomicU64::new(0),
         }
     }
 
+    /// A renderer for one of several runs: its progress lines carry its
+    /// name, its result lines are kept for its entry.
+    pub fn named(format: ProgressFormat, run: &str, writer: Arc<Writer>) -> Renderer {
+        Renderer {
+            format,
+            run: Some(run.to_owned()),
+            writer,
+            results: ResultLines::Keep(Mutex::new(Vec::new())),
+            dropped: AtomicU64::new(0),
+        }
+    }
+
+    /// The result lines kept so far (`batch`).
+    pub fn take_result_lines(&self) -> Vec<Value> {
+        match &self.results {
+            ResultLines::Stdout => Vec::new(),
+            ResultLines::Keep(lines) => {
+                std::mem::take(&mut *lines.lock().unwrap_or_else(|e| e.into_inner()))
+            }
+        }
+    }
+
+    /// Events dropped: by the run's output caps, or because the output
+    /// could not keep up.
+    pub fn events_dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
     fn line(&self, text: &str) {
-        let mut err = std::io::stderr().lock();
         for line in text.lines() {
-            let _ = match &self.run {
-                Some(run) => writeln!(err, "[{run}] {line}"),
-                None => writeln!(err, "{line}"),
+            let written = match &self.run {
+                Some(run) => self.writer.stderr(&format!("[{run}] {line}")),
+                None => self.writer.stderr(line),
             };
+            if !written {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+            }
         }
     }
 }
 
 impl ProgressSink for Renderer {
+    fn dropped(&self) {
+        self.dropped.fetch_add(1, Ordering::Relaxed);
+    }
+
     fn emit(&self, event: progress::Event) {
         if let progress::Event::ResultLine(json) = &event {
-            let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "{json}").and_then(|()| out.flush());
+            // The runtime passes on exactly one JSON value, compact.
+            match &self.results {
+                ResultLines::Stdout => self.writer.stdout(json),
+                ResultLines::Keep(lines) => {
+                    let value = serde_json::from_str(json).unwrap_or(Value::Null);
+                    lines.lock().unwrap_or_else(|e| e.into_inner()).push(value);
+                }
+            }
             return;
         }
         match self.format {
             ProgressFormat::None => {}
             ProgressFormat::Ndjson => {
-                let mut value = ndjson(&event);
+                let mut value = event_json(&event);
                 if let (Some(run), Some(object)) = (&self.run, value.as_object_mut()) {
                     object.insert("run".into(), json!(run));
                 }
-                let mut err = std::io::stderr().lock();
-                let _ = writeln!(err, "{value}");
+                if !self.writer.stderr(&value.to_string()) {
+                    self.dropped.fetch_add(1, Ordering::Relaxed);
+                }
             }
             ProgressFormat::Text => {
                 if let Some(text) = text(&event) {
                     self.line(&text);
                 }
-            }
-        }
-    }
-}
-
-/// An address as people write it.
-pub fn address(a: &types::IpAddress) -> String {
-    match a {
-        types::IpAddress::Ipv4((a, b, c, d)) => Ipv4Addr::new(*a, *b, *c, *d).to_string(),
-        types::IpAddress::Ipv6(v6) => {
-            let (a, b, c, d, e, f, g, h) = v6.segments;
-            let ip = IpAddr::V6(Ipv6Addr::new(a, b, c, d, e, f, g, h));
-            match v6.scope_id {
-                0 => ip.to_string(),
-                s => format!("{ip}%{s}"),
             }
         }
     }
@@ -120,13 +161,13 @@ fn text(event: &progress::Event) -> Option<String> {
                     "PING {} ({addr}) {}({}) bytes of data.",
                     s.target,
                     s.payload_size,
-                    s.payload_size + 28
+                    u64::from(s.payload_size) + 28
                 ),
                 ProbeKind::Traceroute => format!(
                     "traceroute to {} ({addr}), {} hops max, {} byte packets",
                     s.target,
                     s.max_hops,
-                    s.payload_size + if v6 { 48 } else { 28 }
+                    u64::from(s.payload_size) + if v6 { 48 } else { 28 }
                 ),
                 ProbeKind::Other => return None,
             }
@@ -232,70 +273,6 @@ fn round_percent(p: f64) -> String {
     }
 }
 
-fn ndjson(event: &progress::Event) -> serde_json::Value {
-    use progress::Event;
-    match event {
-        Event::Start(s) => json!({
-            "event": "start",
-            "kind": format!("{:?}", s.kind).to_lowercase(),
-            "target": s.target,
-            "address": s.address.as_ref().map(address),
-            "payload_size": s.payload_size,
-            "max_hops": s.max_hops,
-        }),
-        Event::Reply(r) => json!({
-            "event": "reply",
-            "source": address(&r.source),
-            "id": r.id,
-            "sequence": r.sequence,
-            "type": r.type_,
-            "code": r.code,
-            "message": codes::describe(family(r.family), r.type_, r.code),
-            "bytes": r.bytes_received,
-            "rtt_ms": r.rtt as f64 / 1e6,
-            "ttl": r.ttl,
-            "mtu": r.mtu,
-            "duplicate": r.duplicate,
-            "timestamp_source": match r.timestamp_source {
-                types::TimestampSource::Kernel => "kernel",
-                types::TimestampSource::HostMonotonic => "host-monotonic",
-                types::TimestampSource::KernelBoth => "kernel-both",
-            },
-        }),
-        Event::Timeout(t) => json!({
-            "event": "timeout",
-            "destination": address(&t.destination),
-            "id": t.id,
-            "sequence": t.sequence,
-        }),
-        Event::Hop(h) => json!({
-            "event": "hop",
-            "distance": h.distance,
-            "probes": h.probes.iter().map(|p| json!({
-                "responder": p.responder.as_ref().map(address),
-                "rtt_ms": p.rtt.map(|r| r as f64 / 1e6),
-                "type": p.type_,
-                "code": p.code,
-            })).collect::<Vec<_>>(),
-        }),
-        Event::Summary(s) => json!({
-            "event": "summary",
-            "target": s.target,
-            "packets_sent": s.packets_sent,
-            "packets_received": s.packets_received,
-            "duplicates": s.duplicates,
-            "errors": s.errors,
-            "min_rtt_ms": s.min_rtt as f64 / 1e6,
-            "avg_rtt_ms": s.avg_rtt as f64 / 1e6,
-            "max_rtt_ms": s.max_rtt as f64 / 1e6,
-            "mdev_ms": s.mdev as f64 / 1e6,
-            "elapsed_ms": s.elapsed as f64 / 1e6,
-        }),
-        Event::Note(n) => json!({"event": "note", "text": n}),
-        Event::ResultLine(_) => json!(null),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -306,6 +283,57 @@ mod tests {
         assert_eq!(millis(1_234_000), "1.23");
         assert_eq!(millis(12_345_000), "12.3");
         assert_eq!(millis(123_456_000), "123");
+    }
+
+    fn start(kind: progress::ProbeKind, payload_size: u32) -> progress::Event {
+        progress::Event::Start(progress::Start {
+            kind,
+            target: "t".into(),
+            address: Some(types::IpAddress::Ipv4((192, 0, 2, 1))),
+            payload_size,
+            max_hops: 30,
+        })
+    }
+
+    fn reply(type_: u8, code: u8) -> types::Reply {
+        types::Reply {
+            source: types::IpAddress::Ipv4((198, 18, 0, 1)),
+            family: types::Family::Ipv4,
+            id: 1,
+            sequence: 3,
+            type_,
+            code,
+            bytes_received: 64,
+            received_at: 0,
+            timestamp_source: types::TimestampSource::Kernel,
+            rtt: 41_000,
+            ttl: Some(64),
+            original_destination: None,
+            mtu: None,
+            duplicate: false,
+        }
+    }
+
+    #[test]
+    fn the_largest_payload_size_does_not_overflow() {
+        let ping = text(&start(progress::ProbeKind::Ping, u32::MAX)).unwrap();
+        assert_eq!(
+            ping,
+            "PING t (192.0.2.1) 4294967295(4294967323) bytes of data."
+        );
+        let trace = text(&start(progress::ProbeKind::Traceroute, u32::MAX)).unwrap();
+        assert!(
+            trace.ends_with("30 hops max, 4294967323 byte packets"),
+            "{trace}"
+        );
+    }
+
+    #[test]
+    fn redirect_and_source_quench_render_as_iputils_notes() {
+        let line = text(&progress::Event::Reply(reply(5, 1))).unwrap();
+        assert_eq!(line, "From 198.18.0.1 icmp_seq=3 Redirect Host");
+        let line = text(&progress::Event::Reply(reply(4, 0))).unwrap();
+        assert_eq!(line, "From 198.18.0.1 icmp_seq=3 Source Quench");
     }
 
     #[test]

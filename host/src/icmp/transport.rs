@@ -12,7 +12,7 @@ use std::task::{Context, Poll, ready};
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 
-use crate::sys::socket::{self as sys, QueuedError, Received, SendOptions};
+use crate::sys::socket::{self as sys, Queued, QueuedError, Received, SendOptions};
 
 /// A future borrowed from a transport.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -25,39 +25,69 @@ pub enum Incoming {
     /// An ICMP error from a datagram socket's error queue; our original
     /// message is in the buffer.
     Error(QueuedError),
+    /// The kernel's transmit stamp of a request of ours (from the error
+    /// queue); the request is in the buffer.
+    Sent(Received),
+}
+
+impl Incoming {
+    /// Bytes in the buffer, and the kernel's stamp (receive or transmit).
+    pub fn len_and_stamp(&self) -> (usize, Option<u64>) {
+        match self {
+            Incoming::Packet(m) | Incoming::Sent(m) => (m.len, m.timestamp_ns),
+            Incoming::Error(e) => (e.received.len, e.received.timestamp_ns),
+        }
+    }
+}
+
+fn from_queue(q: Queued) -> Incoming {
+    match q {
+        Queued::Icmp(e) => Incoming::Error(e),
+        Queued::Sent(r) => Incoming::Sent(r),
+    }
 }
 
 /// A datagram socket as the engine uses it. Poll-based so it can be a
 /// trait object.
 pub trait Transport: Send + Sync + 'static {
-    /// Sends one ICMP message.
+    /// Sends one ICMP message; calls `stamp` right before each attempt of
+    /// the system call, after any readiness wait.
     fn poll_send(
         &self,
         cx: &mut Context<'_>,
         packet: &[u8],
         destination: SocketAddr,
         options: &SendOptions,
+        stamp: &(dyn Fn() + Sync),
     ) -> Poll<io::Result<()>>;
 
     /// Receives the next datagram or queued error into `buf`.
     fn recv<'a>(&'a self, buf: &'a mut [u8]) -> BoxFuture<'a, io::Result<Incoming>>;
+
+    /// Receives a datagram or queued error if one is waiting; `None` if not.
+    fn try_recv(&self, buf: &mut [u8]) -> io::Result<Option<Incoming>>;
+
+    /// Whether a datagram waits in the kernel to be received.
+    fn has_pending(&self) -> bool;
 }
 
-/// Sends through any transport.
+/// Sends through any transport; `stamp` runs right before the system call.
 pub async fn send(
     t: &dyn Transport,
     packet: &[u8],
     destination: SocketAddr,
     options: &SendOptions,
+    stamp: &(dyn Fn() + Sync),
 ) -> io::Result<()> {
-    std::future::poll_fn(|cx| t.poll_send(cx, packet, destination, options)).await
+    std::future::poll_fn(|cx| t.poll_send(cx, packet, destination, options, stamp)).await
 }
 
 /// A kernel socket registered with tokio.
 #[derive(Debug)]
 pub struct KernelSocket {
     fd: AsyncFd<socket2::Socket>,
-    /// Datagram sockets with `IP_RECVERR`: read the error queue too.
+    /// Read the error queue too (ICMP errors of datagram sockets, transmit
+    /// stamps).
     error_queue: bool,
 }
 
@@ -88,13 +118,41 @@ impl Transport for KernelSocket {
         packet: &[u8],
         destination: SocketAddr,
         options: &SendOptions,
+        stamp: &(dyn Fn() + Sync),
     ) -> Poll<io::Result<()>> {
         loop {
             let mut guard = ready!(self.fd.poll_write_ready(cx))?;
-            match guard.try_io(|fd| sys::send(fd.as_raw_fd(), packet, destination, options)) {
+            match guard.try_io(|fd| {
+                stamp();
+                sys::send(fd.as_raw_fd(), packet, destination, options)
+            }) {
                 Ok(result) => return Poll::Ready(result),
                 Err(_would_block) => continue,
             }
+        }
+    }
+
+    fn has_pending(&self) -> bool {
+        // An error reading the queue size is not "empty": assume pending.
+        sys::pending_bytes(self.fd.as_raw_fd()).is_none_or(|n| n > 0)
+    }
+
+    fn try_recv(&self, buf: &mut [u8]) -> io::Result<Option<Incoming>> {
+        let fd = self.fd.as_raw_fd();
+        if self.error_queue {
+            match sys::recv_error(fd, buf) {
+                Ok(Some(q)) => return Ok(Some(from_queue(q))),
+                Ok(None) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+        }
+        match sys::recv(fd, buf) {
+            Ok(r) => Ok(Some(Incoming::Packet(r))),
+            // Readiness is cleared by the next `recv` that finds nothing.
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+            Err(e) if self.error_queue && e.raw_os_error().is_some() => Ok(None),
+            Err(e) => Err(e),
         }
     }
 
@@ -110,7 +168,7 @@ impl Transport for KernelSocket {
                 let fd = self.fd.as_raw_fd();
                 if self.error_queue {
                     match sys::recv_error(fd, buf) {
-                        Ok(Some(e)) => return Ok(Incoming::Error(e)),
+                        Ok(Some(q)) => return Ok(from_queue(q)),
                         Ok(None) => continue, // a local error, not ICMP
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                         Err(e) => return Err(e),
@@ -194,7 +252,9 @@ pub(crate) mod scripted {
             packet: &[u8],
             destination: SocketAddr,
             options: &SendOptions,
+            stamp: &(dyn Fn() + Sync),
         ) -> Poll<io::Result<()>> {
+            stamp();
             let sent = Sent {
                 packet: packet.to_vec(),
                 destination,
@@ -206,6 +266,20 @@ pub(crate) mod scripted {
                 self.inject(p, m);
             }
             Poll::Ready(Ok(()))
+        }
+
+        fn has_pending(&self) -> bool {
+            !self.state.lock().unwrap().inbox.is_empty()
+        }
+
+        fn try_recv(&self, buf: &mut [u8]) -> io::Result<Option<Incoming>> {
+            let mut st = self.state.lock().unwrap();
+            Ok(st.inbox.pop_front().map(|(packet, mut meta)| {
+                let n = packet.len().min(buf.len());
+                buf[..n].copy_from_slice(&packet[..n]);
+                meta.len = n;
+                Incoming::Packet(meta)
+            }))
         }
 
         fn recv<'a>(&'a self, buf: &'a mut [u8]) -> BoxFuture<'a, io::Result<Incoming>> {

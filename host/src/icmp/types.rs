@@ -1,84 +1,6 @@
 //! The engine's vocabulary: families, addresses, requests and replies.
 
-use std::fmt;
-use std::net::{IpAddr, SocketAddr, SocketAddrV4, SocketAddrV6};
-
-/// IP version.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Family {
-    /// IPv4.
-    V4,
-    /// IPv6.
-    V6,
-}
-
-impl Family {
-    /// The family of an address.
-    pub fn of(ip: IpAddr) -> Family {
-        match ip {
-            IpAddr::V4(_) => Family::V4,
-            IpAddr::V6(_) => Family::V6,
-        }
-    }
-}
-
-impl fmt::Display for Family {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Family::V4 => "IPv4",
-            Family::V6 => "IPv6",
-        })
-    }
-}
-
-/// An IP address plus the interface scope of a link-local IPv6 address.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Address {
-    /// The address.
-    pub ip: IpAddr,
-    /// Interface index for scoped IPv6 addresses; 0 otherwise.
-    pub scope_id: u32,
-}
-
-impl Address {
-    /// An unscoped address.
-    pub fn new(ip: IpAddr) -> Address {
-        Address { ip, scope_id: 0 }
-    }
-
-    /// The address family.
-    pub fn family(&self) -> Family {
-        Family::of(self.ip)
-    }
-
-    /// As a socket address (ICMP has no ports: port 0).
-    pub fn to_socket_addr(self) -> SocketAddr {
-        match self.ip {
-            IpAddr::V4(ip) => SocketAddr::V4(SocketAddrV4::new(ip, 0)),
-            IpAddr::V6(ip) => SocketAddr::V6(SocketAddrV6::new(ip, 0, 0, self.scope_id)),
-        }
-    }
-
-    /// From a socket address, keeping the IPv6 scope.
-    pub fn from_socket_addr(a: SocketAddr) -> Address {
-        match a {
-            SocketAddr::V4(a) => Address::new((*a.ip()).into()),
-            SocketAddr::V6(a) => Address {
-                ip: (*a.ip()).into(),
-                scope_id: a.scope_id(),
-            },
-        }
-    }
-}
-
-impl fmt::Display for Address {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.scope_id {
-            0 => write!(f, "{}", self.ip),
-            s => write!(f, "{}%{}", self.ip, s),
-        }
-    }
-}
+pub use icmp_host_vocab::{Address, Family};
 
 /// How a socket reaches the network.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,6 +41,8 @@ pub enum TimestampSource {
     Kernel,
     /// The host's monotonic clock when the reader saw the packet.
     HostMonotonic,
+    /// `SO_TIMESTAMPING` transmit stamp and the kernel's receive stamp.
+    KernelBoth,
 }
 
 /// A reply or ICMP error, routed to the socket that sent its request.

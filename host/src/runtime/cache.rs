@@ -3,8 +3,11 @@
 //! effective user and nobody else can write them, and an artifact is only
 //! ever written there by [`Cache::store`], right after compiling the
 //! plugin whose SHA-256 names it (written whole, then renamed into place).
-//! Loading maps an artifact without hashing it again: what makes it
-//! trustworthy is where it is, checked on every load.
+//! What makes an artifact trustworthy is where it is, checked on every
+//! load; a CRC-32 of its bytes, also checked, catches a damaged file (a
+//! flipped bit must not become a crash). Whoever could rewrite the file
+//! could rewrite its checksum — or a digest — as well: only the owner can,
+//! and the owner's plugins run with no more rights than the owner has.
 //!
 //! A plugin file seen before is found without reading or hashing it: the
 //! cache remembers the SHA-256 of each file by its identity (device,
@@ -147,8 +150,8 @@ impl Cache {
     pub fn open(root: &Path, compiler: &wasmtime::Engine) -> Result<Cache, CacheError> {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         compiler.precompile_compatibility_hash().hash(&mut h);
-        // `native-`: artifacts stored whole (older layouts prefixed a hash).
-        let dir = root.join(format!("wasmtime-48-native-{:016x}", h.finish()));
+        // `v2`: a CRC-32 before each artifact (v1 had a SHA-256 there).
+        let dir = root.join(format!("wasmtime-48-v2-{:016x}", h.finish()));
         trusted_dir(root)?;
         trusted_dir(&dir)?;
         Ok(Cache { dir })
@@ -162,27 +165,36 @@ impl Cache {
         self.dir.join("files")
     }
 
-    /// The compiled component for `wasm_sha256`, if cached.
+    /// The compiled component for `wasm_sha256`, if cached and intact.
     pub fn load(&self, engine: &wasmtime::Engine, wasm_sha256: &str) -> Option<Component> {
         let path = self.path(wasm_sha256);
         let meta = fs::symlink_metadata(&path).ok()?;
         if !meta.is_file() || ours(&meta).is_err() {
             return None;
         }
-        // SAFETY: `deserialize_file` maps native code from this file and
-        // runs it. Only this user can write the directory (checked when
-        // opened) and the file (checked above), and only `store` writes
-        // artifacts there: this engine configuration's compilation of the
-        // plugin with this SHA-256 (the directory name carries the
-        // configuration's hash; wasmtime checks it again). Files are
-        // replaced by rename, never rewritten, so the mapping stays intact.
-        unsafe { Component::deserialize_file(engine, &path) }.ok()
+        let bytes = fs::read(&path).ok()?;
+        let (stored, artifact) = bytes.split_first_chunk::<4>()?;
+        if u32::from_le_bytes(*stored) != crc32fast::hash(artifact) {
+            let _ = fs::remove_file(&path); // damaged: compile again
+            return None;
+        }
+        // SAFETY: `deserialize` runs native code from these bytes. Only
+        // this user can write the directory (checked when opened) and the
+        // file (checked above), only `store` writes artifacts there — this
+        // engine configuration's compilation of the plugin with this
+        // SHA-256 (the directory name carries the configuration's hash;
+        // wasmtime checks it again) — and the bytes are the ones stored.
+        unsafe { Component::deserialize(engine, artifact) }.ok()
     }
 
     /// Stores the artifact this process just compiled from the plugin
-    /// with SHA-256 `wasm_sha256`, atomically (write, sync, then rename).
+    /// with SHA-256 `wasm_sha256`, with its checksum, atomically (write,
+    /// sync, then rename).
     pub fn store(&self, artifact: &[u8], wasm_sha256: &str) -> Result<(), CacheError> {
-        self.write_atomically(&self.dir, &format!("{wasm_sha256}.cwasm"), artifact)
+        let mut bytes = Vec::with_capacity(4 + artifact.len());
+        bytes.extend_from_slice(&crc32fast::hash(artifact).to_le_bytes());
+        bytes.extend_from_slice(artifact);
+        self.write_atomically(&self.dir, &format!("{wasm_sha256}.cwasm"), &bytes)
     }
 
     /// The SHA-256 of the plugin file `identity`, if it was remembered and
@@ -258,6 +270,23 @@ mod tests {
         assert!(cache.load(&engine, &sha).is_none());
         cache.store(&artifact, &sha).unwrap();
         assert!(cache.load(&engine, &sha).is_some());
+        let _ = fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn a_damaged_artifact_is_dropped_not_loaded() {
+        let root = scratch("damaged");
+        let engine = engine();
+        let cache = Cache::open(&root, &engine).unwrap();
+        let artifact = engine.precompile_component(EMPTY_COMPONENT).unwrap();
+        let sha = sha256_hex(EMPTY_COMPONENT);
+        cache.store(&artifact, &sha).unwrap();
+        let mut bytes = fs::read(cache.path(&sha)).unwrap();
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0x40;
+        fs::write(cache.path(&sha), bytes).unwrap();
+        assert!(cache.load(&engine, &sha).is_none());
+        assert!(!cache.path(&sha).exists(), "a damaged artifact is removed");
         let _ = fs::remove_dir_all(&root);
     }
 

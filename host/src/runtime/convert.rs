@@ -119,6 +119,7 @@ impl From<icmp::Reply> for types::Reply {
             timestamp_source: match r.timestamp_source {
                 icmp::TimestampSource::Kernel => types::TimestampSource::Kernel,
                 icmp::TimestampSource::HostMonotonic => types::TimestampSource::HostMonotonic,
+                icmp::TimestampSource::KernelBoth => types::TimestampSource::KernelBoth,
             },
             rtt: r.rtt_ns,
             ttl: r.ttl,

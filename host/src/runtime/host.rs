@@ -26,21 +26,34 @@ pub struct SocketHandle {
 pub struct ProbeCtx {
     pub(super) table: ResourceTable,
     pub(super) wasi: WasiCtx,
-    pub(super) limits: wasmtime::StoreLimits,
+    pub(super) limiter: super::limiter::RunLimiter,
+    /// Whose quotas and CPU the run's sockets are charged to.
+    pub(super) account: icmp::Account,
+    /// The run's CPU budget, checked inside host calls that loop.
+    pub(super) meter: Arc<super::cpu::CpuMeter>,
     pub(super) engine: Engine,
     pub(super) policy: Arc<Policy>,
     pub(super) sink: Arc<dyn ProgressSink>,
+    /// Caps and checks what reaches `sink`.
+    pub(super) events: Arc<super::events::OutputGate>,
     pub(super) interrupt: Interrupt,
     pub(super) open_sockets: usize,
     /// The run's limits, as `limits.current` reports them.
     pub(super) run_limits: super::Limits,
 }
 
+/// Handles a run may hold at once (sockets, and WASI streams and
+/// pollables): a guest cannot grow host memory by opening without dropping.
+pub const MAX_HANDLES: usize = 16_384;
+
 /// Most requests per `send-many` and replies per `receive-many`.
 pub const MAX_BATCH: usize = 1024;
 
 /// Most payload bytes per `send-many`.
 pub const MAX_BATCH_BYTES: usize = 4 << 20;
+
+/// Sends between two yields of a `send-many` to the executor.
+const SEND_MANY_SLICE: usize = 32;
 
 impl WasiView for ProbeCtx {
     fn ctx(&mut self) -> WasiCtxView<'_> {
@@ -75,7 +88,7 @@ impl ProbeCtx {
             return Err(types::Error::Interrupted.into());
         }
         let request = icmp::EchoRequest::try_from(request)?;
-        self.policy.check_destination(request.destination.ip)?;
+        self.policy.admit_destination(request.destination.ip)?;
         let size = request
             .payload
             .as_ref()
@@ -89,6 +102,38 @@ impl ProbeCtx {
         }
         let socket = self.socket_mut(handle)?;
         Ok(socket.send(&request).await?)
+    }
+}
+
+impl ProbeCtx {
+    /// Sends admitted requests in order, one result each. Yields to the
+    /// executor every few sends and stops at once when the run's CPU budget
+    /// is spent or it is interrupted (each later send returns
+    /// `interrupted`).
+    pub(super) async fn send_batch(
+        &mut self,
+        handle: &Resource<SocketHandle>,
+        requests: Vec<types::EchoRequest>,
+    ) -> Result<Vec<Result<types::Timestamp, types::Error>>, HostError> {
+        let mut results = Vec::with_capacity(requests.len());
+        for (i, request) in requests.into_iter().enumerate() {
+            if i % SEND_MANY_SLICE == SEND_MANY_SLICE - 1 {
+                // Let the other tasks of this worker run (readers, other
+                // tenants).
+                tokio::task::yield_now().await;
+            }
+            if self.meter.exceeded_now() {
+                return Err(HostError::trap(wasmtime::Error::msg(
+                    "CPU time limit reached inside send-many",
+                )));
+            }
+            let r = match self.send_one(handle, request).await {
+                Ok(t) => Ok(t),
+                Err(e) => Err(e.downcast().map_err(HostError::trap)?),
+            };
+            results.push(r);
+        }
+        Ok(results)
     }
 }
 
@@ -113,11 +158,15 @@ impl sockets::HostIcmpSocket for ProbeCtx {
             },
             ..options
         };
-        let socket = self.engine.open(&options)?;
+        let socket = self.engine.open(&self.account, &options)?;
+        let handle = self.table.push(SocketHandle { socket }).map_err(|e| {
+            types::Error::ResourceExhausted(format!(
+                "{e}: at most {MAX_HANDLES} handles (sockets, streams) may be held; drop \
+                 closed sockets"
+            ))
+        })?;
         self.open_sockets += 1;
-        self.table
-            .push(SocketHandle { socket })
-            .map_err(HostError::trap)
+        Ok(handle)
     }
 
     async fn send(
@@ -128,37 +177,19 @@ impl sockets::HostIcmpSocket for ProbeCtx {
         self.send_one(&handle, request).await
     }
 
+    /// Not reached at run time: the linker serves `send-many` through
+    /// [`super::send_many`], which lifts the list one request at a time.
+    /// Same checks, for a list already lifted.
     async fn send_many(
         &mut self,
         handle: Resource<SocketHandle>,
         requests: Vec<types::EchoRequest>,
     ) -> Result<Vec<Result<types::Timestamp, types::Error>>, HostError> {
-        if requests.len() > MAX_BATCH {
-            return Err(types::Error::InvalidArgument(format!(
-                "send-many takes at most {MAX_BATCH} requests, not {}",
-                requests.len()
-            ))
-            .into());
+        let mut batch = super::send_many::Budget::new(requests.len())?;
+        for r in &requests {
+            batch.admit(r)?;
         }
-        let bytes: usize = requests
-            .iter()
-            .map(|r| r.payload.as_ref().map_or(r.payload_size as usize, Vec::len))
-            .sum();
-        if bytes > MAX_BATCH_BYTES {
-            return Err(types::Error::InvalidArgument(format!(
-                "send-many takes at most {MAX_BATCH_BYTES} payload bytes, not {bytes}"
-            ))
-            .into());
-        }
-        let mut results = Vec::with_capacity(requests.len());
-        for request in requests {
-            let r = match self.send_one(&handle, request).await {
-                Ok(t) => Ok(t),
-                Err(e) => Err(e.downcast().map_err(HostError::trap)?),
-            };
-            results.push(r);
-        }
-        Ok(results)
+        self.send_batch(&handle, requests).await
     }
 
     async fn receive(
@@ -288,7 +319,10 @@ impl dns::Host for ProbeCtx {
 
 impl progress::Host for ProbeCtx {
     async fn emit(&mut self, event: progress::Event) -> wasmtime::Result<()> {
-        self.sink.emit(event);
+        match self.events.admit(event) {
+            Some(event) => self.sink.emit(event),
+            None => self.sink.dropped(),
+        }
         Ok(())
     }
 }
@@ -328,7 +362,7 @@ impl limits::Host for ProbeCtx {
             packets_sent: p.packets_sent(),
             max_batch: MAX_BATCH as u32,
             max_batch_bytes: MAX_BATCH_BYTES as u32,
-            max_timeout: nanos(icmp::MAX_RETENTION),
+            max_timeout: nanos(icmp::RETENTION),
             memory: l.memory as u64,
             cpu: nanos(l.cpu),
             wall: l.wall.map(nanos),

@@ -17,11 +17,17 @@ closed stdin. No filesystem, no sockets.
 
 pub mod bindings;
 mod cache;
+mod clocks;
+mod compat;
 mod convert;
 mod cpu;
 mod engine_config;
+mod events;
 mod host;
 mod interrupt;
+mod limiter;
+mod output;
+mod send_many;
 mod wasi;
 
 use std::path::{Path, PathBuf};
@@ -31,27 +37,69 @@ use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
-use wasmtime::{
-    InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimitsBuilder, UpdateDeadline,
-};
+use wasmtime::{InstanceAllocationStrategy, PoolingAllocationConfig, Store, UpdateDeadline};
 use wasmtime_wasi::WasiCtxBuilder;
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
 pub use bindings::icmp_host::probe::{progress, types};
 pub use cache::{CacheError, default_dir as default_cache_dir, sha256_hex};
+pub use events::MAX_EVENT_BYTES;
 pub use host::{HostError, ProbeCtx, SocketHandle};
 pub use interrupt::Interrupt;
+pub use limiter::MemoryLimitReached;
 
 use crate::builtin::BuiltIn;
-use crate::icmp::Engine;
+use crate::icmp::{Engine, Tenant};
 use crate::policy::Policy;
 use bindings::ProbePre;
 use cpu::{CpuMeter, Metered};
 
 /// Receives a plugin's progress events.
 pub trait ProgressSink: Send + Sync {
-    /// One event, as the plugin emitted it.
+    /// One event, as the plugin emitted it (within the run's output caps).
     fn emit(&self, event: progress::Event);
+
+    /// An event was dropped: too large, over the run's output limit, or a
+    /// result line that was not one JSON value.
+    fn dropped(&self) {}
+}
+
+/// The largest component the host accepts (a Python plugin is ~20 MB).
+pub const MAX_PLUGIN_BYTES: usize = 64 << 20;
+
+/// Reads a plugin file, refusing one larger than [`MAX_PLUGIN_BYTES`]
+/// before reading it (and while reading, should it grow meanwhile).
+pub fn read_plugin(name: &str, path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    let file = std::fs::File::open(path)?;
+    Ok(read_open_plugin(name, path, &file)?)
+}
+
+/// [`read_plugin`] of a file already open.
+fn read_open_plugin(
+    name: &str,
+    path: &std::path::Path,
+    file: &std::fs::File,
+) -> Result<Vec<u8>, LoadError> {
+    use std::io::Read;
+    let unreadable = |source| LoadError::Unreadable {
+        path: path.to_owned(),
+        source,
+    };
+    let size = file.metadata().map_err(unreadable)?.len();
+    let too_large = |size| LoadError::TooLarge {
+        name: name.to_owned(),
+        size,
+    };
+    if size > MAX_PLUGIN_BYTES as u64 {
+        return Err(too_large(size));
+    }
+    let mut bytes = Vec::with_capacity(size as usize);
+    file.take(MAX_PLUGIN_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(unreadable)?;
+    if bytes.len() > MAX_PLUGIN_BYTES {
+        return Err(too_large(bytes.len() as u64));
+    }
+    Ok(bytes)
 }
 
 /// Per-run limits.
@@ -65,8 +113,11 @@ pub struct Limits {
     pub wall: Option<Duration>,
     /// Time a plugin gets to return after an interrupt.
     pub grace: Duration,
-    /// Bytes of result JSON and of captured guest output.
+    /// Bytes of the result, and of progress events and streamed results
+    /// (each event at most [`MAX_EVENT_BYTES`]), each.
     pub output: usize,
+    /// Bytes of the plugin's own stdout and stderr kept; more are counted.
+    pub guest_output: usize,
     /// Whether the plugin reads the host's stdin (closed otherwise).
     pub stdin: bool,
 }
@@ -79,8 +130,53 @@ impl Default for Limits {
             wall: None,
             grace: Duration::from_secs(2),
             output: 64 << 20,
+            guest_output: 1 << 20,
             stdin: false,
         }
+    }
+}
+
+/// Limits as written in a manifest or the service's configuration
+/// (`memory_mib`, `cpu_seconds`, `wall_seconds`, `output_mib`); unset ones
+/// keep the defaults of [`Limits`].
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitSpec {
+    /// Linear memory, MiB.
+    pub memory_mib: Option<usize>,
+    /// CPU time of the instance, seconds.
+    pub cpu_seconds: Option<f64>,
+    /// Wall-clock time of the run, seconds.
+    pub wall_seconds: Option<f64>,
+    /// Output (the result, progress events and streamed results, each), MiB.
+    pub output_mib: Option<usize>,
+}
+
+impl LimitSpec {
+    /// The limits this spec describes; `Err` names the bad value.
+    pub fn build(&self) -> Result<Limits, String> {
+        let seconds = |what: &str, s: f64| {
+            Duration::try_from_secs_f64(s)
+                .map_err(|_| format!("{what}: {s} is not a number of seconds"))
+        };
+        let mib = |what: &str, m: usize| {
+            m.checked_mul(1 << 20)
+                .ok_or_else(|| format!("{what}: {m} is too large"))
+        };
+        let mut limits = Limits::default();
+        if let Some(m) = self.memory_mib {
+            limits.memory = mib("memory_mib", m)?;
+        }
+        if let Some(m) = self.output_mib {
+            limits.output = mib("output_mib", m)?;
+        }
+        if let Some(c) = self.cpu_seconds {
+            limits.cpu = seconds("cpu_seconds", c)?;
+        }
+        if let Some(w) = self.wall_seconds {
+            limits.wall = Some(seconds("wall_seconds", w)?);
+        }
+        Ok(limits)
     }
 }
 
@@ -94,6 +190,14 @@ pub enum LoadError {
         path: PathBuf,
         /// The error.
         source: std::io::Error,
+    },
+    /// Larger than any plugin may be.
+    #[error("{name} is {size} bytes; plugins may be at most {MAX_PLUGIN_BYTES} bytes")]
+    TooLarge {
+        /// Plugin name.
+        name: String,
+        /// Its size (at least), bytes.
+        size: u64,
     },
     /// Not a WebAssembly component (or not valid).
     #[error("{name} is not a valid WebAssembly component: {reason}")]
@@ -145,16 +249,18 @@ pub enum RunError {
     /// It did not return after Ctrl-C.
     #[error("plugin did not return within {0:?} of the interrupt")]
     Unresponsive(Duration),
-    /// Its result is larger than allowed.
-    #[error("plugin result of {0} bytes exceeds the output limit")]
-    OutputLimit(usize),
+    /// Its result (report, text or error message) is larger than allowed.
+    #[error("plugin output of {size} bytes exceeds the output limit of {mib} MiB", size = .0, mib = .1 >> 20)]
+    OutputLimit(usize, usize),
 }
 
-/// What a run is connected to: the network, its policy, where progress
-/// goes, and the signal that ends it early.
+/// What a run is connected to: the network, its tenant and policy, where
+/// progress goes, and the signal that ends it early.
 pub struct Session {
     /// The ICMP engine (shared by concurrent runs).
     pub engine: Engine,
+    /// Whose quotas the run's sockets count against.
+    pub tenant: Tenant,
     /// What the plugin may do.
     pub policy: Arc<Policy>,
     /// Receives progress events.
@@ -163,17 +269,43 @@ pub struct Session {
     pub interrupt: Interrupt,
 }
 
+/// What a plugin wrote to its stdout and stderr (captured, never mixed
+/// into results).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GuestOutput {
+    /// The first [`Limits::guest_output`] bytes.
+    pub kept: Vec<u8>,
+    /// Bytes written beyond those, dropped.
+    pub dropped: u64,
+}
+
 /// What a finished run produced.
 #[derive(Debug)]
 pub struct Finished {
     /// The plugin's answer.
     pub output: Result<types::RunOutput, types::RunError>,
-    /// CPU time the instance used.
+    /// CPU time the run used (its instance, and the host's work for it).
     pub cpu: Duration,
-    /// What the plugin wrote to stdout and stderr.
-    pub guest_output: Vec<u8>,
+    /// What the plugin wrote.
+    pub guest_output: GuestOutput,
     /// The run was interrupted (Ctrl-C or wall clock) and returned early.
     pub interrupted: bool,
+    /// Progress events dropped: too large, over the output limit, or a
+    /// result line that was not one JSON value.
+    pub events_dropped: u64,
+}
+
+/// A run the host stopped: why, and what the plugin wrote before.
+#[derive(Debug, thiserror::Error)]
+#[error("{error}")]
+pub struct Stopped {
+    /// Why.
+    #[source]
+    pub error: RunError,
+    /// CPU time used until then.
+    pub cpu: Duration,
+    /// What the plugin wrote before it was stopped.
+    pub guest_output: GuestOutput,
 }
 
 /// A loaded plugin, ready to instantiate; clones share the compiled code
@@ -268,8 +400,10 @@ impl Drop for EpochTicker {
 
 /// Wasm resources one run may use in a pooled runtime: the pool holds this
 /// much per instance, so no tenant's component can use up its neighbours'
-/// share. (Rust plugins use 1 memory, 2 tables, 3 core instances.)
-const POOL_MEMORIES_PER_RUN: u32 = 2;
+/// share. (Rust plugins use 1 memory, 2 tables, 3 core instances; the run's
+/// memory limit, in bytes, still bounds all its memories together.) A
+/// memory slot is address space until used: 4 GiB plus guard.
+const POOL_MEMORIES_PER_RUN: u32 = 8;
 const POOL_TABLES_PER_RUN: u32 = 4;
 const POOL_CORE_INSTANCES_PER_RUN: u32 = 32;
 /// Elements per table (CPython's indirect-call table has tens of thousands).
@@ -313,8 +447,10 @@ impl Runtime {
             .max_core_instances_per_component(POOL_CORE_INSTANCES_PER_RUN)
             .total_memories(instances * POOL_MEMORIES_PER_RUN)
             .max_memories_per_component(POOL_MEMORIES_PER_RUN)
+            .max_memories_per_module(POOL_MEMORIES_PER_RUN)
             .total_tables(instances * POOL_TABLES_PER_RUN)
             .max_tables_per_component(POOL_TABLES_PER_RUN)
+            .max_tables_per_module(POOL_TABLES_PER_RUN)
             .table_elements(POOL_TABLE_ELEMENTS)
             .total_stacks(instances);
         let mut config = engine_config::config();
@@ -333,6 +469,8 @@ impl Runtime {
         let mut linker = Linker::new(&engine);
         wasi::add_wasi_subset(&mut linker)?;
         bindings::Probe::add_to_linker::<ProbeCtx, HasSelf<ProbeCtx>>(&mut linker, |c| c)?;
+        send_many::link(&mut linker)?;
+        compat::link(&mut linker)?;
         Ok(Runtime {
             _ticker: EpochTicker::start(engine.clone()),
             engine,
@@ -400,7 +538,7 @@ impl Runtime {
             path: path.to_owned(),
             source,
         };
-        let mut file = std::fs::File::open(path).map_err(unreadable)?;
+        let file = std::fs::File::open(path).map_err(unreadable)?;
         let identity = cache::FileIdentity::of(&file).map_err(unreadable)?;
         if let Some(cache) = self.cache()
             && let Some(sha) = cache.digest_of(&identity)
@@ -408,8 +546,7 @@ impl Runtime {
         {
             return self.link(name, component, Code::Cached);
         }
-        let mut wasm = Vec::new();
-        std::io::Read::read_to_end(&mut file, &mut wasm).map_err(unreadable)?;
+        let wasm = read_open_plugin(name, path, &file)?;
         let sha = sha256_hex(&wasm);
         let plugin = self.load_hashed(name, &wasm, &sha)?;
         if let Some(cache) = self.cache()
@@ -424,6 +561,12 @@ impl Runtime {
 
     /// Compiles (or loads from cache) and links the plugin `wasm`.
     pub fn load(&self, name: &str, wasm: &[u8]) -> Result<Plugin, LoadError> {
+        if wasm.len() > MAX_PLUGIN_BYTES {
+            return Err(LoadError::TooLarge {
+                name: name.to_owned(),
+                size: wasm.len() as u64,
+            });
+        }
         self.load_hashed(name, wasm, &sha256_hex(wasm))
     }
 
@@ -462,7 +605,12 @@ impl Runtime {
             .and_then(ProbePre::new)
             .map_err(|e| LoadError::WrongWorld {
                 name: name.to_owned(),
-                reason: root_cause(&e),
+                // The whole chain: it names the import and the function.
+                reason: e
+                    .chain()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(": "),
             })?;
         Ok(Plugin {
             name: name.into(),
@@ -487,9 +635,10 @@ impl Runtime {
         args: Vec<String>,
         session: Session,
         limits: &Limits,
-    ) -> Result<Finished, RunError> {
+    ) -> Result<Finished, Stopped> {
         let Session {
             engine,
+            tenant,
             policy,
             sink,
             interrupt,
@@ -497,30 +646,34 @@ impl Runtime {
         // Before the store, so dropped after it (wasmtime refuses an
         // instance beyond the pool).
         let _slot = self.slot().await;
-        let captured = MemoryOutputPipe::new(limits.output);
+        let meter = CpuMeter::new(limits.cpu);
+        let captured = output::CapturedOutput::new(limits.guest_output);
         let mut wasi = WasiCtxBuilder::new();
         wasi.stdout(captured.clone()).stderr(captured.clone());
         if limits.stdin {
             wasi.inherit_stdin();
         }
         let wasi = wasi.build();
+        let events = Arc::new(events::OutputGate::new(limits.output));
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(host::MAX_HANDLES);
         let ctx = ProbeCtx {
-            table: ResourceTable::new(),
+            table,
             wasi,
-            limits: StoreLimitsBuilder::new()
-                .memory_size(limits.memory)
-                .trap_on_grow_failure(true)
-                .build(),
+            limiter: limiter::RunLimiter::new(limits.memory),
+            account: tenant.account(meter.charged()),
+            meter: Arc::clone(&meter),
             engine,
             policy,
             sink,
+            events: Arc::clone(&events),
             interrupt: interrupt.clone(),
             open_sockets: 0,
             run_limits: limits.clone(),
         };
         let mut store = Store::new(&self.engine, ctx);
-        store.limiter(|c| &mut c.limits);
-        let meter = CpuMeter::new(limits.cpu);
+        store.limiter(|c| &mut c.limiter);
+        store.set_max_component_handles(host::MAX_HANDLES);
         let check = Arc::clone(&meter);
         store.epoch_deadline_callback(move |_| {
             Ok(if check.exceeded() {
@@ -536,45 +689,65 @@ impl Runtime {
             probe.call_run(&mut store, &args).await
         };
         let call = Metered::new(call, Arc::clone(&meter));
-        tokio::pin!(call);
-
-        let deadline = async {
-            match limits.wall {
-                Some(w) => tokio::time::sleep(w).await,
-                None => std::future::pending().await,
-            }
+        let ended = drive(call, &interrupt, limits).await;
+        let (kept, dropped) = captured.take();
+        let guest_output = GuestOutput { kept, dropped };
+        let cpu = meter.used();
+        let stopped = |error| Stopped {
+            error,
+            cpu,
+            guest_output: guest_output.clone(),
         };
-        let mut interrupted = false;
-        let result = tokio::select! {
-            r = &mut call => r,
-            () = deadline => {
-                interrupted = true;
-                interrupt.trigger();
-                let wall = limits.wall.unwrap_or_default();
-                tokio::time::timeout(limits.grace, &mut call)
-                    .await
-                    .map_err(|_| RunError::WallClock(wall))?
-            }
-            () = interrupt.wait() => {
-                interrupted = true;
-                tokio::time::timeout(limits.grace, &mut call)
-                    .await
-                    .map_err(|_| RunError::Unresponsive(limits.grace))?
-            }
+        let (result, interrupted) = ended.map_err(stopped)?;
+        let answer = result.map_err(|e| stopped(classify(e, &meter, limits)))?;
+        let size = match &answer {
+            Ok(types::RunOutput::Report(r)) => r.json.as_ref().map_or(0, String::len),
+            Ok(types::RunOutput::Text(t)) => t.len(),
+            Err(types::RunError::Usage(m) | types::RunError::Failed(m)) => m.len(),
         };
-        let output = result.map_err(|e| classify(e, &meter, limits))?;
-        if let Ok(types::RunOutput::Report(r)) = &output
-            && let Some(json) = &r.json
-            && json.len() > limits.output
-        {
-            return Err(RunError::OutputLimit(json.len()));
+        if size > limits.output {
+            return Err(stopped(RunError::OutputLimit(size, limits.output)));
         }
         Ok(Finished {
-            output,
-            cpu: meter.used(),
-            guest_output: captured.contents().to_vec(),
+            output: answer,
+            cpu,
+            guest_output,
             interrupted,
+            events_dropped: events.dropped(),
         })
+    }
+}
+
+/// Drives a run's call to its end: its result, or the wall-clock limit or
+/// an interrupt followed by the grace period; and whether it was cut short.
+async fn drive<F: Future>(
+    call: F,
+    interrupt: &Interrupt,
+    limits: &Limits,
+) -> Result<(F::Output, bool), RunError> {
+    tokio::pin!(call);
+    let deadline = async {
+        match limits.wall {
+            Some(w) => tokio::time::sleep(w).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        r = &mut call => Ok((r, false)),
+        () = deadline => {
+            interrupt.trigger();
+            let wall = limits.wall.unwrap_or_default();
+            let r = tokio::time::timeout(limits.grace, &mut call)
+                .await
+                .map_err(|_| RunError::WallClock(wall))?;
+            Ok((r, true))
+        }
+        () = interrupt.wait() => {
+            let r = tokio::time::timeout(limits.grace, &mut call)
+                .await
+                .map_err(|_| RunError::Unresponsive(limits.grace))?;
+            Ok((r, true))
+        }
     }
 }
 
@@ -590,11 +763,7 @@ fn classify(e: wasmtime::Error, meter: &CpuMeter, limits: &Limits) -> RunError {
     if meter.exceeded() {
         return RunError::CpuLimit(meter.budget());
     }
-    let chain: Vec<String> = e.chain().map(ToString::to_string).collect();
-    if chain
-        .iter()
-        .any(|m| m.contains("growing memory") || m.contains("memory limit"))
-    {
+    if e.chain().any(|c| c.is::<MemoryLimitReached>()) {
         return RunError::MemoryLimit(limits.memory);
     }
     let mut what = match e.downcast_ref::<wasmtime::Trap>() {

@@ -5,6 +5,7 @@
 use wasmtime::component::{Component, Linker, ResourceTable};
 
 use super::LoadError;
+use super::clocks::{ClockView, InterruptibleClock};
 use super::host::ProbeCtx;
 
 /// WASI interfaces a plugin may import (any 0.2.x version).
@@ -29,8 +30,21 @@ const ALLOWED_WASI: &[&str] = &[
     "wasi:cli/terminal-stderr",
 ];
 
-/// The package every plugin imports its ICMP capabilities from.
-const PROBE_PACKAGE: &str = "icmp-host:probe/";
+/// The `icmp-host:probe` interfaces this host serves (`wit/`), exactly.
+const PROBE_INTERFACES: &[&str] = &[
+    "icmp-host:probe/types@0.2.0",
+    "icmp-host:probe/sockets@0.2.0",
+    "icmp-host:probe/dns@0.2.0",
+    "icmp-host:probe/progress@0.2.0",
+    "icmp-host:probe/control@0.2.0",
+    "icmp-host:probe/limits@0.2.0",
+    // Served beside 0.2.0 (runtime/compat.rs).
+    "icmp-host:probe/types@0.1.0",
+    "icmp-host:probe/sockets@0.1.0",
+    "icmp-host:probe/dns@0.1.0",
+    "icmp-host:probe/progress@0.1.0",
+    "icmp-host:probe/control@0.1.0",
+];
 
 /// Marks the WASI I/O interfaces' view of the store: its resource table.
 struct HasIo;
@@ -42,7 +56,7 @@ impl wasmtime::component::HasData for HasIo {
 /// Adds the published WASI subset (and nothing else) to the linker.
 pub(super) fn add_wasi_subset(l: &mut Linker<ProbeCtx>) -> anyhow::Result<()> {
     use wasmtime_wasi::cli::{WasiCli, WasiCliView};
-    use wasmtime_wasi::clocks::{WasiClocks, WasiClocksView};
+    use wasmtime_wasi::clocks::{WasiClocks, WasiClocksCtxView, WasiClocksView};
     use wasmtime_wasi::p2::bindings::{cli, clocks, io, random};
     use wasmtime_wasi::random::WasiRandom;
 
@@ -50,7 +64,14 @@ pub(super) fn add_wasi_subset(l: &mut Linker<ProbeCtx>) -> anyhow::Result<()> {
     io::poll::add_to_linker::<ProbeCtx, HasIo>(l, |t| &mut t.table)?;
     io::streams::add_to_linker::<ProbeCtx, HasIo>(l, |t| &mut t.table)?;
     clocks::wall_clock::add_to_linker::<ProbeCtx, WasiClocks>(l, ProbeCtx::clocks)?;
-    clocks::monotonic_clock::add_to_linker::<ProbeCtx, WasiClocks>(l, ProbeCtx::clocks)?;
+    // Clock subscriptions wake on the run's interrupt (`std::thread::sleep`).
+    clocks::monotonic_clock::add_to_linker::<ProbeCtx, InterruptibleClock>(l, |t| ClockView {
+        clocks: WasiClocksCtxView {
+            ctx: t.wasi.clocks(),
+            table: &mut t.table,
+        },
+        interrupt: &t.interrupt,
+    })?;
     random::random::add_to_linker::<ProbeCtx, WasiRandom>(l, |t| t.wasi.random())?;
     random::insecure::add_to_linker::<ProbeCtx, WasiRandom>(l, |t| t.wasi.random())?;
     random::insecure_seed::add_to_linker::<ProbeCtx, WasiRandom>(l, |t| t.wasi.random())?;
@@ -77,7 +98,7 @@ pub(super) fn check_imports(
     let mut imports = Vec::new();
     for (import, _) in component.component_type().imports(engine) {
         let unversioned = import.split('@').next().unwrap_or(import);
-        if !import.starts_with(PROBE_PACKAGE) && !ALLOWED_WASI.contains(&unversioned) {
+        if !PROBE_INTERFACES.contains(&import) && !ALLOWED_WASI.contains(&unversioned) {
             return Err(LoadError::ForbiddenImport {
                 name: name.to_owned(),
                 import: import.to_owned(),
@@ -86,4 +107,41 @@ pub(super) fn check_imports(
         imports.push(import.to_owned());
     }
     Ok(imports)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The served list is the contract: every interface of `wit/`, at the
+    /// package's version, and nothing else.
+    #[test]
+    fn probe_interfaces_are_those_of_the_wit() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../wit");
+        let mut found = Vec::new();
+        let current = std::fs::read_dir(dir).unwrap();
+        let older = std::fs::read_dir(format!("{dir}/0.1.0")).unwrap();
+        for entry in current.chain(older) {
+            let path = entry.unwrap().path();
+            if path.extension().is_none_or(|e| e != "wit") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            let version = text
+                .lines()
+                .find_map(|l| l.trim().strip_prefix("package icmp-host:probe@"))
+                .map(|v| v.trim_end_matches(';').to_owned())
+                .unwrap();
+            for l in text.lines() {
+                if let Some(name) = l.trim().strip_prefix("interface ") {
+                    let name = name.trim_end_matches('{').trim();
+                    found.push(format!("icmp-host:probe/{name}@{version}"));
+                }
+            }
+        }
+        found.sort();
+        let mut served: Vec<String> = PROBE_INTERFACES.iter().map(|s| s.to_string()).collect();
+        served.sort();
+        assert_eq!(found, served);
+    }
 }

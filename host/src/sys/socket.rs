@@ -185,6 +185,43 @@ pub fn path_mtu(destination: SocketAddr, interface: u32) -> io::Result<u32> {
     u32::try_from(mtu).map_err(|_| io::Error::other("negative MTU"))
 }
 
+/// Bytes of the next datagram waiting on `fd` (`FIONREAD`); `None` when
+/// the kernel would not say.
+pub fn pending_bytes(fd: RawFd) -> Option<usize> {
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one c_int through the pointer, which points
+    // to a live local; `fd` is open for the call.
+    let rc = unsafe { libc::ioctl(fd, libc::FIONREAD, &raw mut n) };
+    (rc == 0).then(|| usize::try_from(n).unwrap_or(0))
+}
+
+/// Checks that `source` belongs to this host: a throwaway bind.
+pub fn check_local_address(source: SocketAddr) -> io::Result<()> {
+    std::net::UdpSocket::bind(source).map(drop)
+}
+
+/// Sets up a datagram ICMP socket owned by one virtual socket: receive
+/// metadata, the error queue, a 1 MiB buffer, and the source address and
+/// interface it was opened with.
+pub fn prepare_datagram(
+    s: &Socket,
+    family: Family,
+    source: Option<SocketAddr>,
+    interface: Option<&str>,
+) -> io::Result<()> {
+    enable_receive_metadata(s, family, Kind::Datagram)?;
+    enable_error_queue(s, family)?;
+    enable_transmit_timestamps(s)?;
+    set_receive_buffer(s, 1 << 20)?;
+    if let Some(source) = source {
+        s.bind(&source.into())?;
+    }
+    if let Some(name) = interface {
+        s.bind_device(Some(name.as_bytes()))?;
+    }
+    Ok(())
+}
+
 /// The index of a network interface by name.
 pub fn interface_index(name: &str) -> io::Result<u32> {
     nix::net::if_::if_nametoindex(name).map_err(|e| {
@@ -320,9 +357,32 @@ pub struct QueuedError {
     pub offender: Option<SocketAddr>,
 }
 
-/// `SO_EE_ORIGIN_ICMP` / `SO_EE_ORIGIN_ICMP6` (linux/errqueue.h).
+/// `SO_EE_ORIGIN_*` (linux/errqueue.h).
 const SO_EE_ORIGIN_ICMP: u8 = 2;
 const SO_EE_ORIGIN_ICMP6: u8 = 3;
+const SO_EE_ORIGIN_TIMESTAMPING: u8 = 4;
+
+/// What the error queue held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Queued {
+    /// An ICMP error about one of our requests.
+    Icmp(QueuedError),
+    /// The kernel's transmit stamp of one of our requests: the request is
+    /// in the buffer, `timestamp_ns` is when it left.
+    Sent(Received),
+}
+
+/// Asks the kernel to stamp each request as it leaves (software transmit
+/// timestamps, `SO_TIMESTAMPING`), reported on the error queue.
+pub fn enable_transmit_timestamps(s: &Socket) -> io::Result<()> {
+    use nix::sys::socket::TimestampingFlag as F;
+    setsockopt(
+        s,
+        sockopt::Timestamping,
+        &(F::SOF_TIMESTAMPING_TX_SOFTWARE | F::SOF_TIMESTAMPING_SOFTWARE),
+    )?;
+    Ok(())
+}
 
 /// Receives one datagram; `WouldBlock` when none is queued.
 pub fn recv(fd: RawFd, buf: &mut [u8]) -> io::Result<Received> {
@@ -330,19 +390,19 @@ pub fn recv(fd: RawFd, buf: &mut [u8]) -> io::Result<Received> {
 }
 
 /// Receives one message from the error queue; `WouldBlock` when empty.
-/// Errors that did not come from ICMP (local ones) give `Ok(None)`.
-pub fn recv_error(fd: RawFd, buf: &mut [u8]) -> io::Result<Option<QueuedError>> {
+/// Local errors (neither ICMP nor a transmit stamp) give `Ok(None)`.
+pub fn recv_error(fd: RawFd, buf: &mut [u8]) -> io::Result<Option<Queued>> {
     let (received, error) = recv_with(fd, buf, MsgFlags::MSG_ERRQUEUE)?;
-    Ok(error.and_then(|(ee, offender)| {
-        (ee.ee_origin == SO_EE_ORIGIN_ICMP || ee.ee_origin == SO_EE_ORIGIN_ICMP6).then_some(
-            QueuedError {
-                received,
-                icmp_type: ee.ee_type,
-                code: ee.ee_code,
-                info: ee.ee_info,
-                offender,
-            },
-        )
+    Ok(error.and_then(|(ee, offender)| match ee.ee_origin {
+        SO_EE_ORIGIN_ICMP | SO_EE_ORIGIN_ICMP6 => Some(Queued::Icmp(QueuedError {
+            received,
+            icmp_type: ee.ee_type,
+            code: ee.ee_code,
+            info: ee.ee_info,
+            offender,
+        })),
+        SO_EE_ORIGIN_TIMESTAMPING => received.timestamp_ns.map(|_| Queued::Sent(received)),
+        _ => None,
     }))
 }
 
@@ -355,6 +415,7 @@ fn recv_with(
 ) -> io::Result<(Received, Option<ExtendedError>)> {
     let mut cmsg_space = nix::cmsg_space!(
         nix::sys::time::TimeSpec,
+        [nix::sys::time::TimeSpec; 3],
         libc::c_int,
         libc::c_int,
         u32,
@@ -386,8 +447,14 @@ fn recv_with(
     for cmsg in msg.cmsgs()? {
         match cmsg {
             ControlMessageOwned::ScmTimestampns(ts) => {
-                let ns = ts.tv_sec() as i128 * 1_000_000_000 + ts.tv_nsec() as i128;
-                received.timestamp_ns = u64::try_from(ns).ok();
+                received.timestamp_ns = received.timestamp_ns.or(timespec_ns(&ts));
+            }
+            // SO_TIMESTAMPING: the software stamp (for a transmit stamp on
+            // the error queue, when the request left).
+            ControlMessageOwned::ScmTimestampsns(ts) => {
+                if let Some(ns) = timespec_ns(&ts.system).filter(|&ns| ns != 0) {
+                    received.timestamp_ns = Some(ns);
+                }
             }
             ControlMessageOwned::Ipv4Ttl(ttl) => received.ttl = u8::try_from(ttl).ok(),
             ControlMessageOwned::Ipv6HopLimit(hl) => received.ttl = u8::try_from(hl).ok(),
@@ -402,6 +469,10 @@ fn recv_with(
         }
     }
     Ok((received, error))
+}
+
+fn timespec_ns(ts: &nix::sys::time::TimeSpec) -> Option<u64> {
+    u64::try_from(ts.tv_sec() as i128 * 1_000_000_000 + ts.tv_nsec() as i128).ok()
 }
 
 fn storage_to_std(s: &SockaddrStorage) -> Option<SocketAddr> {

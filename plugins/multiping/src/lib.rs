@@ -3,9 +3,10 @@
 
 use std::io::BufRead;
 
+use icmp_host_sdk::json::{Decimal, ToJson};
 use icmp_host_sdk::{
-    Arg, Args, Event, Host, HostNetwork, MultipingOptions, Network, Outcome, Output, PacketArgs,
-    Probe, RunError, UsageError,
+    Arg, Args, Host, HostNetwork, MultipingOptions, Outcome, Output, PacketArgs, Probe, RunError,
+    UsageError,
 };
 
 const HELP: &str = "\
@@ -50,24 +51,25 @@ struct Request {
 impl Probe for Multiping {
     fn run(args: Vec<String>) -> Result<Output, RunError> {
         let Some(request) = parse(args)? else {
-            return Ok(Output::Text(format!("{HELP}{}", PacketArgs::HELP)));
+            return Ok(Output::Text(format!("{HELP}{}", PacketArgs::ALL.help())));
         };
-        let mut net = HostNetwork::new();
-        let mut progress = HostNetwork::new();
-        let hosts = icmp_host_sdk::multiping(&mut net, &request.targets, &request.options, |_, host| {
-            progress.emit(Event::Note(summary_line(host)));
-            if request.stream
-                && let Ok(line) = serde_json::to_string(host)
-            {
-                progress.emit(Event::ResultLine(line));
-            }
-        })?;
+        let hosts = icmp_host_sdk::multiping(
+            &mut HostNetwork,
+            &request.targets,
+            &request.options,
+            |_, host| {
+                icmp_host_sdk::note(summary_line(host));
+                if request.stream {
+                    icmp_host_sdk::result_line(&host.to_json());
+                }
+            },
+        )?;
         let alive = hosts.iter().filter(|h| h.is_alive()).count();
         let outcome = Outcome::of(alive, hosts.len());
         if request.stream {
-            return Ok(Output::Report { json: None, outcome });
+            return Ok(Output::streamed(outcome));
         }
-        Output::json(&hosts, outcome)
+        Ok(Output::json(&hosts, outcome))
     }
 }
 
@@ -82,10 +84,16 @@ fn summary_line(h: &Host) -> String {
         h.target,
         h.packets_sent,
         s.packets_received,
-        (s.packet_loss * 100.0).round()
+        (s.packet_loss * 100.0).round() as u32
     );
     if s.packets_received > 0 {
-        line.push_str(&format!(", min/avg/max = {}/{}/{}", s.min_rtt, s.avg_rtt, s.max_rtt));
+        let ms = |x: f64| Decimal::new(x, 3).to_json();
+        line.push_str(&format!(
+            ", min/avg/max = {}/{}/{}",
+            ms(s.min_rtt),
+            ms(s.avg_rtt),
+            ms(s.max_rtt)
+        ));
     }
     line
 }
@@ -95,9 +103,9 @@ fn parse(args: Vec<String>) -> Result<Option<Request>, UsageError> {
     let mut targets = Vec::new();
     let mut stream = false;
     let mut read_stdin = false;
-    let mut args = Args::new(args).with_shorts(SHORTS).with_shorts(PacketArgs::SHORTS);
+    let mut args = Args::new(args).with_shorts(SHORTS);
     while let Some(arg) = args.next_arg()? {
-        if PacketArgs::take(&mut o.packet, &arg, &mut args)? {
+        if PacketArgs::ALL.take(&mut o.packet, &arg, &mut args)? {
             continue;
         }
         match &arg {
@@ -107,10 +115,8 @@ fn parse(args: Vec<String>) -> Result<Option<Request>, UsageError> {
                 "interval" => o.interval = args.seconds()?,
                 "timeout" => o.timeout = args.seconds()?,
                 "rate" => {
-                    let rate: f64 = args.parse()?;
-                    if !(rate >= 0.0 && rate.is_finite()) {
-                        return Err(UsageError("--rate must be 0 or a positive number".into()));
-                    }
+                    let (units, places) = args.decimal()?;
+                    let rate = units as f64 / 10f64.powi(places as i32);
                     o.rate = (rate > 0.0).then_some(rate);
                 }
                 "ttl" => o.ttl = args.parse()?,

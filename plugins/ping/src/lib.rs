@@ -28,7 +28,7 @@ struct Ping;
 impl Probe for Ping {
     fn run(args: Vec<String>) -> Result<Output, RunError> {
         let Some((target, options)) = parse(args)? else {
-            return Ok(Output::Text(format!("{HELP}{}", PacketArgs::HELP)));
+            return Ok(Output::Text(format!("{HELP}{}", PacketArgs::ALL.help())));
         };
         let host = icmp_host_sdk::ping(&mut HostNetwork::new(), &target, &options)?;
         let outcome = if host.is_alive() {
@@ -36,7 +36,7 @@ impl Probe for Ping {
         } else {
             Outcome::NotReached
         };
-        Output::json(&host, outcome)
+        Ok(Output::json(&host, outcome))
     }
 }
 
@@ -54,9 +54,9 @@ const SHORTS: &[(char, &str)] = &[
 fn parse(args: Vec<String>) -> Result<Option<(String, PingOptions)>, UsageError> {
     let mut o = PingOptions::default();
     let mut target = None;
-    let mut args = Args::new(args).with_shorts(SHORTS).with_shorts(PacketArgs::SHORTS);
+    let mut args = Args::new(args).with_shorts(SHORTS);
     while let Some(arg) = args.next_arg()? {
-        if PacketArgs::take(&mut o.packet, &arg, &mut args)? {
+        if PacketArgs::ALL.take(&mut o.packet, &arg, &mut args)? {
             continue;
         }
         match &arg {

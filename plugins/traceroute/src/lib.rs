@@ -40,7 +40,7 @@ struct Traceroute;
 impl Probe for Traceroute {
     fn run(args: Vec<String>) -> Result<Output, RunError> {
         let Some((target, options)) = parse(args)? else {
-            return Ok(Output::Text(format!("{HELP}{}", PacketArgs::HELP)));
+            return Ok(Output::Text(format!("{HELP}{}", PacketArgs::ALL.help())));
         };
         let trace = icmp_host_sdk::traceroute(&mut HostNetwork::new(), &target, &options)?;
         let outcome = if trace.reached {
@@ -48,16 +48,16 @@ impl Probe for Traceroute {
         } else {
             Outcome::NotReached
         };
-        Output::json(&trace.hops, outcome)
+        Ok(Output::json(&trace.hops, outcome))
     }
 }
 
 fn parse(args: Vec<String>) -> Result<Option<(String, TracerouteOptions)>, UsageError> {
     let mut o = TracerouteOptions::default();
     let mut target = None;
-    let mut args = Args::new(args).with_shorts(SHORTS).with_shorts(PacketArgs::SHORTS);
+    let mut args = Args::new(args).with_shorts(SHORTS);
     while let Some(arg) = args.next_arg()? {
-        if PacketArgs::take(&mut o.packet, &arg, &mut args)? {
+        if PacketArgs::ALL.take(&mut o.packet, &arg, &mut args)? {
             continue;
         }
         match &arg {
@@ -78,7 +78,9 @@ fn parse(args: Vec<String>) -> Result<Option<(String, TracerouteOptions)>, Usage
         }
     }
     if o.count == 0 || o.in_flight == 0 {
-        return Err(UsageError("--count and --in-flight must be at least 1".into()));
+        return Err(UsageError(
+            "--count and --in-flight must be at least 1".into(),
+        ));
     }
     if o.first_hop == 0 || o.first_hop > o.max_hops {
         return Err(UsageError("need 1 ≤ --first-hop ≤ --max-hops".into()));

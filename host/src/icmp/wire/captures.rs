@@ -28,7 +28,7 @@ pub const V6_NO_ROUTE: &str = "01003489000000006001326700403a3efd0001ab000100000
 mod tests {
     use proptest::prelude::*;
 
-    use super::super::{Body, parse_icmp, parse_ipv4_datagram};
+    use super::super::{Body, parse_icmp, parse_ipv4_datagram, parse_sent_echo};
     use super::*;
     use crate::icmp::Family;
 
@@ -104,6 +104,7 @@ mod tests {
         for family in [Family::V4, Family::V6] {
             let _ = parse_icmp(family, bytes, true);
             let _ = parse_icmp(family, bytes, false);
+            let _ = parse_sent_echo(family, bytes);
         }
     }
 

@@ -87,6 +87,52 @@ pub fn parse_ipv4_datagram(buf: &[u8]) -> Result<(Ipv4Info, Message<'_>)> {
     Ok((info, message))
 }
 
+/// Where a request handed back with its transmit stamp may begin: a raw
+/// socket gets the packet from its link-layer header (none, Ethernet,
+/// Linux cooked capture, a VLAN tag, a 4-byte tunnel header), a datagram
+/// socket the ICMP message alone.
+const LINK_HEADERS: [usize; 5] = [0, 14, 16, 18, 4];
+
+/// The identifier and sequence number of one of our own Echo Requests, as
+/// the kernel hands it back with its transmit stamp: the ICMP message, or
+/// (raw sockets) the frame carrying it. Each candidate start must parse as
+/// a whole, checksums and lengths included, and be an Echo Request.
+pub fn parse_sent_echo(family: Family, buf: &[u8]) -> Result<(u16, u16)> {
+    LINK_HEADERS
+        .iter()
+        .filter_map(|&at| buf.get(at..))
+        .find_map(|frame| sent_echo_at(family, frame).ok())
+        .ok_or(Error::Unexpected)
+}
+
+fn sent_echo_at(family: Family, buf: &[u8]) -> Result<(u16, u16)> {
+    let ip6;
+    let icmp = match (family, buf.first().map(|b| b >> 4)) {
+        (Family::V4, Some(4)) => {
+            let ip = Ipv4Packet::new_checked(buf)?;
+            if ip.protocol() != PROTO_ICMP {
+                return Err(Error::Unexpected);
+            }
+            ip.into_payload()
+        }
+        (Family::V6, Some(6)) => {
+            ip6 = Ipv6Packet::new_checked(buf)?;
+            match ip6.upper_layer()? {
+                (PROTO_ICMPV6, payload) => payload,
+                _ => return Err(Error::Unexpected),
+            }
+        }
+        // An ICMP message: an Echo Request (type 8 or 128) never starts
+        // with the nibble 4 or 6.
+        _ => buf,
+    };
+    let icmp = IcmpPacket::new_checked(icmp)?;
+    if icmp.msg_type() != echo_request_type(family) {
+        return Err(Error::Unexpected);
+    }
+    Ok((icmp.echo_ident(), icmp.echo_seq_no()))
+}
+
 /// Parses an ICMP message without its IP header: raw IPv6 sockets and
 /// datagram sockets deliver these. `verify_checksum` applies to ICMPv4 only.
 pub fn parse_icmp(family: Family, buf: &[u8], verify_checksum: bool) -> Result<Message<'_>> {
@@ -192,6 +238,33 @@ mod tests {
         let sum = super::super::checksum::compute(&m);
         m[2..4].copy_from_slice(&sum.to_be_bytes());
         m
+    }
+
+    #[test]
+    fn sent_requests_are_found_behind_any_link_header() {
+        let v4 = echo(Family::V4, 0x1234, 9, b"payload");
+        let v6 = echo(Family::V6, 0x4321, 7, b"payload");
+        // A datagram socket gets the ICMP message alone.
+        assert_eq!(parse_sent_echo(Family::V4, &v4), Ok((0x1234, 9)));
+        assert_eq!(parse_sent_echo(Family::V6, &v6), Ok((0x4321, 7)));
+        // A raw socket on loopback gets an Ethernet frame (as captured:
+        // two zero MAC addresses, then the ethertype).
+        let mut frame = vec![0u8; 12];
+        frame.extend_from_slice(&[0x08, 0x00]);
+        frame.extend_from_slice(&ipv4(&[], &v4));
+        assert_eq!(parse_sent_echo(Family::V4, &frame), Ok((0x1234, 9)));
+        let mut frame = vec![0u8; 12];
+        frame.extend_from_slice(&[0x86, 0xdd]);
+        frame.extend_from_slice(&ipv6(58, &v6));
+        assert_eq!(parse_sent_echo(Family::V6, &frame), Ok((0x4321, 7)));
+        // Not an Echo Request, or nothing whole: refused.
+        let reply = icmp4(0, 0, [0x12, 0x34, 0, 9], b"payload");
+        assert_eq!(parse_sent_echo(Family::V4, &reply), Err(Error::Unexpected));
+        assert_eq!(
+            parse_sent_echo(Family::V4, &frame[..20]),
+            Err(Error::Unexpected)
+        );
+        assert_eq!(parse_sent_echo(Family::V4, &[]), Err(Error::Unexpected));
     }
 
     #[test]

@@ -19,7 +19,9 @@ mod message;
 pub use icmp::{EchoRequest, IcmpPacket};
 pub use ipv4::Ipv4Packet;
 pub use ipv6::Ipv6Packet;
-pub use message::{Body, Ipv4Info, Message, Quote, parse_icmp, parse_ipv4_datagram};
+pub use message::{
+    Body, Ipv4Info, Message, Quote, parse_icmp, parse_ipv4_datagram, parse_sent_echo,
+};
 
 /// Why a packet was rejected. Small and `Copy`, so drop counters can say why.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -34,6 +36,8 @@ pub enum Error {
     BadVersion,
     /// A length field contradicts the packet.
     BadLength,
+    /// Well formed, but not the message expected here.
+    Unexpected,
 }
 
 impl std::fmt::Display for Error {
@@ -44,6 +48,7 @@ impl std::fmt::Display for Error {
             Error::BadIhl => "bad IPv4 header length",
             Error::BadVersion => "bad IP version",
             Error::BadLength => "bad length field",
+            Error::Unexpected => "not the message expected",
         })
     }
 }

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use icmp_host_sdk::json;
 use icmp_host_sdk::{Arg, Args, Family, Outcome, Output, Probe, RunError, UsageError};
 
 struct Resolve;
@@ -31,13 +32,14 @@ impl Probe for Resolve {
         }
         let mut found = BTreeMap::new();
         for name in &names {
-            let addresses: Vec<String> = icmp_host_sdk::resolve(name, family)?
-                .iter()
-                .map(ToString::to_string)
-                .collect();
-            found.insert(name.clone(), addresses);
+            found.insert(name.clone(), icmp_host_sdk::resolve(name, family)?);
         }
-        Output::json(&found, Outcome::Reached)
+        let result = json::object(|o| {
+            for (name, addresses) in &found {
+                o.field(name, addresses);
+            }
+        });
+        Ok(Output::json(&result, Outcome::Reached))
     }
 }
 

@@ -7,7 +7,8 @@ struct Forbidden;
 
 impl Probe for Forbidden {
     fn run(_args: Vec<String>) -> Result<Output, RunError> {
-        let text = std::fs::read_to_string("/etc/passwd").map_err(|e| RunError::Failed(e.to_string()))?;
+        let text =
+            std::fs::read_to_string("/etc/passwd").map_err(|e| RunError::Failed(e.to_string()))?;
         Ok(Output::Text(text))
     }
 }

@@ -2,7 +2,7 @@
 //! and how traceroute marks them. One table, used by the SDK's errors and by
 //! the host's progress lines.
 
-use crate::net::Family;
+use crate::Family;
 
 /// ICMPv4 types this crate names (RFC 792).
 pub mod v4 {
@@ -42,29 +42,59 @@ pub mod v6 {
 
 /// What an ICMP message means to a prober.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Kind {
     /// An Echo Reply: the target answered.
     EchoReply,
-    /// Destination Unreachable (including IPv4 Fragmentation Needed).
+    /// Destination Unreachable, except IPv4 Fragmentation Needed.
     DestinationUnreachable,
-    /// Packet Too Big (IPv6).
+    /// Too big for a link on the path: IPv6 Packet Too Big, or IPv4
+    /// Destination Unreachable code 4 (Fragmentation Needed). Either
+    /// carries the next-hop MTU.
     PacketTooBig,
     /// Time Exceeded: TTL / hop limit ran out, or reassembly timed out.
     TimeExceeded,
     /// Parameter Problem.
     ParameterProblem,
-    /// Source Quench or Redirect: rare, passed through.
+    /// IPv4 Redirect: a router names a better next hop. A note, never an
+    /// answer to a probe (iputils keeps waiting for the reply).
+    Redirect,
+    /// IPv4 Source Quench (deprecated, RFC 6633). A note, never an answer.
+    SourceQuench,
+    /// Anything else.
     Other,
 }
 
-/// Classifies a type of the given family.
-pub fn kind(family: Family, icmp_type: u8) -> Kind {
+impl Kind {
+    /// Whether this message is only a note: probes keep waiting for the
+    /// real answer (Redirect, Source Quench).
+    pub fn is_note(self) -> bool {
+        matches!(self, Kind::Redirect | Kind::SourceQuench)
+    }
+}
+
+/// Classifies a message of the given family by type and code.
+///
+/// ```
+/// use icmp_host_vocab::Family;
+/// use icmp_host_vocab::codes::{Kind, kind};
+///
+/// // IPv4 Fragmentation Needed and IPv6 Packet Too Big are one notion.
+/// assert_eq!(kind(Family::V4, 3, 4), Kind::PacketTooBig);
+/// assert_eq!(kind(Family::V6, 2, 0), Kind::PacketTooBig);
+/// assert_eq!(kind(Family::V4, 3, 1), Kind::DestinationUnreachable);
+/// assert!(kind(Family::V4, 5, 1).is_note());
+/// ```
+pub fn kind(family: Family, icmp_type: u8, code: u8) -> Kind {
     match (family, icmp_type) {
         (Family::V4, v4::ECHO_REPLY) | (Family::V6, v6::ECHO_REPLY) => Kind::EchoReply,
+        (Family::V4, v4::DEST_UNREACHABLE) if code == v4::CODE_FRAG_NEEDED => Kind::PacketTooBig,
         (Family::V4, v4::DEST_UNREACHABLE) | (Family::V6, v6::DEST_UNREACHABLE) => {
             Kind::DestinationUnreachable
         }
         (Family::V6, v6::PACKET_TOO_BIG) => Kind::PacketTooBig,
+        (Family::V4, v4::REDIRECT) => Kind::Redirect,
+        (Family::V4, v4::SOURCE_QUENCH) => Kind::SourceQuench,
         (Family::V4, v4::TIME_EXCEEDED) | (Family::V6, v6::TIME_EXCEEDED) => Kind::TimeExceeded,
         (Family::V4, v4::PARAMETER_PROBLEM) | (Family::V6, v6::PARAMETER_PROBLEM) => {
             Kind::ParameterProblem
@@ -73,39 +103,73 @@ pub fn kind(family: Family, icmp_type: u8) -> Kind {
     }
 }
 
+/// Redirect and Source Quench: information for the sender's routing and
+/// pacing, never a probe's answer. Report them as notes and keep waiting
+/// for the reply that usually follows (a router that redirects still
+/// forwards the request, RFC 1812 §5.2.7.2; Source Quench is deprecated,
+/// RFC 6633).
+pub fn is_note(family: Family, icmp_type: u8) -> bool {
+    kind(family, icmp_type, 0).is_note()
+}
+
 /// A sentence for an error message, worded for people (iputils' phrasing
 /// where users grep for it). `None` for an Echo Reply.
+///
+/// ```
+/// use icmp_host_vocab::{Family, codes};
+/// assert_eq!(
+///     codes::describe(Family::V4, 3, 1).as_deref(),
+///     Some("Destination Host Unreachable")
+/// );
+/// assert_eq!(codes::describe(Family::V4, 0, 0), None);
+/// ```
 pub fn describe(family: Family, icmp_type: u8, code: u8) -> Option<String> {
-    let text = match kind(family, icmp_type) {
+    let text = match kind(family, icmp_type, code) {
         Kind::EchoReply => return None,
         Kind::DestinationUnreachable => match family {
             Family::V4 => unreachable_v4(code),
             Family::V6 => unreachable_v6(code),
         },
+        Kind::PacketTooBig if family == Family::V4 => unreachable_v4(code),
         Kind::PacketTooBig => "Packet too big",
+        Kind::Redirect if redirect(code).is_empty() => {
+            return Some(format!("Redirect, Bad Code: {code}"));
+        }
+        Kind::Redirect => redirect(code),
+        Kind::SourceQuench => "Source Quench",
         Kind::TimeExceeded => match code {
             0 => "Time to live exceeded",
             1 => "Fragment reassembly time exceeded",
             _ => "Time exceeded",
         },
         Kind::ParameterProblem => "Parameter problem",
-        Kind::Other => match (family, icmp_type) {
-            (Family::V4, v4::SOURCE_QUENCH) => "Source quench",
-            (Family::V4, v4::REDIRECT) => "Redirect",
-            _ => return Some(format!("ICMP type {icmp_type}, code {code}")),
-        },
+        _ => "",
     };
     if text.is_empty() {
-        return Some(format!("{}, code {code}", describe_type(family, icmp_type)));
+        let what = match kind(family, icmp_type, code) {
+            Kind::DestinationUnreachable => "Destination unreachable",
+            Kind::TimeExceeded => "Time exceeded",
+            _ => "ICMP type ",
+        };
+        let mut s = String::from(what);
+        if what.ends_with(' ') {
+            s.push_str(&icmp_type.to_string());
+        }
+        s.push_str(", code ");
+        s.push_str(&code.to_string());
+        return Some(s);
     }
     Some(text.to_owned())
 }
 
-fn describe_type(family: Family, icmp_type: u8) -> &'static str {
-    match kind(family, icmp_type) {
-        Kind::DestinationUnreachable => "Destination unreachable",
-        Kind::TimeExceeded => "Time exceeded",
-        _ => "ICMP message",
+/// RFC 792 codes of Redirect, in iputils' words.
+fn redirect(code: u8) -> &'static str {
+    match code {
+        0 => "Redirect Network",
+        1 => "Redirect Host",
+        2 => "Redirect Type of Service and Network",
+        3 => "Redirect Type of Service and Host",
+        _ => "",
     }
 }
 
@@ -148,20 +212,26 @@ fn unreachable_v6(code: u8) -> &'static str {
 }
 
 /// traceroute's annotation for an error that ends a trace (`!H`, `!N`,
-/// `!P`, `!X`, ...), or `None` for replies that don't stop it.
+/// `!P`, `!X`, `!F`, ...), or `None` for replies that don't stop it.
+///
+/// ```
+/// use icmp_host_vocab::{Family, codes};
+/// assert_eq!(codes::traceroute_mark(Family::V4, 3, 1).as_deref(), Some("!H"));
+/// assert_eq!(codes::traceroute_mark(Family::V4, 3, 4).as_deref(), Some("!F"));
+/// assert_eq!(codes::traceroute_mark(Family::V4, 11, 0), None);
+/// ```
 pub fn traceroute_mark(family: Family, icmp_type: u8, code: u8) -> Option<String> {
-    let mark = match (kind(family, icmp_type), family) {
+    let mark = match (kind(family, icmp_type, code), family) {
         (Kind::DestinationUnreachable, Family::V4) => match code {
             0 | 6 | 11 => "!N",
             1 | 7 | 12 => "!H",
             2 => "!P",
             3 => return None, // the target itself answered (UDP probes)
-            4 => "!F",
             5 => "!S",
             9 | 10 | 13 => "!X",
             14 => "!V",
             15 => "!C",
-            _ => return Some(format!("!<{code}>")),
+            _ => return Some(unknown_mark(code)),
         },
         (Kind::DestinationUnreachable, Family::V6) => match code {
             0 | 6 => "!N",
@@ -169,12 +239,19 @@ pub fn traceroute_mark(family: Family, icmp_type: u8, code: u8) -> Option<String
             2 => "!S",
             3 => "!H",
             4 => return None,
-            _ => return Some(format!("!<{code}>")),
+            _ => return Some(unknown_mark(code)),
         },
         (Kind::PacketTooBig, _) => "!F",
         _ => return None,
     };
     Some(mark.to_owned())
+}
+
+fn unknown_mark(code: u8) -> String {
+    let mut s = String::from("!<");
+    s.push_str(&code.to_string());
+    s.push('>');
+    s
 }
 
 #[cfg(test)]
@@ -212,6 +289,44 @@ mod tests {
             Some("Time to live exceeded")
         );
         assert_eq!(describe(Family::V6, 129, 0), None);
+    }
+
+    #[test]
+    fn one_too_big_notion_for_both_families() {
+        assert_eq!(kind(Family::V4, 3, 4), Kind::PacketTooBig);
+        assert_eq!(kind(Family::V6, 2, 0), Kind::PacketTooBig);
+        assert_eq!(kind(Family::V4, 3, 3), Kind::DestinationUnreachable);
+        assert_eq!(
+            describe(Family::V4, 3, 4).as_deref(),
+            Some("Fragmentation needed but Don't Fragment set")
+        );
+        assert_eq!(traceroute_mark(Family::V6, 2, 0).as_deref(), Some("!F"));
+    }
+
+    #[test]
+    fn redirect_and_source_quench_are_notes() {
+        assert!(kind(Family::V4, 5, 1).is_note());
+        assert!(kind(Family::V4, 4, 0).is_note());
+        assert!(!kind(Family::V4, 3, 1).is_note());
+        assert!(!kind(Family::V6, 4, 0).is_note()); // v6 type 4 is Parameter Problem
+        assert_eq!(describe(Family::V4, 5, 1).as_deref(), Some("Redirect Host"));
+        assert_eq!(
+            describe(Family::V4, 13, 0).as_deref(),
+            Some("ICMP type 13, code 0")
+        );
+    }
+
+    #[test]
+    fn redirect_and_source_quench_are_notes_in_iputils_words() {
+        assert!(is_note(Family::V4, v4::REDIRECT));
+        assert!(is_note(Family::V4, v4::SOURCE_QUENCH));
+        assert!(!is_note(Family::V4, v4::DEST_UNREACHABLE));
+        assert!(!is_note(Family::V6, v4::REDIRECT));
+        let say = |t, c| describe(Family::V4, t, c).unwrap();
+        assert_eq!(say(v4::REDIRECT, 1), "Redirect Host");
+        assert_eq!(say(v4::REDIRECT, 0), "Redirect Network");
+        assert_eq!(say(v4::REDIRECT, 9), "Redirect, Bad Code: 9");
+        assert_eq!(say(v4::SOURCE_QUENCH, 0), "Source Quench");
     }
 
     #[test]

@@ -1,17 +1,18 @@
-//! Addresses and families as plugins see them.
+//! Address families and addresses, as the host and plugins both see them.
 
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::str::FromStr;
 
 /// IP version.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Family {
     /// IPv4.
-    #[serde(rename = "4")]
+    #[cfg_attr(feature = "serde", serde(rename = "4"))]
     V4,
     /// IPv6.
-    #[serde(rename = "6")]
+    #[cfg_attr(feature = "serde", serde(rename = "6"))]
     V6,
 }
 
@@ -54,6 +55,25 @@ impl Address {
     pub fn family(&self) -> Family {
         Family::of(self.ip)
     }
+
+    /// As a socket address (ICMP has no ports: port 0).
+    pub fn to_socket_addr(self) -> SocketAddr {
+        match self.ip {
+            IpAddr::V4(ip) => SocketAddr::V4(SocketAddrV4::new(ip, 0)),
+            IpAddr::V6(ip) => SocketAddr::V6(SocketAddrV6::new(ip, 0, 0, self.scope_id)),
+        }
+    }
+
+    /// From a socket address, keeping the IPv6 scope.
+    pub fn from_socket_addr(a: SocketAddr) -> Address {
+        match a {
+            SocketAddr::V4(a) => Address::new((*a.ip()).into()),
+            SocketAddr::V6(a) => Address {
+                ip: (*a.ip()).into(),
+                scope_id: a.scope_id(),
+            },
+        }
+    }
 }
 
 impl From<IpAddr> for Address {
@@ -78,14 +98,14 @@ impl From<Ipv6Addr> for Address {
 impl fmt::Display for Address {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.scope_id {
-            0 => write!(f, "{}", self.ip),
+            0 => fmt::Display::fmt(&self.ip, f),
             scope => write!(f, "{}%{}", self.ip, scope),
         }
     }
 }
 
 /// Parses an address literal; a numeric scope (`fe80::1%2`) is accepted.
-/// Interface names (`%eth0`) need the host: use [`crate::resolve`].
+/// Interface names (`%eth0`) need the host: the SDK's `resolve` takes them.
 impl FromStr for Address {
     type Err = std::net::AddrParseError;
 
@@ -102,6 +122,7 @@ impl FromStr for Address {
     }
 }
 
+#[cfg(feature = "serde")]
 impl serde::Serialize for Address {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(self)

@@ -1,0 +1,193 @@
+//! The host's own output: lines written by a thread of their own, so that a
+//! slow terminal or a full pipe never blocks a host call or a tokio worker,
+//! and plugin text made harmless on a terminal.
+//!
+//! Stdout lines (results) are never dropped: what a run may send is bounded
+//! before it gets here ([`icmp_host::runtime::MAX_EVENT_BYTES`] and the
+//! output limit). Stderr lines (progress) wait in a queue of at most
+//! [`MAX_PENDING_BYTES`]; past that they are dropped and counted.
+
+use std::borrow::Cow;
+use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{Sender, channel};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+/// Progress bytes that may wait for stderr before lines are dropped.
+pub const MAX_PENDING_BYTES: usize = 1 << 20;
+
+enum Line {
+    Stdout(String),
+    Stderr(String),
+}
+
+/// Writes lines to stdout and stderr on its own thread.
+pub struct Writer {
+    tx: Mutex<Option<Sender<Line>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    pending: Arc<AtomicUsize>,
+    dropped: AtomicU64,
+    stdout_terminal: bool,
+    stderr_terminal: bool,
+}
+
+impl Writer {
+    /// Starts the writing thread.
+    pub fn start() -> Arc<Writer> {
+        let (tx, rx) = channel::<Line>();
+        let pending = Arc::new(AtomicUsize::new(0));
+        let left = Arc::clone(&pending);
+        let thread = std::thread::Builder::new()
+            .name("output".into())
+            .spawn(move || {
+                for line in rx {
+                    // A closed pipe (`| head`) is not an error: keep
+                    // draining so nothing waits on us.
+                    match line {
+                        Line::Stdout(text) => {
+                            let mut out = std::io::stdout().lock();
+                            let _ = writeln!(out, "{text}").and_then(|()| out.flush());
+                        }
+                        Line::Stderr(text) => {
+                            left.fetch_sub(text.len(), Ordering::Relaxed);
+                            let _ = writeln!(std::io::stderr().lock(), "{text}");
+                        }
+                    }
+                }
+            })
+            .ok();
+        Arc::new(Writer {
+            tx: Mutex::new(Some(tx)),
+            thread: Mutex::new(thread),
+            pending,
+            dropped: AtomicU64::new(0),
+            stdout_terminal: std::io::stdout().is_terminal(),
+            stderr_terminal: std::io::stderr().is_terminal(),
+        })
+    }
+
+    fn send(&self, line: Line) -> bool {
+        let tx = self.tx.lock().unwrap_or_else(|e| e.into_inner());
+        tx.as_ref().is_some_and(|tx| tx.send(line).is_ok())
+    }
+
+    /// Queues a result line for stdout (escaped on a terminal).
+    pub fn stdout(&self, text: &str) {
+        let text = if self.stdout_terminal {
+            escape_controls(text).into_owned()
+        } else {
+            text.to_owned()
+        };
+        self.send(Line::Stdout(text));
+    }
+
+    /// Queues a progress line for stderr (escaped on a terminal); `false`
+    /// when it was dropped because too much is waiting already.
+    pub fn stderr(&self, text: &str) -> bool {
+        let text = if self.stderr_terminal {
+            escape_controls(text).into_owned()
+        } else {
+            text.to_owned()
+        };
+        let len = text.len();
+        let admitted = self
+            .pending
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |p| {
+                (p + len <= MAX_PENDING_BYTES).then_some(p + len)
+            })
+            .is_ok();
+        if !admitted || !self.send(Line::Stderr(text)) {
+            if admitted {
+                self.pending.fetch_sub(len, Ordering::Relaxed);
+            }
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            return false;
+        }
+        true
+    }
+
+    /// Writes out what is queued and stops the thread; later lines are
+    /// dropped. Returns how many stderr lines were dropped in all.
+    pub fn finish(&self) -> u64 {
+        drop(self.tx.lock().unwrap_or_else(|e| e.into_inner()).take());
+        if let Some(t) = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = t.join();
+        }
+        self.dropped.load(Ordering::Relaxed)
+    }
+}
+
+/// Text from a plugin made safe for a terminal: every control character
+/// but newline and tab — C0 (ESC starts escape sequences), DEL and C1
+/// (U+0080–U+009F, CSI among them) — as a JSON-style `\u00XX` escape, so
+/// JSON stays valid JSON.
+pub fn escape_controls(text: &str) -> Cow<'_, str> {
+    let unsafe_char = |c: char| c.is_control() && c != '\n' && c != '\t';
+    if !text.chars().any(unsafe_char) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if unsafe_char(c) {
+            out.push_str(&format!("\\u{:04x}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_are_escaped_json_style() {
+        assert_eq!(
+            escape_controls("plain ümlaut\tand\nlines"),
+            "plain ümlaut\tand\nlines"
+        );
+        assert_eq!(escape_controls("\u{1b}[2Jgone"), "\\u001b[2Jgone");
+        assert_eq!(
+            escape_controls("csi \u{9b}31m del \u{7f}"),
+            "csi \\u009b31m del \\u007f"
+        );
+        assert_eq!(escape_controls("bell\u{7}\r"), "bell\\u0007\\u000d");
+        // Inside a JSON string an escape keeps the document valid.
+        let json = format!("{{\"a\":\"x{}y\"}}", '\u{9b}');
+        let v: serde_json::Value = serde_json::from_str(&escape_controls(&json)).unwrap();
+        assert_eq!(v["a"], "x\u{9b}y");
+    }
+
+    #[test]
+    fn progress_past_the_pending_cap_is_dropped_and_counted() {
+        let w = Writer {
+            tx: Mutex::new(None), // nothing drains: everything waits
+            thread: Mutex::new(None),
+            pending: Arc::new(AtomicUsize::new(0)),
+            dropped: AtomicU64::new(0),
+            stdout_terminal: false,
+            stderr_terminal: false,
+        };
+        // With the thread gone, every line is dropped, never blocked on.
+        assert!(!w.stderr("line"));
+        assert_eq!(w.finish(), 1);
+        let (tx, rx) = channel();
+        let w = Writer {
+            tx: Mutex::new(Some(tx)),
+            ..w
+        };
+        let line = "x".repeat(1000);
+        let mut admitted = 0;
+        for _ in 0..2000 {
+            admitted += usize::from(w.stderr(&line));
+        }
+        assert_eq!(admitted, MAX_PENDING_BYTES / 1000);
+        assert_eq!(
+            w.dropped.load(Ordering::Relaxed),
+            1 + 2000 - admitted as u64
+        );
+        drop(rx);
+    }
+}

@@ -1,0 +1,292 @@
+//! Planes: a receiving kernel socket, its send-only siblings, its key
+//! table and counters, and the reader task that parses every datagram once
+//! and routes it to the virtual socket that owns its wire key. Raw planes
+//! are shared per family; a datagram plane belongs to one virtual socket.
+
+use std::io;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+
+use super::queue::Queue;
+use super::table::{Arrival, KeySpace, Rejected, Table, WireKey};
+use super::transport::{Incoming, Transport};
+use super::types::{Address, Family};
+use super::wire::{self, Body, IcmpPacket};
+use crate::sys::clock::thread_cpu_ns;
+use crate::sys::socket::Kind;
+
+/// Counters of a plane (a receiving kernel socket and its table).
+#[derive(Debug, Default)]
+pub struct PlaneStats {
+    /// Datagrams read.
+    pub packets: AtomicU64,
+    /// Datagrams that failed to parse (short, bad checksum, cut).
+    pub invalid: AtomicU64,
+    /// Valid ICMP that is not for any request (other types, other traffic).
+    pub ignored: AtomicU64,
+    /// Replies to keys this process does not hold.
+    pub unknown: AtomicU64,
+    /// Replies from the wrong source, or with a foreign payload.
+    pub rejected: AtomicU64,
+    /// Kernel drops (`SO_RXQ_OVFL`), cumulative.
+    pub kernel_drops: AtomicU64,
+}
+
+/// A receiving kernel socket, its send-only siblings, its key table and
+/// counters. Raw planes are shared per family; datagram planes belong to
+/// one virtual socket.
+pub(crate) struct Plane {
+    pub(crate) family: Family,
+    pub(crate) kind: Kind,
+    pub(crate) receiver: Arc<dyn Transport>,
+    pub(crate) dont_fragment: Option<Arc<dyn Transport>>,
+    pub(crate) broadcast: Option<Arc<dyn Transport>>,
+    table: Mutex<Table>,
+    pub(crate) stats: PlaneStats,
+    /// The latest kernel receive stamp the reader has handled (ns, realtime).
+    watermark_ns: AtomicU64,
+    /// The reader is handling a batch (not waiting for the socket).
+    busy: AtomicBool,
+    /// A private datagram plane's quota, given back when the plane (and
+    /// with it the descriptor) goes.
+    pub(crate) hold: Option<super::engine::DatagramHold>,
+}
+
+impl Plane {
+    pub(crate) fn new(
+        family: Family,
+        kind: Kind,
+        receiver: Arc<dyn Transport>,
+        table_capacity: usize,
+    ) -> Plane {
+        let space = match kind {
+            Kind::Raw => KeySpace::Full,
+            Kind::Datagram => KeySpace::SequenceOnly,
+        };
+        Plane {
+            family,
+            kind,
+            receiver,
+            dont_fragment: None,
+            broadcast: None,
+            table: Mutex::new(Table::new(space, table_capacity)),
+            stats: PlaneStats::default(),
+            watermark_ns: AtomicU64::new(0),
+            busy: AtomicBool::new(false),
+            hold: None,
+        }
+    }
+
+    /// The key table. Every operation on it is O(1) amortised: the lock is
+    /// held for microseconds, never across an await.
+    pub(crate) fn table(&self) -> std::sync::MutexGuard<'_, Table> {
+        self.table.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether everything the kernel received before `realtime_ns` has been
+    /// routed: the reader handled a later packet (sockets deliver in
+    /// order), or it is idle with nothing waiting in the kernel.
+    pub(crate) fn caught_up(&self, realtime_ns: u64) -> bool {
+        self.watermark_ns.load(Ordering::Acquire) >= realtime_ns
+            || (!self.busy.load(Ordering::Acquire) && !self.receiver.has_pending())
+    }
+
+    /// Parses one delivery and hands it to the owning virtual socket;
+    /// returns that socket's queue when delivered.
+    fn handle(&self, buf: &[u8], incoming: Incoming) -> Option<Arc<Queue>> {
+        self.stats.packets.fetch_add(1, Ordering::Relaxed);
+        if let Incoming::Sent(meta) = incoming {
+            self.sent(buf, meta.timestamp_ns);
+            return None;
+        }
+        let arrival = self.arrival(buf, incoming)?;
+        let routed = self.table().route(&arrival);
+        let counter = match routed {
+            Ok((queue, reply)) => {
+                // A full queue counts its own drops; the work was still done.
+                let _ = queue.push(reply);
+                return Some(queue);
+            }
+            Err(Rejected::Unknown) => &self.stats.unknown,
+            Err(Rejected::Closed) | Err(Rejected::QueueFull) => return None,
+            Err(Rejected::WrongSource) | Err(Rejected::Corrupted) => &self.stats.rejected,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        None
+    }
+
+    /// A request's transmit stamp: the kernel's own send time for its RTT.
+    fn sent(&self, buf: &[u8], kernel_ns: Option<u64>) {
+        match (wire::parse_sent_echo(self.family, buf), kernel_ns) {
+            (Ok((ident, seq)), Some(ns)) => self.table().stamp_sent(WireKey { ident, seq }, ns),
+            _ => {
+                self.stats.invalid.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn arrival<'a>(&self, buf: &'a [u8], incoming: Incoming) -> Option<Arrival<'a>> {
+        match incoming {
+            Incoming::Sent(_) => None,
+            Incoming::Packet(meta) => {
+                if let Some(d) = meta.drops {
+                    self.stats
+                        .kernel_drops
+                        .store(u64::from(d), Ordering::Relaxed);
+                }
+                if meta.truncated {
+                    self.stats.invalid.fetch_add(1, Ordering::Relaxed);
+                    return None;
+                }
+                let parsed = match (self.family, self.kind) {
+                    (Family::V4, Kind::Raw) => wire::parse_ipv4_datagram(buf)
+                        .map(|(ip, m)| (Address::new(IpAddr::V4(ip.source)), Some(ip.ttl), m)),
+                    (family, kind) => wire::parse_icmp(family, buf, kind == Kind::Raw)
+                        .map(|m| (Address::from_socket_addr(meta.source), meta.ttl, m)),
+                };
+                let Ok((source, ttl, m)) = parsed else {
+                    self.stats.invalid.fetch_add(1, Ordering::Relaxed);
+                    return None;
+                };
+                let (key, payload, quoted_destination, mtu) = match m.body {
+                    Body::EchoReply {
+                        ident,
+                        seq_no,
+                        data,
+                    } => (WireKey { ident, seq: seq_no }, Some(data), None, None),
+                    Body::Error { quote, mtu } => (
+                        WireKey {
+                            ident: quote.ident,
+                            seq: quote.seq_no,
+                        },
+                        None,
+                        Some(quote.destination),
+                        mtu,
+                    ),
+                    Body::Other => {
+                        self.stats.ignored.fetch_add(1, Ordering::Relaxed);
+                        return None;
+                    }
+                };
+                Some(Arrival {
+                    key,
+                    source,
+                    icmp_type: m.icmp_type,
+                    code: m.code,
+                    len: m.len,
+                    payload,
+                    quoted_destination,
+                    mtu,
+                    ttl,
+                    kernel_ns: meta.timestamp_ns,
+                })
+            }
+            Incoming::Error(e) => {
+                // The error queue hands back our own request; the kernel
+                // names the router that complained (SO_EE_OFFENDER).
+                let Ok(original) = IcmpPacket::new_checked(buf) else {
+                    self.stats.invalid.fetch_add(1, Ordering::Relaxed);
+                    return None;
+                };
+                let Some(offender) = e.offender else {
+                    self.stats.ignored.fetch_add(1, Ordering::Relaxed);
+                    return None;
+                };
+                let too_big = matches!(
+                    (self.family, e.icmp_type, e.code),
+                    (Family::V4, 3, 4) | (Family::V6, 2, _)
+                );
+                Some(Arrival {
+                    key: WireKey {
+                        ident: original.echo_ident(),
+                        seq: original.echo_seq_no(),
+                    },
+                    source: Address::from_socket_addr(offender),
+                    icmp_type: e.icmp_type,
+                    code: e.code,
+                    // The error's own size is not reported: header + quote.
+                    len: 8 + original.total_len(),
+                    payload: None,
+                    quoted_destination: Some(e.received.source.ip()),
+                    mtu: too_big.then_some(e.info),
+                    ttl: e.received.ttl,
+                    kernel_ns: e.received.timestamp_ns,
+                })
+            }
+        }
+    }
+}
+
+/// Datagrams read in one go before yielding to other tasks.
+const BATCH: usize = 64;
+
+/// Reads a plane's receiving socket until aborted. Whatever is waiting is
+/// read in batches; the CPU time a batch took is charged evenly to the
+/// sockets whose replies it routed.
+async fn read_loop(plane: Arc<Plane>) {
+    // Room for the largest IPv4 datagram, options included.
+    let mut buf = vec![0u8; 65_536 + 64];
+    let mut owners: Vec<Arc<Queue>> = Vec::with_capacity(BATCH);
+    loop {
+        let first = match plane.receiver.recv(&mut buf).await {
+            Ok(incoming) => incoming,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => {
+                // Unexpected socket errors (ENOMEM, ...): count, back off a
+                // little rather than spin.
+                plane.stats.invalid.fetch_add(1, Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        plane.busy.store(true, Ordering::Release);
+        let start = thread_cpu_ns();
+        let mut incoming = first;
+        for read in 1.. {
+            let (len, stamp) = incoming.len_and_stamp();
+            owners.extend(plane.handle(&buf[..len], incoming));
+            if let Some(ns) = stamp {
+                plane.watermark_ns.fetch_max(ns, Ordering::AcqRel);
+            }
+            if read == BATCH {
+                break;
+            }
+            match plane.receiver.try_recv(&mut buf) {
+                Ok(Some(more)) => incoming = more,
+                _ => break,
+            }
+        }
+        if !owners.is_empty() {
+            let share = thread_cpu_ns().saturating_sub(start) / owners.len() as u64;
+            for queue in owners.drain(..) {
+                queue.account().charge(share);
+            }
+        }
+        plane.busy.store(false, Ordering::Release);
+        tokio::task::yield_now().await;
+    }
+}
+
+/// A plane plus its reader task; the reader stops when this is dropped.
+pub(crate) struct OwnedPlane {
+    pub(crate) plane: Arc<Plane>,
+    reader: JoinHandle<()>,
+}
+
+impl OwnedPlane {
+    pub(crate) fn start(plane: Plane) -> OwnedPlane {
+        let plane = Arc::new(plane);
+        let reader = tokio::spawn(read_loop(Arc::clone(&plane)));
+        OwnedPlane { plane, reader }
+    }
+}
+
+impl Drop for OwnedPlane {
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
+}

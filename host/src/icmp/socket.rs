@@ -1,0 +1,407 @@
+//! [`VirtualSocket`]: a guest's ICMP socket — its own queue and wire keys
+//! over a shared raw plane, or over a private datagram plane — held
+//! against its tenant's quota until closed or dropped.
+
+use std::io;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use super::clock;
+use super::error::Error;
+use super::plane::{OwnedPlane, Plane};
+use super::queue::Queue;
+use super::table::{self, Refused, Request, SendStamp, WireKey};
+use super::tenant::SocketSlot;
+use super::transport::{self, KernelSocket, Transport};
+use super::types::{Address, EchoRequest, Family, Reply, SocketStats};
+use super::wire;
+use crate::sys::socket::{self as sys, Kind, SendOptions};
+
+/// Largest ICMP payload per family: 65535 minus the IPv4 header and the
+/// ICMP header; for IPv6 the payload length excludes the fixed header.
+fn max_payload(family: Family) -> usize {
+    match family {
+        Family::V4 => 65_535 - 20 - 8,
+        Family::V6 => 65_535 - 8,
+    }
+}
+
+/// How long a receive that reached its deadline waits, at most, for the
+/// reader to route what the kernel received before it.
+const CATCH_UP_LIMIT: Duration = Duration::from_millis(250);
+
+/// A datagram socket owned by one virtual socket; per-socket options are
+/// safe to set on it (no other tenant shares it).
+pub(crate) struct PrivatePlane {
+    pub(crate) plane: OwnedPlane,
+    pub(crate) socket: Arc<KernelSocket>,
+}
+
+/// What a socket sends and receives through.
+pub(crate) enum Route {
+    /// A raw plane shared by every tenant.
+    Shared(Arc<Plane>),
+    /// A datagram plane of its own.
+    Private(PrivatePlane),
+}
+
+/// An open socket's route and the quota it holds: both go at `close`.
+pub(crate) struct Open {
+    pub(crate) route: Route,
+    /// Held for its `Drop`, which gives the quota back.
+    pub(crate) _slot: SocketSlot,
+}
+
+/// A guest's ICMP socket: its own queue, its own wire keys, over a shared
+/// (raw) or private (datagram) kernel socket.
+pub struct VirtualSocket {
+    pub(crate) family: Family,
+    pub(crate) kind: Kind,
+    /// `None` once closed: a closed socket holds no kernel socket and no quota.
+    pub(crate) open: Option<Open>,
+    pub(crate) queue: Arc<Queue>,
+    pub(crate) source: Option<Address>,
+    pub(crate) interface: u32,
+    pub(crate) broadcast: bool,
+    /// Current Don't Fragment setting of a private datagram socket.
+    pub(crate) dont_fragment: bool,
+    pub(crate) sent: u64,
+    /// Kernel drops seen on the plane, as of the last look.
+    pub(crate) kernel_drops: u64,
+}
+
+impl VirtualSocket {
+    /// Address family.
+    pub fn family(&self) -> Family {
+        self.family
+    }
+
+    /// Whether this socket sends through a raw socket.
+    pub fn is_privileged(&self) -> bool {
+        self.kind == Kind::Raw
+    }
+
+    /// Source address given at open.
+    pub fn source(&self) -> Option<Address> {
+        self.source
+    }
+
+    /// Whether broadcast destinations are allowed.
+    pub fn broadcast(&self) -> bool {
+        self.broadcast
+    }
+
+    /// Whether `close` was called.
+    pub fn is_closed(&self) -> bool {
+        self.open.is_none()
+    }
+
+    /// The plane of an open socket.
+    fn plane(&self) -> Result<&Arc<Plane>, Error> {
+        match &self.open.as_ref().ok_or(Error::Closed)?.route {
+            Route::Shared(plane) => Ok(plane),
+            Route::Private(private) => Ok(&private.plane.plane),
+        }
+    }
+
+    /// The datagram socket of its own, if it has one.
+    fn private(&self) -> Option<&PrivatePlane> {
+        match &self.open.as_ref()?.route {
+            Route::Private(private) => Some(private),
+            Route::Shared(_) => None,
+        }
+    }
+
+    /// Allows broadcast destinations (IPv4). The caller checks policy first.
+    pub fn set_broadcast(&mut self, enabled: bool) -> Result<(), Error> {
+        self.check_open()?;
+        if enabled && self.family != Family::V4 {
+            return Err(Error::Unsupported("IPv6 has no broadcast".into()));
+        }
+        if let Some(private) = self.private() {
+            private
+                .socket
+                .socket()
+                .set_broadcast(enabled)
+                .map_err(|e| Error::io("setting SO_BROADCAST", e))?;
+        }
+        self.broadcast = enabled;
+        Ok(())
+    }
+
+    fn check_open(&self) -> Result<(), Error> {
+        if self.is_closed() {
+            Err(Error::Closed)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Sends one Echo Request; returns its send time (ns since the epoch),
+    /// taken right before the system call.
+    pub async fn send(&mut self, request: &EchoRequest) -> Result<u64, Error> {
+        self.check_open()?;
+        let destination = request.destination;
+        if destination.family() != self.family {
+            return Err(Error::Address(format!(
+                "{destination} is not an {} address",
+                self.family
+            )));
+        }
+        if request.ttl == 0 {
+            return Err(Error::InvalidArgument("TTL must be at least 1".into()));
+        }
+        let size = request
+            .payload
+            .as_ref()
+            .map_or(request.payload_size as usize, Vec::len);
+        if size > max_payload(self.family) {
+            return Err(Error::InvalidArgument(format!(
+                "payload of {size} bytes is larger than the {} maximum of {}",
+                self.family,
+                max_payload(self.family)
+            )));
+        }
+        let payload = match &request.payload {
+            Some(p) => p.clone(),
+            None => {
+                let mut p = vec![0u8; size];
+                rand::fill(&mut p[..]);
+                p
+            }
+        };
+        let broadcast_ok = self.broadcast && destination.family() == Family::V4;
+        let sent = Arc::new(SendStamp::default());
+        let key = self.reserve(Request {
+            queue: Arc::clone(&self.queue),
+            guest_id: request.id,
+            guest_seq: request.sequence,
+            destination,
+            broadcast: broadcast_ok,
+            payload_digest: table::digest(&payload),
+            sent: Arc::clone(&sent),
+        })?;
+        let mut packet = vec![0u8; 8 + payload.len()];
+        wire::EchoRequest {
+            ident: key.ident,
+            seq_no: key.seq,
+            data: &payload,
+        }
+        .emit(self.family, &mut packet);
+        let options = SendOptions {
+            ttl: request.ttl,
+            traffic_class: request.traffic_class,
+            source: self.source.map(|s| s.ip),
+            interface: self.interface,
+        };
+        if let Some(private) = self.private() {
+            // A queued ICMP error also leaves a pending socket error that
+            // would fail this send once: clear it (its details are read
+            // from the error queue).
+            let _ = private.socket.socket().take_error();
+        }
+        let prepared = self.private_dont_fragment(request.dont_fragment);
+        let result = match prepared {
+            Ok(()) => {
+                let transport = self.transport_for(request, broadcast_ok)?;
+                let stamp = || sent.mark();
+                transport::send(
+                    &*transport,
+                    &packet,
+                    destination.to_socket_addr(),
+                    &options,
+                    &stamp,
+                )
+                .await
+                .map_err(|e| send_error(e, destination, self.interface))
+            }
+            Err(e) => Err(e),
+        };
+        if let Err(e) = result {
+            self.plane()?.table().release(key);
+            return Err(e);
+        }
+        self.sent += 1;
+        let counters = &self.queue.account().tenant.counters;
+        counters.sent.fetch_add(1, Ordering::Relaxed);
+        Ok(sent.realtime_ns())
+    }
+
+    /// Reserves a wire key, counting the request against the tenant.
+    fn reserve(&self, request: Request) -> Result<WireKey, Error> {
+        self.plane()?.table().insert(request).map_err(|r| match r {
+            Refused::Full => Error::Exhausted(
+                "no free ICMP identifier/sequence: too many requests in flight on this host".into(),
+            ),
+            Refused::Quota(q) => Error::Exhausted(q.to_string()),
+        })
+    }
+
+    /// On a private datagram socket, Don't Fragment is a socket option: set
+    /// it when it changes (no other tenant can race on this socket).
+    fn private_dont_fragment(&mut self, wanted: bool) -> Result<(), Error> {
+        let Some(private) = self.private() else {
+            return Ok(());
+        };
+        if wanted != self.dont_fragment {
+            let s = private.socket.socket();
+            let result = if wanted {
+                sys::set_dont_fragment(s, self.family)
+            } else {
+                sys::clear_dont_fragment(s, self.family)
+            };
+            result.map_err(|e| Error::io("setting Don't Fragment", e))?;
+            self.dont_fragment = wanted;
+        }
+        Ok(())
+    }
+
+    fn transport_for(
+        &self,
+        request: &EchoRequest,
+        broadcast: bool,
+    ) -> Result<Arc<dyn Transport>, Error> {
+        let p = self.plane()?;
+        let special = if broadcast {
+            p.broadcast.as_ref()
+        } else if request.dont_fragment {
+            p.dont_fragment.as_ref()
+        } else {
+            None
+        };
+        Ok(Arc::clone(special.unwrap_or(&p.receiver)))
+    }
+
+    /// Waits up to `timeout` (at most [`table::RETENTION`]) for the reply
+    /// to `(id, sequence)`, or for any reply when `None`. A reply the
+    /// kernel received before the deadline counts, however late the reader
+    /// gets to route it.
+    pub async fn receive(
+        &self,
+        matching: Option<(u16, u16)>,
+        timeout: Duration,
+    ) -> Result<Reply, Error> {
+        self.check_open()?;
+        let timeout = timeout.min(table::RETENTION);
+        let deadline = Deadline::after(timeout);
+        loop {
+            if let Some(r) = self.queue.take(matching) {
+                return Ok(r);
+            }
+            if !self.queue.wait_until(deadline.instant, matching).await {
+                break;
+            }
+            self.check_open()?;
+        }
+        self.check_open()?;
+        self.catch_up(&deadline, matching).await;
+        self.queue.take(matching).ok_or(Error::Timeout(timeout))
+    }
+
+    /// Waits up to `timeout` (at most [`table::RETENTION`]) for at least
+    /// one reply, then takes up to `max`.
+    pub async fn receive_many(&self, max: usize, timeout: Duration) -> Result<Vec<Reply>, Error> {
+        self.check_open()?;
+        let timeout = timeout.min(table::RETENTION);
+        let deadline = Deadline::after(timeout);
+        let got = self.queue.take_many(max);
+        if !got.is_empty() || max == 0 {
+            return Ok(got);
+        }
+        if !self.queue.wait_until(deadline.instant, None).await {
+            self.check_open()?;
+            self.catch_up(&deadline, None).await;
+        }
+        let got = self.queue.take_many(max);
+        if got.is_empty() {
+            self.check_open()?;
+            return Err(Error::Timeout(timeout));
+        }
+        Ok(got)
+    }
+
+    /// After a deadline: lets the reader route what the kernel received
+    /// before it (it may be behind on a busy host), for a bounded time.
+    async fn catch_up(&self, deadline: &Deadline, matching: Option<(u16, u16)>) {
+        let give_up = tokio::time::Instant::now() + CATCH_UP_LIMIT;
+        let Ok(plane) = self.plane() else { return };
+        while !plane.caught_up(deadline.realtime_ns) {
+            let now = tokio::time::Instant::now();
+            if now >= give_up
+                || self
+                    .queue
+                    .wait_until((now + Duration::from_millis(1)).min(give_up), matching)
+                    .await
+            {
+                return;
+            }
+        }
+    }
+
+    /// Counters since open.
+    pub fn stats(&self) -> SocketStats {
+        SocketStats {
+            sent: self.sent,
+            received: self.queue.received.load(Ordering::Relaxed),
+            queue_drops: self.queue.drops.load(Ordering::Relaxed),
+            corrupted: self.queue.corrupted.load(Ordering::Relaxed),
+            kernel_drops: self.plane().map_or(self.kernel_drops, |p| {
+                p.stats.kernel_drops.load(Ordering::Relaxed)
+            }),
+        }
+    }
+
+    /// Closes the socket: queued replies are dropped, its kernel socket
+    /// (if private) and its quota are given back, later calls fail.
+    pub fn close(&mut self) {
+        self.kernel_drops = self.stats().kernel_drops;
+        self.queue.close();
+        self.open = None;
+    }
+}
+
+impl Drop for VirtualSocket {
+    fn drop(&mut self) {
+        self.queue.close();
+    }
+}
+
+/// A receive deadline on both clocks: tokio's for waiting, realtime for
+/// comparing with kernel receive stamps.
+struct Deadline {
+    instant: tokio::time::Instant,
+    realtime_ns: u64,
+}
+
+impl Deadline {
+    fn after(timeout: Duration) -> Deadline {
+        Deadline {
+            instant: tokio::time::Instant::now() + timeout,
+            realtime_ns: clock::realtime_ns()
+                .saturating_add(u64::try_from(timeout.as_nanos()).unwrap_or(u64::MAX)),
+        }
+    }
+}
+
+/// Maps a failed send to what the guest should hear.
+fn send_error(e: io::Error, destination: Address, interface: u32) -> Error {
+    match e.raw_os_error() {
+        // Without SO_BROADCAST the kernel refuses broadcast destinations.
+        Some(libc::EACCES) if destination.family() == Family::V4 => {
+            Error::Broadcast(destination.ip)
+        }
+        // Don't Fragment and larger than the route's MTU: say which MTU,
+        // as iputils does ("local error: message too long, mtu=1280").
+        Some(libc::EMSGSIZE) => match sys::path_mtu(destination.to_socket_addr(), interface) {
+            Ok(mtu) => Error::MessageTooBig(mtu),
+            Err(_) => Error::InvalidArgument(format!(
+                "message too long for the path to {destination} with Don't Fragment set"
+            )),
+        },
+        Some(libc::EPERM) => Error::Permission(format!(
+            "sending to {destination} was refused by the local firewall: {e}"
+        )),
+        _ => Error::io("sending an echo request", e),
+    }
+}

@@ -1,0 +1,109 @@
+//! `send-many`, linked by hand over the generated binding.
+//!
+//! A generated binding lifts the whole `list<echo-request>` before the host
+//! sees it, and every request's payload is a list of its own: a guest can
+//! point a million requests at one 64 KiB buffer and make the host copy
+//! 64 GiB. Here the list's length is checked first, then requests are
+//! lifted one at a time until the per-call byte budget is spent — the host
+//! never copies more than [`MAX_BATCH`] requests and [`MAX_BATCH_BYTES`]
+//! of payload per call, whatever the guest points at.
+
+use wasmtime::StoreContextMut;
+use wasmtime::component::{Linker, Resource, WasmList};
+
+use super::bindings::icmp_host::probe::types;
+use super::host::{MAX_BATCH, MAX_BATCH_BYTES, ProbeCtx, SocketHandle};
+
+/// The interface and function the binding generated (kept in step with
+/// `wit/`: [`link`] fails when they no longer match).
+const INTERFACE: &str = "icmp-host:probe/sockets@0.2.0";
+const FUNCTION: &str = "[method]icmp-socket.send-many";
+
+type SendResults = Result<Vec<Result<types::Timestamp, types::Error>>, types::Error>;
+
+/// What one call may still lift.
+pub(super) struct Budget {
+    bytes: usize,
+}
+
+impl Budget {
+    /// A call of `requests` requests; refused beyond [`MAX_BATCH`].
+    pub(super) fn new(requests: usize) -> Result<Budget, types::Error> {
+        if requests > MAX_BATCH {
+            return Err(types::Error::InvalidArgument(format!(
+                "send-many takes at most {MAX_BATCH} requests, not {requests}"
+            )));
+        }
+        Ok(Budget { bytes: 0 })
+    }
+
+    /// Counts one request's payload; refused past [`MAX_BATCH_BYTES`].
+    pub(super) fn admit(&mut self, r: &types::EchoRequest) -> Result<(), types::Error> {
+        let size = r.payload.as_ref().map_or(r.payload_size as usize, Vec::len);
+        self.bytes = self.bytes.saturating_add(size);
+        if self.bytes > MAX_BATCH_BYTES {
+            return Err(types::Error::InvalidArgument(format!(
+                "send-many takes at most {MAX_BATCH_BYTES} payload bytes per call"
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Lifts the requests one by one within the call's budget.
+fn lift(
+    store: &mut StoreContextMut<'_, ProbeCtx>,
+    list: &WasmList<types::EchoRequest>,
+) -> wasmtime::Result<Result<Vec<types::EchoRequest>, types::Error>> {
+    let mut budget = match Budget::new(list.len()) {
+        Ok(b) => b,
+        Err(e) => return Ok(Err(e)),
+    };
+    let mut requests = Vec::with_capacity(list.len());
+    for i in 0..list.len() {
+        let Some(request) = list.get(&mut *store, i) else {
+            break;
+        };
+        let request = request?;
+        if let Err(e) = budget.admit(&request) {
+            return Ok(Err(e));
+        }
+        requests.push(request);
+    }
+    Ok(Ok(requests))
+}
+
+type Params = (Resource<SocketHandle>, WasmList<types::EchoRequest>);
+type Call<'a> = Box<dyn Future<Output = wasmtime::Result<(SendResults,)>> + Send + 'a>;
+
+fn send_many(mut store: StoreContextMut<'_, ProbeCtx>, (handle, list): Params) -> Call<'_> {
+    Box::new(async move {
+        let requests = match lift(&mut store, &list)? {
+            Ok(r) => r,
+            Err(e) => return Ok((Err(e),)),
+        };
+        let sent = match store.data_mut().send_batch(&handle, requests).await {
+            Ok(results) => Ok(results),
+            Err(e) => Err(e.downcast()?),
+        };
+        Ok((sent,))
+    })
+}
+
+/// Replaces the generated `send-many` in `linker`. Fails if the binding
+/// did not define it where expected (the WIT version moved): without the
+/// replacement the unbounded lift would be back.
+pub(super) fn link(linker: &mut Linker<ProbeCtx>) -> wasmtime::Result<()> {
+    let generated = linker
+        .instance(INTERFACE)?
+        .func_wrap_async(FUNCTION, send_many);
+    if generated.is_ok() {
+        wasmtime::bail!("{INTERFACE} has no {FUNCTION} to replace: update runtime/send_many.rs");
+    }
+    linker.allow_shadowing(true);
+    let replaced = linker
+        .instance(INTERFACE)?
+        .func_wrap_async(FUNCTION, send_many);
+    linker.allow_shadowing(false);
+    replaced
+}
