@@ -35,6 +35,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use anyhow::Context as _;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{InstanceAllocationStrategy, PoolingAllocationConfig, Store, UpdateDeadline};
@@ -221,6 +222,9 @@ pub enum LoadError {
     /// The compiler cannot be set up.
     #[error("cannot compile plugins: {0}")]
     Compiler(String),
+    /// The host functions cannot be set up.
+    #[error("cannot define the host functions: {0}")]
+    Linker(String),
     /// Does not fit the probe world.
     #[error("{name} does not implement the icmp-host probe world: {reason}")]
     WrongWorld {
@@ -356,45 +360,65 @@ impl std::fmt::Display for Code {
     }
 }
 
-/// Increments the engine's epoch every tick, on its own thread.
-struct EpochTicker {
+/// The runtime's own thread. It first builds the linker — meanwhile the
+/// caller can load a plugin, which needs only the engine — then increments
+/// the engine's epoch every tick.
+struct Helper {
     stop: Arc<AtomicBool>,
-    thread: Option<std::thread::Thread>,
+    thread: std::thread::Thread,
 }
 
 /// How often plugins yield to the executor (and the CPU budget is checked).
 const TICK: Duration = Duration::from_millis(10);
 
-impl EpochTicker {
-    fn start(engine: wasmtime::Engine) -> EpochTicker {
+/// The linker, or why it could not be built.
+type Linked = Result<Linker<ProbeCtx>, String>;
+
+/// The host functions every plugin may import, defined for `engine`.
+fn linker(engine: &wasmtime::Engine) -> Linked {
+    let mut linker = Linker::new(engine);
+    let defined = wasi::add_wasi_subset(&mut linker)
+        .and_then(|()| {
+            bindings::Probe::add_to_linker::<ProbeCtx, HasSelf<ProbeCtx>>(&mut linker, |c| c)
+                .map_err(Into::into)
+        })
+        .and_then(|()| send_many::link(&mut linker).map_err(Into::into))
+        .and_then(|()| compat::link(&mut linker).map_err(Into::into));
+    defined.map(|()| linker).map_err(|e| format!("{e:#}"))
+}
+
+impl Helper {
+    /// Starts the thread; the linker arrives on `linked`.
+    fn start(
+        engine: wasmtime::Engine,
+        linked: std::sync::mpsc::SyncSender<Linked>,
+    ) -> std::io::Result<Helper> {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
         let thread = std::thread::Builder::new()
-            .name("epoch-ticker".into())
-            .stack_size(64 << 10)
+            .name("runtime".into())
+            .stack_size(256 << 10)
             .spawn(move || {
+                let _ = linked.send(linker(&engine));
                 while !flag.load(Ordering::Relaxed) {
                     // Parked, not slept: `drop` wakes it at once.
                     std::thread::park_timeout(TICK);
                     engine.increment_epoch();
                 }
-            })
-            .ok();
-        EpochTicker {
+            })?;
+        Ok(Helper {
             stop,
-            thread: thread.map(|t| t.thread().clone()),
-        }
+            thread: thread.thread().clone(),
+        })
     }
 }
 
-impl Drop for EpochTicker {
+impl Drop for Helper {
     /// Stops the thread without waiting for it: it only touches the engine
     /// it owns a handle to, and it leaves as soon as it wakes.
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            t.unpark();
-        }
+        self.thread.unpark();
     }
 }
 
@@ -417,7 +441,10 @@ pub struct Runtime {
     /// Compiles plugins that have no native code yet, with the same
     /// settings; made when first needed.
     compiler: std::sync::OnceLock<Result<wasmtime::Engine, String>>,
-    linker: Linker<ProbeCtx>,
+    /// The host functions, built by the helper thread.
+    linker: std::sync::OnceLock<Linked>,
+    /// Where the helper thread delivers the linker.
+    linked: std::sync::Mutex<Option<std::sync::mpsc::Receiver<Linked>>>,
     /// Where the compiled-plugin cache is, if it is wanted.
     cache_dir: Option<PathBuf>,
     /// The cache, opened when first needed (built-ins never need it), or
@@ -425,7 +452,7 @@ pub struct Runtime {
     cache: std::sync::OnceLock<Result<cache::Cache, String>>,
     /// Free instance slots of a pooled runtime.
     slots: Option<Arc<Semaphore>>,
-    _ticker: EpochTicker,
+    _helper: Helper,
 }
 
 impl Runtime {
@@ -466,20 +493,29 @@ impl Runtime {
     ) -> anyhow::Result<Runtime> {
         config.enable_compiler(false);
         let engine = wasmtime::Engine::new(&config)?;
-        let mut linker = Linker::new(&engine);
-        wasi::add_wasi_subset(&mut linker)?;
-        bindings::Probe::add_to_linker::<ProbeCtx, HasSelf<ProbeCtx>>(&mut linker, |c| c)?;
-        send_many::link(&mut linker)?;
-        compat::link(&mut linker)?;
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
         Ok(Runtime {
-            _ticker: EpochTicker::start(engine.clone()),
+            _helper: Helper::start(engine.clone(), tx).context("starting the runtime's thread")?,
             engine,
             compiler: std::sync::OnceLock::new(),
-            linker,
+            linker: std::sync::OnceLock::new(),
+            linked: std::sync::Mutex::new(Some(rx)),
             cache_dir,
             cache: std::sync::OnceLock::new(),
             slots,
         })
+    }
+
+    /// The host functions, once the helper thread has built them.
+    fn linker(&self) -> Result<&Linker<ProbeCtx>, LoadError> {
+        self.linker
+            .get_or_init(|| {
+                let rx = self.linked.lock().unwrap_or_else(|e| e.into_inner()).take();
+                rx.and_then(|rx| rx.recv().ok())
+                    .unwrap_or_else(|| Err("the runtime's thread ended".into()))
+            })
+            .as_ref()
+            .map_err(|reason| LoadError::Linker(reason.clone()))
     }
 
     /// The engine that compiles (never instantiates: no instance pool).
@@ -600,7 +636,7 @@ impl Runtime {
     fn link(&self, name: &str, component: Component, code: Code) -> Result<Plugin, LoadError> {
         let imports = wasi::check_imports(name, &component, &self.engine)?;
         let pre = self
-            .linker
+            .linker()?
             .instantiate_pre(&component)
             .and_then(ProbePre::new)
             .map_err(|e| LoadError::WrongWorld {
