@@ -1,11 +1,20 @@
 //! Builds the plugins (their own workspace, `wasm32-wasip2`) so the host can
-//! embed the built-in ones and tests can load the hostile ones.
+//! embed the built-in ones and tests can load the hostile ones, then
+//! precompiles the built-ins to native code with the runtime's engine
+//! configuration, so that running one maps code instead of compiling it.
 //!
 //! The nested cargo uses its own target directory: sharing the outer one
 //! deadlocks on cargo's build-directory lock.
 
-use std::path::PathBuf;
+#[path = "src/runtime/engine_config.rs"]
+mod engine_config;
+
+use std::path::{Path, PathBuf};
 use std::process::Command;
+
+/// The plugins `src/builtin.rs` embeds (it names each file; a plugin
+/// missing here fails that build).
+const BUILT_INS: [&str; 3] = ["ping", "multiping", "traceroute"];
 
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap());
@@ -17,6 +26,7 @@ fn main() {
     for watched in ["plugins", "guest-sdk", "wit"] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
+    println!("cargo:rerun-if-changed=src/runtime/engine_config.rs");
     println!("cargo:rerun-if-env-changed=ICMP_HOST_PLUGINS_OFFLINE");
 
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
@@ -62,4 +72,41 @@ fn main() {
         "cargo:rustc-env=ICMP_HOST_PLUGIN_DIR={}",
         wasm_dir.display()
     );
+    let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").unwrap());
+    precompile(&wasm_dir, &out_dir);
+    // Relative relocations packed (RELR): the loader reads kilobytes, not
+    // the 690 KB of RELA entries a binary this size otherwise carries.
+    println!("cargo:rustc-link-arg-bins=-Wl,-z,pack-relative-relocs");
+}
+
+/// Writes `<name>.cwasm` for every built-in: its native code for this
+/// machine, or nothing when cross-compiling (the host's CPU is not the
+/// target's; the runtime then compiles the component when first run).
+///
+/// Built with the configuration the runtime uses, by the same wasmtime
+/// (the build-dependency is pinned to the same version). The runtime still
+/// treats the artifact as a candidate: wasmtime checks version, target,
+/// CPU features and settings when loading it and refuses a mismatch.
+fn precompile(wasm_dir: &Path, out_dir: &Path) {
+    let native = std::env::var_os("HOST") == std::env::var_os("TARGET");
+    let engine = native.then(|| {
+        wasmtime::Engine::new(&engine_config::config())
+            .unwrap_or_else(|e| panic!("the runtime's engine configuration is invalid: {e:#}"))
+    });
+    for name in BUILT_INS {
+        let artifact = match &engine {
+            Some(engine) => {
+                let path = wasm_dir.join(format!("{name}.wasm"));
+                let wasm = std::fs::read(&path)
+                    .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+                engine
+                    .precompile_component(&wasm)
+                    .unwrap_or_else(|e| panic!("precompiling {name}: {e:#}"))
+            }
+            None => Vec::new(),
+        };
+        let path = out_dir.join(format!("{name}.cwasm"));
+        std::fs::write(&path, artifact)
+            .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+    }
 }

@@ -143,8 +143,12 @@ type Set<K> = HashSet<K, BuildHasherDefault<Mix>>;
 struct Mix(u64);
 
 impl Hasher for Mix {
+    /// The product's well-mixed high bits, rotated down to where hashbrown
+    /// takes the bucket index (as rustc-hash 2 does): the low bits alone
+    /// barely change between addresses that share a prefix (127.1.x.y),
+    /// and lookups degrade into long probes.
     fn finish(&self) -> u64 {
-        self.0
+        self.0.rotate_left(26)
     }
 
     fn write(&mut self, bytes: &[u8]) {

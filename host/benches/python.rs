@@ -2,7 +2,7 @@
 //! `icmp-host run python-ping.wasm 127.0.0.1 -c 1` against `icmp-host run
 //! ping 127.0.0.1 -c 1`, whole process start to exit with a warm cache
 //! (median of 21), plus the one-time compile into the cache, `--help`
-//! (start-up without the network), component sizes and peak RSS.
+//! (start-up without the network), component sizes and peak RSS (wait4).
 //!
 //! The Python plugin is built like the tests build it (`python3 -m
 //! icmp_host build`, componentize-py); without it the bench says so.
@@ -41,31 +41,21 @@ fn median(args: &[&str]) -> Duration {
     common::median(
         (0..RUNS)
             .map(|_| {
-                let (t, out) = common::timed(common::icmp_host().args(args), "");
+                let out = run(args);
                 assert!(
                     out.stdout.contains("\"is_alive\":true") || args.contains(&"--help"),
                     "{args:?}: {}",
                     out.stderr
                 );
-                t
+                out.wall
             })
             .collect(),
     )
 }
 
-/// Peak RSS in MiB of one run, by GNU time when installed.
-fn peak_rss(args: &[&str]) -> Option<f64> {
-    if !Path::new("/usr/bin/time").exists() {
-        return None;
-    }
-    let mut c = Command::new("/usr/bin/time");
-    c.args(["-f", "%M"])
-        .arg(env!("CARGO_BIN_EXE_icmp-host"))
-        .args(args)
-        .env("ICMP_HOST_CACHE_DIR", common::cache_dir());
-    let (_, out) = common::timed(&mut c, "");
-    let kib: f64 = out.stderr.lines().last()?.trim().parse().ok()?;
-    Some(kib / 1024.0)
+/// One run of `icmp-host args`, bounded in time.
+fn run(args: &[&str]) -> common::Measured {
+    common::measure(common::icmp_host().args(args), "", Duration::from_secs(120))
 }
 
 fn row(what: &str, t: Duration) {
@@ -89,8 +79,8 @@ fn main() {
 
     // The first run compiles the component into the (bench's own) cache.
     let _ = std::fs::remove_dir_all(common::cache_dir());
-    let (cold_py, _) = common::timed(common::icmp_host().args(python), "");
-    let (cold_rust, _) = common::timed(common::icmp_host().args(rust), "");
+    let cold_py = run(&python).wall;
+    let cold_rust = run(&rust).wall;
 
     let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0) as f64 / 1024.0;
     println!("one ping to 127.0.0.1, whole process, start to exit, warm cache: median of {RUNS}");
@@ -115,9 +105,7 @@ fn main() {
     let rust_wasm = Path::new(env!("ICMP_HOST_PLUGIN_DIR")).join("ping.wasm");
     println!("{:<52} {:>9.0} KiB", "ping.wasm (Rust)", size(&rust_wasm));
     for (what, args) in [("python-ping.wasm", &python), ("ping (Rust)", &rust)] {
-        match peak_rss(args.as_slice()) {
-            Some(mib) => println!("{:<52} {mib:>9.1} MiB", format!("peak RSS, {what}")),
-            None => println!("peak RSS: /usr/bin/time not installed"),
-        }
+        let mib = common::mib(run(args.as_slice()).max_rss);
+        println!("{:<52} {mib:>9.1} MiB", format!("peak RSS, {what}"));
     }
 }

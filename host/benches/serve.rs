@@ -133,9 +133,10 @@ fn main() {
         r.status == 200 && r.json()["exit"] == 0
     };
     let by_process = || {
-        let (_, out) = common::timed(
+        let out = common::measure(
             common::icmp_host().args(["run", "-q", "ping", "127.0.0.1", "-c", "1"]),
             "",
+            std::time::Duration::from_secs(10),
         );
         serde_json::from_str::<serde_json::Value>(&out.stdout).is_ok_and(|v| v["is_alive"] == true)
     };

@@ -1,12 +1,21 @@
-//! `icmp-host run ping 127.0.0.1 -c 1` with a warm cache, timed next to
-//! iputils `ping -c 1 127.0.0.1` in the same run (median of 21).
+//! One ping to 127.0.0.1, whole process from spawn to exit, warm cache:
+//! `icmp-host run -q ping 127.0.0.1 -c 1` next to iputils
+//! `ping -c1 -W1 127.0.0.1` and `fping -c1 127.0.0.1` in the same run
+//! (rounds alternate between the tools; medians).
 
 #[path = "common.rs"]
 mod common;
 
 use std::process::Command;
+use std::time::Duration;
 
-const RUNS: usize = 21;
+use common::{median, ms};
+
+const RUNS: usize = 41;
+
+/// Makes one tool's command.
+type Make = Box<dyn Fn() -> Command>;
+const LIMIT: Duration = Duration::from_secs(10);
 
 fn main() {
     if !common::root_or_skip("startup") {
@@ -17,33 +26,61 @@ fn main() {
         c.args(["run", "-q", "ping", "127.0.0.1", "-c", "1"]);
         c
     };
-    let _ = common::timed(&mut ours(), ""); // warm the compiled-plugin cache
-    let median = |mut make: Box<dyn FnMut() -> Command>| {
-        common::median(
-            (0..RUNS)
-                .map(|_| common::timed(&mut make(), "").0)
-                .collect(),
-        )
+    let iputils = || {
+        let mut c = Command::new("ping");
+        c.args(["-c1", "-W1", "-q", "127.0.0.1"]);
+        c
     };
-    println!("one ping to 127.0.0.1, whole process, median of {RUNS}");
-    let t = median(Box::new(ours));
+    let fping = || {
+        let mut c = Command::new("fping");
+        c.args(["-c1", "-q", "127.0.0.1"]);
+        c
+    };
+    let mut tools: Vec<(&str, Make)> =
+        vec![("icmp-host run -q ping 127.0.0.1 -c 1", Box::new(ours))];
+    for (name, program, make) in [
+        (
+            "ping -c1 -W1 127.0.0.1 (iputils)",
+            "ping",
+            Box::new(iputils) as Make,
+        ),
+        ("fping -c1 127.0.0.1", "fping", Box::new(fping)),
+    ] {
+        if common::have(program) {
+            tools.push((name, make));
+        } else {
+            println!("{name}: not installed");
+        }
+    }
+    // Warm the compiled-plugin cache and the page cache.
+    for (_, make) in &tools {
+        let _ = common::measure(&mut make(), "", LIMIT);
+    }
+    let mut samples: Vec<Vec<common::Measured>> = tools.iter().map(|_| Vec::new()).collect();
+    for _ in 0..RUNS {
+        for (i, (_, make)) in tools.iter().enumerate() {
+            samples[i].push(common::measure(&mut make(), "", LIMIT));
+        }
+    }
+    println!("one ping to 127.0.0.1, spawn to exit, median of {RUNS}");
     println!(
-        "{:<40} {:>8.2} ms",
-        "icmp-host run ping 127.0.0.1 -c 1",
-        t.as_secs_f64() * 1e3
+        "{:<40} {:>8} {:>8} {:>8} {:>8} {:>6}",
+        "tool", "wall ms", "user ms", "sys ms", "RSS MiB", "exit 0"
     );
-    if common::have("ping") {
-        let t = median(Box::new(|| {
-            let mut c = Command::new("ping");
-            c.args(["-c", "1", "-q", "127.0.0.1"]);
-            c
-        }));
-        println!(
-            "{:<40} {:>8.2} ms",
-            "iputils ping -c 1 127.0.0.1",
-            t.as_secs_f64() * 1e3
-        );
-    } else {
-        println!("iputils ping not installed (apt-get install iputils-ping)");
+    let mut walls = Vec::new();
+    for ((name, _), runs) in tools.iter().zip(&samples) {
+        let wall = median(runs.iter().map(|m| ms(m.wall)).collect());
+        let user = median(runs.iter().map(|m| ms(m.user)).collect());
+        let sys = median(runs.iter().map(|m| ms(m.sys)).collect());
+        let rss = median(runs.iter().map(|m| common::mib(m.max_rss)).collect());
+        let ok = runs.iter().filter(|m| m.code == Some(0)).count();
+        println!("{name:<40} {wall:>8.2} {user:>8.2} {sys:>8.2} {rss:>8.1} {ok:>3}/{RUNS}");
+        walls.push((*name, wall));
+    }
+    let ours = walls[0].1;
+    for (peer, goal) in [("iputils", "<= 1.5x"), ("fping", "(reported)")] {
+        if let Some((_, wall)) = walls.iter().find(|(name, _)| name.contains(peer)) {
+            common::verdict(&format!("start-up vs {peer}"), ours / wall, goal);
+        }
     }
 }

@@ -1,4 +1,6 @@
-//! Plugins compiled into the binary, so `icmp-host run ping …` needs no path.
+//! Plugins compiled into the binary, so `icmp-host run ping …` needs no path
+//! and no compile: `build.rs` precompiles each to native code for this
+//! machine with the runtime's engine configuration.
 
 /// A built-in plugin.
 #[derive(Debug, Clone, Copy)]
@@ -9,6 +11,10 @@ pub struct BuiltIn {
     pub summary: &'static str,
     /// The component.
     pub wasm: &'static [u8],
+    /// Its native code, as `Engine::precompile_component` wrote it at build
+    /// time; empty when cross-compiled. Loaded only after wasmtime has
+    /// checked it was built for this engine (else `wasm` is compiled).
+    pub native: &'static [u8],
 }
 
 macro_rules! plugin {
@@ -17,6 +23,7 @@ macro_rules! plugin {
             name: $name,
             summary: $summary,
             wasm: include_bytes!(concat!(env!("ICMP_HOST_PLUGIN_DIR"), "/", $name, ".wasm")),
+            native: include_bytes!(concat!(env!("OUT_DIR"), "/", $name, ".cwasm")),
         }
     };
 }
@@ -40,4 +47,23 @@ pub const BUILT_INS: &[BuiltIn] = &[
 /// The built-in plugin called `name`.
 pub fn find(name: &str) -> Option<&'static BuiltIn> {
     BUILT_INS.iter().find(|b| b.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::{Code, Runtime};
+
+    /// `build.rs` precompiled every built-in with the engine configuration
+    /// the runtime uses (else each run would compile it again).
+    #[test]
+    fn built_ins_load_their_precompiled_code() {
+        for runtime in [Runtime::new(None), Runtime::pooled(None, 4)] {
+            let runtime = runtime.unwrap();
+            for b in BUILT_INS {
+                let plugin = runtime.load_builtin(b).unwrap();
+                assert_eq!(plugin.code(), Code::BuiltIn, "{}", b.name);
+            }
+        }
+    }
 }

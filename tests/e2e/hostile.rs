@@ -696,7 +696,10 @@ fn cache_tampering_is_detected() {
     let _ = std::fs::remove_dir_all(&dir);
     let dir_arg = dir.to_string_lossy().into_owned();
     let args = ["--cache-dir", dir_arg.as_str()];
-    batch(&[neighbour(NEIGHBOUR_COUNT)], None, &args).assert_neighbour_exact(NEIGHBOUR_COUNT);
+    // Built-ins are precompiled into the binary; a plugin file is cached.
+    let mut from_file = neighbour(NEIGHBOUR_COUNT);
+    from_file["plugin"] = json!(super::util::plugin("ping"));
+    batch(&[from_file.clone()], None, &args).assert_neighbour_exact(NEIGHBOUR_COUNT);
     let artifacts: Vec<_> = walk(&dir)
         .into_iter()
         .filter(|p| p.extension().is_some_and(|e| e == "cwasm"))
@@ -709,12 +712,12 @@ fn cache_tampering_is_detected() {
         bytes[at] ^= 0xff;
         std::fs::write(a, bytes).unwrap();
     }
-    let b = batch(&[neighbour(NEIGHBOUR_COUNT)], None, &args);
+    let b = batch(&[from_file.clone()], None, &args);
     b.assert_neighbour_exact(NEIGHBOUR_COUNT);
     // A directory others may write is not trusted at all.
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
-    let b = batch(&[neighbour(NEIGHBOUR_COUNT)], None, &args);
+    let b = batch(&[from_file], None, &args);
     b.assert_neighbour_exact(NEIGHBOUR_COUNT);
     let _ = std::fs::remove_dir_all(&dir);
 }

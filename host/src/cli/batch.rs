@@ -8,7 +8,12 @@
 //! go inside its entry, never raw on stdout. Plugins are compiled on the
 //! blocking pool and progress is written by the [`Writer`]'s thread, so the
 //! async workers that read replies never wait on either.
+//!
+//! Each distinct plugin is read, checked and loaded once, whatever the
+//! number of runs naming it; instances come from a pool sized for the
+//! batch.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,12 +24,19 @@ use serde_json::{Value, json};
 use icmp_host::icmp::{Engine, EngineConfig, Quota};
 use icmp_host::policy::{PolicySpec, SHARED_HOST_PPS};
 use icmp_host::report::{self, shorten};
-use icmp_host::runtime::{Interrupt, LimitSpec, Limits, Runtime, Session, sha256_hex};
+use icmp_host::runtime::{Interrupt, LimitSpec, Limits, Plugin, Runtime, Session, sha256_hex};
 
 use super::args::{BatchArgs, ProgressFormat};
 use super::render::Renderer;
 use super::writer::Writer;
-use super::{Ending, async_runtime, plugin_bytes, print_stdout, privileged_sockets, watch_ctrl_c};
+use super::{
+    Ending, Source, Workers, async_runtime, plugin_bytes, plugin_source, print_stdout,
+    privileged_sockets, watch_ctrl_c,
+};
+
+/// Most runs alive at once: the instance pool's size (runs beyond it wait
+/// for a slot). A slot reserves address space, not memory.
+const MAX_CONCURRENT: usize = 1000;
 
 /// The manifest file.
 #[derive(Debug, Deserialize)]
@@ -68,19 +80,30 @@ fn limits(spec: &LimitSpec) -> anyhow::Result<Limits> {
 /// A run, validated and ready.
 struct Prepared {
     name: String,
+    /// The manifest's `plugin`: runs naming the same one share it.
+    plugin: String,
     label: String,
-    wasm: std::borrow::Cow<'static, [u8]>,
     args: Vec<String>,
     policy: icmp_host::policy::Policy,
     limits: Limits,
 }
 
-fn prepare(manifest: Manifest) -> anyhow::Result<Vec<Prepared>> {
+/// A plugin some runs name, as read (and checked against their pins).
+struct Named {
+    label: String,
+    source: Source,
+    wasm: std::borrow::Cow<'static, [u8]>,
+    /// Its SHA-256, once a pin asks for it.
+    sha256: std::cell::OnceCell<String>,
+}
+
+fn prepare(manifest: Manifest) -> anyhow::Result<(Vec<Prepared>, HashMap<String, Named>)> {
     if manifest.runs.is_empty() {
         bail!("the manifest has no runs");
     }
     let mut names = std::collections::HashSet::new();
-    manifest
+    let mut plugins: HashMap<String, Named> = HashMap::new();
+    let runs = manifest
         .runs
         .into_iter()
         .map(|e| {
@@ -88,9 +111,20 @@ fn prepare(manifest: Manifest) -> anyhow::Result<Vec<Prepared>> {
                 bail!("two runs are named {:?}", e.name);
             }
             let context = || format!("run {:?}", e.name);
-            let (label, wasm) = plugin_bytes(&e.plugin).with_context(context)?;
+            if !plugins.contains_key(&e.plugin) {
+                let (label, source) = plugin_source(&e.plugin).with_context(context)?;
+                let wasm = plugin_bytes(&source).with_context(context)?;
+                let named = Named {
+                    label,
+                    source,
+                    wasm,
+                    sha256: std::cell::OnceCell::new(),
+                };
+                plugins.insert(e.plugin.clone(), named);
+            }
+            let named = &plugins[&e.plugin];
             if let Some(want) = &e.sha256 {
-                let got = sha256_hex(&wasm);
+                let got = named.sha256.get_or_init(|| sha256_hex(&named.wasm));
                 if !got.eq_ignore_ascii_case(want) {
                     bail!(
                         "run {:?}: {} has sha256 {got}, the manifest says {want}",
@@ -108,12 +142,36 @@ fn prepare(manifest: Manifest) -> anyhow::Result<Vec<Prepared>> {
             let limits = limits(&e.limits).with_context(context)?;
             Ok(Prepared {
                 name: e.name,
-                label,
-                wasm,
+                label: named.label.clone(),
+                plugin: e.plugin,
                 args: e.args,
                 policy,
                 limits,
             })
+        })
+        .collect::<anyhow::Result<_>>()?;
+    Ok((runs, plugins))
+}
+
+/// Loads each plugin once — built-ins from their precompiled code, files
+/// from the bytes read (and checked) — for all the runs naming it.
+fn load_all(
+    runtime: &Runtime,
+    plugins: HashMap<String, Named>,
+) -> HashMap<String, Result<Plugin, String>> {
+    plugins
+        .into_iter()
+        .map(|(key, named)| {
+            let load = || match named.source {
+                Source::BuiltIn(b) => runtime.load_builtin(b).map_err(|e| e.to_string()),
+                Source::File(_) => runtime
+                    .load(&named.label, &named.wasm)
+                    .map_err(|e| e.to_string()),
+            };
+            // A host bug while loading fails the runs of this plugin only.
+            let plugin = std::panic::catch_unwind(std::panic::AssertUnwindSafe(load))
+                .unwrap_or_else(|_| Err(CRASHED_LOADING.to_owned()));
+            (key, plugin)
         })
         .collect()
 }
@@ -123,15 +181,21 @@ pub fn run(args: BatchArgs) -> anyhow::Result<Ending> {
         .with_context(|| format!("cannot read {}", args.manifest.display()))?;
     let manifest: Manifest = serde_json::from_str(&text)
         .with_context(|| format!("{} is not a valid manifest", args.manifest.display()))?;
-    let runs = prepare(manifest)?;
+    let (runs, plugins) = prepare(manifest)?;
     let any_privileged = runs.iter().any(|r| r.policy.allow_privileged);
     let raw = privileged_sockets(any_privileged)?;
     let cache_dir = args
         .cache_dir
         .clone()
         .or_else(icmp_host::runtime::default_cache_dir);
-    async_runtime()?.block_on(async move {
-        let runtime = Arc::new(Runtime::new(cache_dir)?);
+    async_runtime(Workers::PerCore)?.block_on(async move {
+        let slots = runs.len().min(MAX_CONCURRENT) as u32;
+        let runtime = Arc::new(Runtime::pooled(cache_dir, slots)?);
+        // Compiling takes a core for a while: not on a worker.
+        let loader = Arc::clone(&runtime);
+        let plugins = tokio::task::spawn_blocking(move || load_all(&loader, plugins))
+            .await
+            .context("loading the plugins")?;
         let engine =
             Engine::new(EngineConfig::default(), raw).context("starting the ICMP engine")?;
         let writer = Writer::start();
@@ -160,6 +224,7 @@ pub fn run(args: BatchArgs) -> anyhow::Result<Ending> {
                 interrupt: interrupt.clone(),
             };
             let (name, label) = (run.name.clone(), run.label.clone());
+            let plugin = plugins[&run.plugin].clone();
             // Each plugin in its own task; a Ctrl-C interrupts them all.
             let task = tokio::spawn(async move {
                 let forward = tokio::spawn({
@@ -169,13 +234,7 @@ pub fn run(args: BatchArgs) -> anyhow::Result<Ending> {
                         interrupt.trigger();
                     }
                 });
-                // Compiling takes a core for a while: not on a worker.
-                let (label, wasm) = (run.label, run.wasm);
-                let loader = Arc::clone(&runtime);
-                let plugin = tokio::task::spawn_blocking(move || loader.load(&label, &wasm))
-                    .await
-                    .map_err(|e| crashed(&e))?
-                    .map_err(|e| e.to_string())?;
+                let plugin = plugin?;
                 let finished = runtime
                     .run(&plugin, run.args, session, &run.limits)
                     .await
@@ -213,6 +272,10 @@ pub fn run(args: BatchArgs) -> anyhow::Result<Ending> {
         }
     })
 }
+
+/// The error of the runs of a plugin whose loading panicked.
+const CRASHED_LOADING: &str =
+    "internal error: the host code loading this plugin panicked (please report it)";
 
 /// The error of a run whose task panicked or was cancelled: a host bug,
 /// reported in the run's entry instead of ending the batch.

@@ -21,7 +21,7 @@ use clap::Parser;
 use icmp_host::builtin;
 use icmp_host::icmp::{Engine, EngineConfig, Quota, RawSockets};
 use icmp_host::policy::{Policy, PolicySpec};
-use icmp_host::runtime::{GuestOutput, Interrupt, Limits, Runtime, Session, types};
+use icmp_host::runtime::{GuestOutput, Interrupt, Limits, Plugin, Runtime, Session, types};
 
 use args::{Cli, Command, JsonLayout, ProgressFormat, RunArgs};
 use render::Renderer;
@@ -79,12 +79,21 @@ fn list() -> anyhow::Result<Ending> {
     Ok(Ending::Informational)
 }
 
-/// The plugin's bytes: a built-in, or a file when the name looks like a path.
-fn plugin_bytes(name: &str) -> anyhow::Result<(String, std::borrow::Cow<'static, [u8]>)> {
+/// Where a plugin comes from.
+enum Source {
+    /// Compiled into the binary.
+    BuiltIn(&'static builtin::BuiltIn),
+    /// A component file.
+    File(std::path::PathBuf),
+}
+
+/// A plugin's label and source: a built-in, or a file when the name looks
+/// like a path.
+fn plugin_source(name: &str) -> anyhow::Result<(String, Source)> {
     let looks_like_path = name.contains('/') || name.ends_with(".wasm");
     if !looks_like_path {
         if let Some(b) = builtin::find(name) {
-            return Ok((b.name.to_owned(), b.wasm.into()));
+            return Ok((b.name.to_owned(), Source::BuiltIn(b)));
         }
         let known: Vec<&str> = builtin::BUILT_INS.iter().map(|b| b.name).collect();
         bail!(
@@ -92,31 +101,56 @@ fn plugin_bytes(name: &str) -> anyhow::Result<(String, std::borrow::Cow<'static,
             known.join(", ")
         );
     }
-    let bytes = icmp_host::runtime::read_plugin(name, Path::new(name))
-        .with_context(|| format!("cannot read plugin {name}"))?;
     let label = Path::new(name)
         .file_stem()
         .map_or_else(|| name.to_owned(), |s| s.to_string_lossy().into_owned());
-    Ok((label, bytes.into()))
+    Ok((label, Source::File(name.into())))
 }
 
-/// Size, digest, every import and how the host serves it, and whether the
-/// plugin loads; exit 2 when it does not.
+/// A plugin's bytes (for its digest and size).
+fn plugin_bytes(source: &Source) -> anyhow::Result<std::borrow::Cow<'static, [u8]>> {
+    Ok(match source {
+        Source::BuiltIn(b) => b.wasm.into(),
+        Source::File(path) => {
+            let name = path.display().to_string();
+            icmp_host::runtime::read_plugin(&name, path)
+                .with_context(|| format!("cannot read plugin {name}"))?
+                .into()
+        }
+    })
+}
+
+/// Loads a plugin: built-ins from their precompiled code, files through
+/// the cache without rereading them when they have not changed.
+fn load(runtime: &Runtime, label: &str, source: &Source) -> anyhow::Result<Plugin> {
+    Ok(match source {
+        Source::BuiltIn(b) => runtime.load_builtin(b)?,
+        Source::File(path) => runtime.load_file(label, path)?,
+    })
+}
+
+/// Size, digest, every import and how the host serves it, where its
+/// native code comes from, and whether the plugin loads; exit 2 when it
+/// does not.
 fn inspect(
     name: &str,
     cache_dir: Option<std::path::PathBuf>,
     no_cache: bool,
 ) -> anyhow::Result<Ending> {
-    let (label, wasm) = plugin_bytes(name)?;
+    let (label, source) = plugin_source(name)?;
+    let wasm = plugin_bytes(&source)?;
     let cache_dir = match no_cache {
         true => None,
         false => cache_dir.or_else(icmp_host::runtime::default_cache_dir),
     };
     let runtime = Runtime::new(cache_dir)?;
+    let inspection = match source {
+        Source::BuiltIn(b) => runtime.inspect_builtin(b)?,
+        Source::File(_) => runtime.inspect(&label, &wasm)?,
+    };
     if let Some(w) = runtime.cache_warning() {
         eprintln!("icmp-host: warning: compiled-plugin cache disabled: {w}");
     }
-    let inspection = runtime.inspect(&label, &wasm)?;
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "plugin:  {label}");
     let _ = writeln!(out, "size:    {} bytes", wasm.len());
@@ -126,6 +160,7 @@ fn inspect(
         Err(_) => "refused",
     };
     let _ = writeln!(out, "status:  {status}");
+    let _ = writeln!(out, "code:    {}", inspection.code);
     let _ = writeln!(out, "imports:");
     let width = inspection
         .imports
@@ -210,16 +245,16 @@ fn run(args: RunArgs) -> anyhow::Result<Ending> {
         .command
         .split_first()
         .context("missing PLUGIN (try icmp-host list)")?;
-    let (label, wasm) = plugin_bytes(name)?;
+    let (label, source) = plugin_source(name)?;
 
     let raw = privileged_sockets(settings.policy.allow_privileged)?;
-    let tokio = async_runtime()?;
-    tokio.block_on(async move {
+    let tokio = async_runtime(Workers::One)?;
+    let ended = tokio.block_on(async move {
         let runtime = Runtime::new(settings.cache_dir.clone())?;
+        let plugin = load(&runtime, &label, &source)?;
         if let Some(w) = runtime.cache_warning() {
             eprintln!("icmp-host: warning: compiled-plugin cache disabled: {w}");
         }
-        let plugin = runtime.load(&label, &wasm)?;
         let engine =
             Engine::new(EngineConfig::default(), raw).context("starting the ICMP engine")?;
         // The only tenant: it may use the whole key table.
@@ -239,17 +274,17 @@ fn run(args: RunArgs) -> anyhow::Result<Ending> {
             interrupt: interrupt.clone(),
         };
         let limits = settings.limits.clone();
-        let plugin_args = plugin_args.to_vec();
-        // The plugin runs in a task of its own: its epoch yields must not
-        // delay anything else.
-        let task =
-            tokio::spawn(async move { runtime.run(&plugin, plugin_args, session, &limits).await });
         tokio::spawn(watch_ctrl_c(interrupt));
-        let finished = task.await.context("the plugin task failed");
+        // The plugin runs here, on the `block_on` thread; the engine's
+        // readers and the Ctrl-C watch run on the worker, so neither waits
+        // for the other (an epoch yield delays nothing else).
+        let finished = runtime
+            .run(&plugin, plugin_args.to_vec(), session, &limits)
+            .await;
         // Result lines and progress first, then the summary or the error.
         writer.finish();
         let show_output = settings.progress != ProgressFormat::None;
-        let finished = match finished? {
+        let finished = match finished {
             Ok(f) => f,
             Err(stopped) => {
                 // What it wrote before it was stopped often says why.
@@ -269,7 +304,7 @@ fn run(args: RunArgs) -> anyhow::Result<Ending> {
                  output limits, not JSON, or more than the terminal took)"
             );
         }
-        match finished.output {
+        let ended = match finished.output {
             Ok(types::RunOutput::Text(text)) => {
                 print_stdout(&text);
                 Ok(Ending::Informational)
@@ -283,8 +318,15 @@ fn run(args: RunArgs) -> anyhow::Result<Ending> {
             Err(types::RunError::Usage(m) | types::RunError::Failed(m)) => {
                 bail!("{label}: {}", icmp_host::report::shorten(&m))
             }
-        }
-    })
+        };
+        // The process ends now: the kernel takes back the engine's code
+        // and mappings faster than their destructors would.
+        std::mem::forget((runtime, plugin));
+        ended
+    });
+    // Likewise the async runtime: its worker is not joined.
+    std::mem::forget(tokio);
+    ended
 }
 
 /// Lays out a plugin's JSON: plugins return it compact; people at a
@@ -319,9 +361,22 @@ fn privileged_sockets(allowed: bool) -> anyhow::Result<RawSockets> {
     Ok(icmp_host::bootstrap::start(allowed)?)
 }
 
-fn async_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+/// Worker threads of the async runtime.
+#[derive(Debug, Clone, Copy)]
+enum Workers {
+    /// One run: it executes on the `block_on` thread, the engine's
+    /// readers on the single worker.
+    One,
+    /// Many runs (tenants), spread over the cores.
+    PerCore,
+}
+
+fn async_runtime(workers: Workers) -> anyhow::Result<tokio::runtime::Runtime> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Workers::One = workers {
+        builder.worker_threads(1);
+    }
+    builder
         .enable_all()
         .build()
         .context("starting the async runtime")

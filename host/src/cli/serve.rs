@@ -6,7 +6,7 @@ use anyhow::{Context, bail};
 use icmp_host::serve::{self, Service, config::Config};
 
 use super::args::ServeArgs;
-use super::{Ending, async_runtime, privileged_sockets};
+use super::{Ending, Workers, async_runtime, privileged_sockets};
 
 pub fn run(args: ServeArgs) -> anyhow::Result<Ending> {
     let config = match &args.config {
@@ -36,7 +36,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<Ending> {
     let cache_dir = args
         .cache_dir
         .or_else(icmp_host::runtime::default_cache_dir);
-    let result = async_runtime()?.block_on(async move {
+    let result = async_runtime(Workers::PerCore)?.block_on(async move {
         let service = Service::new(config, args.config, args.listen.is_some(), raw, cache_dir)?;
         serve::run(service, listener).await
     });

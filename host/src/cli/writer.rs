@@ -10,7 +10,7 @@
 use std::borrow::Cow;
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{Sender, channel};
+use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -22,9 +22,12 @@ enum Line {
     Stderr(String),
 }
 
-/// Writes lines to stdout and stderr on its own thread.
+/// Writes lines to stdout and stderr on its own thread, started with the
+/// first line (a quiet run starts none).
 pub struct Writer {
     tx: Mutex<Option<Sender<Line>>>,
+    /// The lines' receiving end, until the thread takes it.
+    rx: Mutex<Option<Receiver<Line>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
     pending: Arc<AtomicUsize>,
     dropped: AtomicU64,
@@ -33,11 +36,26 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Starts the writing thread.
+    /// A writer; its thread starts with the first line.
     pub fn start() -> Arc<Writer> {
         let (tx, rx) = channel::<Line>();
-        let pending = Arc::new(AtomicUsize::new(0));
-        let left = Arc::clone(&pending);
+        Arc::new(Writer {
+            tx: Mutex::new(Some(tx)),
+            rx: Mutex::new(Some(rx)),
+            thread: Mutex::new(None),
+            pending: Arc::new(AtomicUsize::new(0)),
+            dropped: AtomicU64::new(0),
+            stdout_terminal: std::io::stdout().is_terminal(),
+            stderr_terminal: std::io::stderr().is_terminal(),
+        })
+    }
+
+    /// Starts the writing thread, once.
+    fn start_thread(&self) {
+        let Some(rx) = self.rx.lock().unwrap_or_else(|e| e.into_inner()).take() else {
+            return;
+        };
+        let left = Arc::clone(&self.pending);
         let thread = std::thread::Builder::new()
             .name("output".into())
             .spawn(move || {
@@ -57,19 +75,16 @@ impl Writer {
                 }
             })
             .ok();
-        Arc::new(Writer {
-            tx: Mutex::new(Some(tx)),
-            thread: Mutex::new(thread),
-            pending,
-            dropped: AtomicU64::new(0),
-            stdout_terminal: std::io::stdout().is_terminal(),
-            stderr_terminal: std::io::stderr().is_terminal(),
-        })
+        *self.thread.lock().unwrap_or_else(|e| e.into_inner()) = thread;
     }
 
     fn send(&self, line: Line) -> bool {
         let tx = self.tx.lock().unwrap_or_else(|e| e.into_inner());
-        tx.as_ref().is_some_and(|tx| tx.send(line).is_ok())
+        let Some(tx) = tx.as_ref() else {
+            return false;
+        };
+        self.start_thread();
+        tx.send(line).is_ok()
     }
 
     /// Queues a result line for stdout (escaped on a terminal).
@@ -164,6 +179,7 @@ mod tests {
     fn progress_past_the_pending_cap_is_dropped_and_counted() {
         let w = Writer {
             tx: Mutex::new(None), // nothing drains: everything waits
+            rx: Mutex::new(None),
             thread: Mutex::new(None),
             pending: Arc::new(AtomicUsize::new(0)),
             dropped: AtomicU64::new(0),

@@ -209,6 +209,11 @@ impl Queue {
             if self.is_closed() {
                 return false;
             }
+            // A deadline already reached (a zero timeout: "what is queued?")
+            // returns now; the timer would round it up to its next tick (1 ms).
+            if deadline <= tokio::time::Instant::now() {
+                return false;
+            }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
                 return false;
             }

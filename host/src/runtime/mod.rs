@@ -1,9 +1,14 @@
 /*!
-Runs plugins: one wasmtime engine per process, compiled components cached
-on disk, and a fresh `Store` per run with its limits — memory, the
-instance's own CPU time, wall-clock time and output size. A plugin that
-traps, overruns or imports something outside the published set is stopped
-with an error naming what happened; the host carries on.
+Runs plugins: one wasmtime engine per process, built-in plugins
+precompiled into the binary, other plugins' compiled code cached on disk,
+and a fresh `Store` per run with its limits — memory, the instance's own
+CPU time, wall-clock time and output size. A plugin that traps, overruns
+or imports something outside the published set is stopped with an error
+naming what happened; the host carries on.
+
+A [`Plugin`] is loaded once and shared by all its runs (one `InstancePre`);
+many concurrent runs use a [`Runtime::pooled`] runtime, whose instances
+come from wasmtime's pooling allocator.
 
 Plugins see the `icmp-host:probe` imports and WASI as `wasi.rs` serves it:
 stdout and stderr (captured), clocks, random and a closed stdin; the
@@ -17,6 +22,7 @@ mod clocks;
 mod compat;
 mod convert;
 mod cpu;
+mod engine_config;
 mod events;
 mod host;
 mod interrupt;
@@ -25,13 +31,15 @@ mod output;
 mod send_many;
 mod wasi;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use anyhow::Context as _;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
-use wasmtime::{Store, UpdateDeadline};
+use wasmtime::{InstanceAllocationStrategy, PoolingAllocationConfig, Store, UpdateDeadline};
 
 pub use bindings::icmp_host::probe::{progress, types};
 pub use cache::{CacheError, default_dir as default_cache_dir, sha256_hex};
@@ -41,6 +49,7 @@ pub use interrupt::Interrupt;
 pub use limiter::MemoryLimitReached;
 pub use wasi::{Import, Inspection, Service};
 
+use crate::builtin::BuiltIn;
 use crate::icmp::{Engine, Tenant};
 use crate::policy::Policy;
 use bindings::ProbePre;
@@ -62,21 +71,35 @@ pub const MAX_PLUGIN_BYTES: usize = 64 << 20;
 /// Reads a plugin file, refusing one larger than [`MAX_PLUGIN_BYTES`]
 /// before reading it (and while reading, should it grow meanwhile).
 pub fn read_plugin(name: &str, path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
-    use std::io::Read;
     let file = std::fs::File::open(path)?;
-    let size = file.metadata()?.len();
+    Ok(read_open_plugin(name, path, &file)?)
+}
+
+/// [`read_plugin`] of a file already open.
+fn read_open_plugin(
+    name: &str,
+    path: &std::path::Path,
+    file: &std::fs::File,
+) -> Result<Vec<u8>, LoadError> {
+    use std::io::Read;
+    let unreadable = |source| LoadError::Unreadable {
+        path: path.to_owned(),
+        source,
+    };
+    let size = file.metadata().map_err(unreadable)?.len();
     let too_large = |size| LoadError::TooLarge {
         name: name.to_owned(),
         size,
     };
     if size > MAX_PLUGIN_BYTES as u64 {
-        return Err(too_large(size).into());
+        return Err(too_large(size));
     }
     let mut bytes = Vec::with_capacity(size as usize);
     file.take(MAX_PLUGIN_BYTES as u64 + 1)
-        .read_to_end(&mut bytes)?;
+        .read_to_end(&mut bytes)
+        .map_err(unreadable)?;
     if bytes.len() > MAX_PLUGIN_BYTES {
-        return Err(too_large(bytes.len() as u64).into());
+        return Err(too_large(bytes.len() as u64));
     }
     Ok(bytes)
 }
@@ -162,6 +185,14 @@ impl LimitSpec {
 /// Why a plugin could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
+    /// The plugin file cannot be read.
+    #[error("cannot read plugin {}: {source}", path.display())]
+    Unreadable {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
     /// Larger than any plugin may be.
     #[error("{name} is {size} bytes; plugins may be at most {MAX_PLUGIN_BYTES} bytes")]
     TooLarge {
@@ -190,6 +221,12 @@ pub enum LoadError {
         /// The import.
         import: String,
     },
+    /// The compiler cannot be set up.
+    #[error("cannot compile plugins: {0}")]
+    Compiler(String),
+    /// The host functions cannot be set up.
+    #[error("cannot define the host functions: {0}")]
+    Linker(String),
     /// Does not fit the probe world.
     #[error("{name} does not implement the icmp-host probe world: {reason}")]
     WrongWorld {
@@ -277,10 +314,13 @@ pub struct Stopped {
     pub guest_output: GuestOutput,
 }
 
-/// A loaded plugin, ready to instantiate.
+/// A loaded plugin, ready to instantiate; clones share the compiled code
+/// and the linked `InstancePre`.
+#[derive(Clone)]
 pub struct Plugin {
-    name: String,
-    imports: Vec<Import>,
+    name: Arc<str>,
+    imports: Arc<[Import]>,
+    code: Code,
     pre: ProbePre<ProbeCtx>,
 }
 
@@ -294,126 +334,348 @@ impl Plugin {
     pub fn imports(&self) -> &[Import] {
         &self.imports
     }
+
+    /// Where its native code came from.
+    pub fn code(&self) -> Code {
+        self.code
+    }
 }
 
-/// Increments the engine's epoch every tick, on its own thread.
-struct EpochTicker {
+/// Where a plugin's native code came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Code {
+    /// Precompiled at build time, part of the binary.
+    BuiltIn,
+    /// The compiled-plugin cache.
+    Cached,
+    /// Compiled by this process.
+    Compiled,
+}
+
+impl std::fmt::Display for Code {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Code::BuiltIn => "precompiled into the binary",
+            Code::Cached => "from the compiled-plugin cache",
+            Code::Compiled => "compiled now",
+        })
+    }
+}
+
+/// The runtime's own thread. It first builds the linker — meanwhile the
+/// caller can load a plugin, which needs only the engine — then increments
+/// the engine's epoch every tick.
+struct Helper {
     stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    thread: std::thread::Thread,
 }
 
 /// How often plugins yield to the executor (and the CPU budget is checked).
 const TICK: Duration = Duration::from_millis(10);
 
-impl EpochTicker {
-    fn start(engine: wasmtime::Engine) -> EpochTicker {
+/// The linker, or why it could not be built.
+type Linked = Result<Linker<ProbeCtx>, String>;
+
+/// The host functions every plugin may import, defined for `engine`.
+fn linker(engine: &wasmtime::Engine) -> Linked {
+    let mut linker = Linker::new(engine);
+    let defined = wasi::add_to_linker(&mut linker)
+        .and_then(|()| {
+            bindings::Probe::add_to_linker::<ProbeCtx, HasSelf<ProbeCtx>>(&mut linker, |c| c)
+                .map_err(Into::into)
+        })
+        .and_then(|()| send_many::link(&mut linker).map_err(Into::into))
+        .and_then(|()| compat::link(&mut linker).map_err(Into::into));
+    defined.map(|()| linker).map_err(|e| format!("{e:#}"))
+}
+
+impl Helper {
+    /// Starts the thread; the linker arrives on `linked`.
+    fn start(
+        engine: wasmtime::Engine,
+        linked: std::sync::mpsc::SyncSender<Linked>,
+    ) -> std::io::Result<Helper> {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
         let thread = std::thread::Builder::new()
-            .name("epoch-ticker".into())
+            .name("runtime".into())
+            .stack_size(256 << 10)
             .spawn(move || {
+                let _ = linked.send(linker(&engine));
                 while !flag.load(Ordering::Relaxed) {
                     // Parked, not slept: `drop` wakes it at once.
                     std::thread::park_timeout(TICK);
                     engine.increment_epoch();
                 }
-            })
-            .ok();
-        EpochTicker { stop, thread }
+            })?;
+        Ok(Helper {
+            stop,
+            thread: thread.thread().clone(),
+        })
     }
 }
 
-impl Drop for EpochTicker {
+impl Drop for Helper {
+    /// Stops the thread without waiting for it: it only touches the engine
+    /// it owns a handle to, and it leaves as soon as it wakes.
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            t.thread().unpark();
-            let _ = t.join();
-        }
+        self.thread.unpark();
+    }
+}
+
+/// Wasm resources one run may use in a pooled runtime: the pool holds this
+/// much per instance, so no tenant's component can use up its neighbours'
+/// share. (Rust plugins use 1 memory, 2 tables, 3 core instances; the run's
+/// memory limit, in bytes, still bounds all its memories together.) A
+/// memory slot is address space until used: 4 GiB plus guard.
+const POOL_MEMORIES_PER_RUN: u32 = 8;
+const POOL_TABLES_PER_RUN: u32 = 4;
+const POOL_CORE_INSTANCES_PER_RUN: u32 = 32;
+/// Elements per table (CPython's indirect-call table has tens of thousands).
+const POOL_TABLE_ELEMENTS: usize = 100_000;
+
+/// For `perf`: with `ICMP_HOST_PERFMAP` set, plugins' native functions are
+/// named in `/tmp/perf-PID.map` (a run-time choice: artifacts do not depend
+/// on it).
+fn profiled(config: &mut wasmtime::Config) {
+    if std::env::var_os("ICMP_HOST_PERFMAP").is_some() {
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
     }
 }
 
 /// Everything needed to run plugins.
 pub struct Runtime {
+    /// Runs plugins. It loads native code but never compiles: building
+    /// the compiler costs more than a built-in's whole load.
     engine: wasmtime::Engine,
-    linker: Linker<ProbeCtx>,
-    cache: Option<cache::Cache>,
-    cache_warning: Option<String>,
-    _ticker: EpochTicker,
+    /// Compiles plugins that have no native code yet, with the same
+    /// settings; made when first needed.
+    compiler: std::sync::OnceLock<Result<wasmtime::Engine, String>>,
+    /// The host functions, built by the helper thread.
+    linker: std::sync::OnceLock<Linked>,
+    /// Where the helper thread delivers the linker.
+    linked: std::sync::Mutex<Option<std::sync::mpsc::Receiver<Linked>>>,
+    /// Where the compiled-plugin cache is, if it is wanted.
+    cache_dir: Option<PathBuf>,
+    /// The cache, opened when first needed (built-ins never need it), or
+    /// why it cannot be used.
+    cache: std::sync::OnceLock<Result<cache::Cache, String>>,
+    /// Free instance slots of a pooled runtime.
+    slots: Option<Arc<Semaphore>>,
+    _helper: Helper,
 }
 
 impl Runtime {
-    /// Builds the engine and linker; `cache_dir` `None` disables the cache.
+    /// A runtime for a few runs: instance memory is mapped per run, nothing
+    /// is reserved up front. `cache_dir` `None` disables the cache.
     pub fn new(cache_dir: Option<PathBuf>) -> anyhow::Result<Runtime> {
-        let mut config = wasmtime::Config::new();
-        config.wasm_component_model(true);
-        config.epoch_interruption(true);
-        // For `perf`: name the plugins' compiled functions (/tmp/perf-PID.map).
-        if std::env::var_os("ICMP_HOST_PERFMAP").is_some() {
-            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
-        }
+        Runtime::build(engine_config::config(), cache_dir, None)
+    }
+
+    /// A runtime for up to `instances` concurrent runs, from a pool of
+    /// instance slots reserved once (address space only; pages are touched
+    /// as runs use them and returned when they end). Runs beyond
+    /// `instances` wait for a slot.
+    pub fn pooled(cache_dir: Option<PathBuf>, instances: u32) -> anyhow::Result<Runtime> {
+        let instances = instances.max(1);
+        let mut pool = PoolingAllocationConfig::new();
+        pool.total_component_instances(instances)
+            .total_core_instances(instances * POOL_CORE_INSTANCES_PER_RUN)
+            .max_core_instances_per_component(POOL_CORE_INSTANCES_PER_RUN)
+            .total_memories(instances * POOL_MEMORIES_PER_RUN)
+            .max_memories_per_component(POOL_MEMORIES_PER_RUN)
+            .max_memories_per_module(POOL_MEMORIES_PER_RUN)
+            .total_tables(instances * POOL_TABLES_PER_RUN)
+            .max_tables_per_component(POOL_TABLES_PER_RUN)
+            .max_tables_per_module(POOL_TABLES_PER_RUN)
+            .table_elements(POOL_TABLE_ELEMENTS)
+            .total_stacks(instances);
+        let mut config = engine_config::config();
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let slots = Arc::new(Semaphore::new(instances as usize));
+        Runtime::build(config, cache_dir, Some(slots))
+    }
+
+    fn build(
+        mut config: wasmtime::Config,
+        cache_dir: Option<PathBuf>,
+        slots: Option<Arc<Semaphore>>,
+    ) -> anyhow::Result<Runtime> {
+        config.enable_compiler(false);
+        profiled(&mut config);
         let engine = wasmtime::Engine::new(&config)?;
-        let mut linker = Linker::new(&engine);
-        wasi::add_to_linker(&mut linker)?;
-        bindings::Probe::add_to_linker::<ProbeCtx, HasSelf<ProbeCtx>>(&mut linker, |c| c)?;
-        send_many::link(&mut linker)?;
-        compat::link(&mut linker)?;
-        let (cache, cache_warning) = match cache_dir {
-            None => (None, None),
-            Some(dir) => match cache::Cache::open(&dir, &engine) {
-                Ok(c) => (Some(c), None),
-                Err(e) => (None, Some(e.to_string())),
-            },
-        };
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
         Ok(Runtime {
-            _ticker: EpochTicker::start(engine.clone()),
+            _helper: Helper::start(engine.clone(), tx).context("starting the runtime's thread")?,
             engine,
-            linker,
-            cache,
-            cache_warning,
+            compiler: std::sync::OnceLock::new(),
+            linker: std::sync::OnceLock::new(),
+            linked: std::sync::Mutex::new(Some(rx)),
+            cache_dir,
+            cache: std::sync::OnceLock::new(),
+            slots,
         })
     }
 
-    /// Why the compiled-plugin cache is off, when it was asked for.
+    /// The host functions, once the helper thread has built them.
+    fn linker(&self) -> Result<&Linker<ProbeCtx>, LoadError> {
+        self.linker
+            .get_or_init(|| {
+                let rx = self.linked.lock().unwrap_or_else(|e| e.into_inner()).take();
+                rx.and_then(|rx| rx.recv().ok())
+                    .unwrap_or_else(|| Err("the runtime's thread ended".into()))
+            })
+            .as_ref()
+            .map_err(|reason| LoadError::Linker(reason.clone()))
+    }
+
+    /// The engine that compiles (never instantiates: no instance pool).
+    fn compiler(&self) -> Result<&wasmtime::Engine, LoadError> {
+        self.compiler
+            .get_or_init(|| {
+                let mut config = engine_config::config();
+                profiled(&mut config);
+                wasmtime::Engine::new(&config).map_err(|e| root_cause(&e))
+            })
+            .as_ref()
+            .map_err(|reason| LoadError::Compiler(reason.clone()))
+    }
+
+    /// The compiled-plugin cache, when wanted and usable.
+    fn cache(&self) -> Option<&cache::Cache> {
+        let dir = self.cache_dir.as_ref()?;
+        self.cache
+            .get_or_init(|| {
+                let compiler = self.compiler().map_err(|e| e.to_string())?;
+                cache::Cache::open(dir, compiler).map_err(|e| e.to_string())
+            })
+            .as_ref()
+            .ok()
+    }
+
+    /// Why the compiled-plugin cache is off, when it was needed but
+    /// cannot be used.
     pub fn cache_warning(&self) -> Option<&str> {
-        self.cache_warning.as_deref()
+        self.cache.get()?.as_ref().err().map(String::as_str)
     }
 
-    /// Compiles (or loads from cache) and links a plugin.
+    /// Loads a built-in plugin: its native code from the binary when
+    /// wasmtime accepts it for this engine, else its component compiled
+    /// (through the cache).
+    pub fn load_builtin(&self, builtin: &BuiltIn) -> Result<Plugin, LoadError> {
+        let (component, code) = self.builtin_component(builtin)?;
+        self.link(builtin.name, component, code)
+    }
+
+    /// A built-in's compiled component: see [`Runtime::load_builtin`].
+    fn builtin_component(&self, builtin: &BuiltIn) -> Result<(Component, Code), LoadError> {
+        if !builtin.native.is_empty() {
+            // SAFETY: `deserialize` runs native code from these bytes. They
+            // are part of this executable, written by `build.rs` with
+            // `Engine::precompile_component` of the same wasmtime and
+            // engine configuration; wasmtime checks version, target, CPU
+            // features and settings against this engine and refuses a
+            // mismatch (handled by compiling below).
+            #[allow(unsafe_code)]
+            let component = unsafe { Component::deserialize(&self.engine, builtin.native) };
+            if let Ok(component) = component {
+                return Ok((component, Code::BuiltIn));
+            }
+        }
+        self.component(builtin.name, builtin.wasm)
+    }
+
+    /// Loads the plugin in file `path`, named `name`. With a cache, a file
+    /// loaded before is neither read nor hashed again: the cache knows it
+    /// by device, inode, size and times (any write changes them).
+    pub fn load_file(&self, name: &str, path: &Path) -> Result<Plugin, LoadError> {
+        let unreadable = |source| LoadError::Unreadable {
+            path: path.to_owned(),
+            source,
+        };
+        let file = std::fs::File::open(path).map_err(unreadable)?;
+        let identity = cache::FileIdentity::of(&file).map_err(unreadable)?;
+        if let Some(cache) = self.cache()
+            && let Some(sha) = cache.digest_of(&identity)
+            && let Some(component) = cache.load(&self.engine, &sha)
+        {
+            return self.link(name, component, Code::Cached);
+        }
+        let wasm = read_open_plugin(name, path, &file)?;
+        let sha = sha256_hex(&wasm);
+        let plugin = self.load_hashed(name, &wasm, &sha)?;
+        if let Some(cache) = self.cache()
+            // Unchanged while read: the bytes hashed are the file's.
+            && cache::FileIdentity::of(&file).is_ok_and(|now| now == identity)
+        {
+            // A cache that cannot be written only costs a hash next time.
+            let _ = cache.remember(&identity, &sha);
+        }
+        Ok(plugin)
+    }
+
+    /// Compiles (or loads from cache) and links the plugin `wasm`.
     pub fn load(&self, name: &str, wasm: &[u8]) -> Result<Plugin, LoadError> {
-        let component = self.compile(name, wasm)?;
-        self.link(name, &component)
+        let (component, code) = self.component(name, wasm)?;
+        self.link(name, component, code)
     }
 
-    /// The compiled component: from the cache, or compiled (and cached).
-    fn compile(&self, name: &str, wasm: &[u8]) -> Result<Component, LoadError> {
+    /// [`Runtime::load`] of bytes whose SHA-256 is `sha`.
+    fn load_hashed(&self, name: &str, wasm: &[u8], sha: &str) -> Result<Plugin, LoadError> {
+        let (component, code) = self.component_hashed(name, wasm, sha)?;
+        self.link(name, component, code)
+    }
+
+    /// The compiled component of `wasm`: from the cache, or compiled (and
+    /// cached).
+    fn component(&self, name: &str, wasm: &[u8]) -> Result<(Component, Code), LoadError> {
         if wasm.len() > MAX_PLUGIN_BYTES {
             return Err(LoadError::TooLarge {
                 name: name.to_owned(),
                 size: wasm.len() as u64,
             });
         }
-        let sha = sha256_hex(wasm);
-        if let Some(c) = self.cache.as_ref().and_then(|c| c.load(&self.engine, &sha)) {
-            return Ok(c);
-        }
-        let c = Component::new(&self.engine, wasm).map_err(|e| LoadError::Invalid {
-            name: name.to_owned(),
-            reason: root_cause(&e),
-        })?;
-        if let Some(cache) = &self.cache {
-            // A cache that cannot be written only costs a recompile.
-            let _ = cache.store(&c, &sha);
-        }
-        Ok(c)
+        self.component_hashed(name, wasm, &sha256_hex(wasm))
     }
 
-    /// Checks the imports and links a compiled component.
-    fn link(&self, name: &str, component: &Component) -> Result<Plugin, LoadError> {
-        let imports = wasi::check_imports(name, component, &self.engine)?;
+    /// [`Runtime::component`] of bytes whose SHA-256 is `sha`.
+    fn component_hashed(
+        &self,
+        name: &str,
+        wasm: &[u8],
+        sha: &str,
+    ) -> Result<(Component, Code), LoadError> {
+        if let Some(component) = self.cache().and_then(|c| c.load(&self.engine, sha)) {
+            return Ok((component, Code::Cached));
+        }
+        let invalid = |e: wasmtime::Error| LoadError::Invalid {
+            name: name.to_owned(),
+            reason: root_cause(&e),
+        };
+        let artifact = self
+            .compiler()?
+            .precompile_component(wasm)
+            .map_err(invalid)?;
+        // SAFETY: `deserialize` runs native code from these bytes: this
+        // process's compiler just produced them, with the settings of
+        // `self.engine`.
+        #[allow(unsafe_code)]
+        let component =
+            unsafe { Component::deserialize(&self.engine, &artifact) }.map_err(invalid)?;
+        if let Some(cache) = self.cache() {
+            // A cache that cannot be written only costs a recompile.
+            let _ = cache.store(&artifact, sha);
+        }
+        Ok((component, Code::Compiled))
+    }
+
+    /// Checks a component's imports and links it against the host.
+    fn link(&self, name: &str, component: Component, code: Code) -> Result<Plugin, LoadError> {
+        let imports = wasi::check_imports(name, &component, &self.engine)?;
         let pre = self
-            .linker
-            .instantiate_pre(component)
+            .linker()?
+            .instantiate_pre(&component)
             .and_then(ProbePre::new)
             .map_err(|e| LoadError::WrongWorld {
                 name: name.to_owned(),
@@ -425,10 +687,19 @@ impl Runtime {
                     .join(": "),
             })?;
         Ok(Plugin {
-            name: name.to_owned(),
-            imports,
+            name: name.into(),
+            imports: imports.into(),
+            code,
             pre,
         })
+    }
+
+    /// Waits for a free instance slot (pooled runtimes); the slot is the
+    /// run's until the permit is dropped, after its `Store`.
+    async fn slot(&self) -> Option<OwnedSemaphorePermit> {
+        let slots = Arc::clone(self.slots.as_ref()?);
+        // The semaphore is never closed.
+        slots.acquire_owned().await.ok()
     }
 
     /// Runs `plugin` with `args` until it returns, fails or hits a limit.
@@ -446,6 +717,9 @@ impl Runtime {
             sink,
             interrupt,
         } = session;
+        // Before the store, so dropped after it (wasmtime refuses an
+        // instance beyond the pool).
+        let _slot = self.slot().await;
         let meter = CpuMeter::new(limits.cpu);
         let captured = output::CapturedOutput::new(limits.guest_output);
         let wasi = wasi::context(&captured, limits.stdin);

@@ -16,7 +16,8 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder};
 
 use super::clocks::{ClockView, InterruptibleClock};
 use super::host::ProbeCtx;
-use super::{LoadError, Runtime};
+use super::{Code, LoadError, Runtime};
+use crate::builtin::BuiltIn;
 
 /// How the host serves an import.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -273,6 +274,8 @@ pub(super) fn check_imports(
 pub struct Inspection {
     /// Every import and how the host serves it; `None`: not served.
     pub imports: Vec<(String, Option<Service>)>,
+    /// Where its native code came from.
+    pub code: Code,
     /// Whether it loads; the error names what stops it (the first import
     /// not served, or a missing export).
     pub load: Result<(), LoadError>,
@@ -284,11 +287,22 @@ impl Runtime {
     /// would run, and if not, why. Fails only when `wasm` is not a
     /// component at all.
     pub fn inspect(&self, name: &str, wasm: &[u8]) -> Result<Inspection, LoadError> {
-        let component = self.compile(name, wasm)?;
-        Ok(Inspection {
+        let (component, code) = self.component(name, wasm)?;
+        Ok(self.inspection(name, component, code))
+    }
+
+    /// [`Runtime::inspect`] of a built-in plugin.
+    pub fn inspect_builtin(&self, builtin: &BuiltIn) -> Result<Inspection, LoadError> {
+        let (component, code) = self.builtin_component(builtin)?;
+        Ok(self.inspection(builtin.name, component, code))
+    }
+
+    fn inspection(&self, name: &str, component: Component, code: Code) -> Inspection {
+        Inspection {
             imports: services(&component, &self.engine),
-            load: self.link(name, &component).map(drop),
-        })
+            code,
+            load: self.link(name, component, code).map(drop),
+        }
     }
 }
 

@@ -125,7 +125,7 @@ impl Plugins {
     pub fn new(runtime: &Runtime) -> Result<Plugins, LoadError> {
         let builtins = builtin::BUILT_INS
             .iter()
-            .map(|b| Ok((b.name, Arc::new(runtime.load(b.name, b.wasm)?))))
+            .map(|b| Ok((b.name, Arc::new(runtime.load_builtin(b)?))))
             .collect::<Result<_, LoadError>>()?;
         Ok(Plugins {
             builtins,
