@@ -25,22 +25,43 @@ pub fn round(x: f64, digits: u32) -> f64 {
     if power >= 0 {
         return x; // already an integer, far beyond any rounding digit
     }
-    let scale = 10u128.pow(digits);
-    let scaled = u128::from(mantissa) * scale; // < 2^53 × 10^6 < 2^73
     let shift = (-power) as u32;
-    let quotient = if shift >= 127 {
-        0
+    let quotient = if digits <= 3 {
+        // < 2^53 × 10^3 < 2^63: 64-bit arithmetic will do (wasm has no
+        // 128-bit instructions, only slow helpers).
+        let scaled = mantissa * 10u64.pow(digits);
+        match shift {
+            64.. => 0.0,
+            _ => half_even(
+                scaled >> shift,
+                scaled & ((1 << shift) - 1),
+                1 << (shift - 1),
+            ) as f64,
+        }
     } else {
-        let q = scaled >> shift;
-        let rem = scaled & ((1u128 << shift) - 1);
-        let half = 1u128 << (shift - 1);
-        if rem > half || (rem == half && q % 2 == 1) {
-            q + 1
-        } else {
-            q
+        let scaled = u128::from(mantissa) * 10u128.pow(digits); // < 2^53 × 10^6 < 2^73
+        match shift {
+            127.. => 0.0,
+            _ => half_even(
+                scaled >> shift,
+                scaled & ((1 << shift) - 1),
+                1 << (shift - 1),
+            ) as f64,
         }
     };
-    (quotient as f64 / scale as f64).copysign(x)
+    (quotient / 10u32.pow(digits) as f64).copysign(x)
+}
+
+/// Rounds quotient `q` by its remainder: half to even.
+fn half_even<T>(q: T, rem: T, half: T) -> T
+where
+    T: Copy + PartialOrd + std::ops::Add<Output = T> + std::ops::Rem<Output = T> + From<u8>,
+{
+    if rem > half || (rem == half && q % T::from(2) == T::from(1)) {
+        q + T::from(1)
+    } else {
+        q
+    }
 }
 
 /// Mean absolute difference of consecutive RTTs (icmplib's `jitter`);
@@ -119,8 +140,14 @@ pub(crate) struct RttList<'a>(pub &'a [f64]);
 
 impl ToJson for RttList<'_> {
     fn write_json(&self, out: &mut String) {
-        let list: Vec<Decimal> = self.0.iter().map(|&ms| Decimal::new(ms, 6)).collect();
-        list.write_json(out);
+        out.push('[');
+        for (i, &ms) in self.0.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            Decimal::new(ms, 6).write_json(out);
+        }
+        out.push(']');
     }
 }
 
@@ -380,6 +407,40 @@ mod tests {
         assert_eq!(round(5e-324, 3), 0.0);
         assert_eq!(round(2.5, 0), 2.0);
         assert_eq!(round(3.5, 0), 4.0);
+    }
+
+    #[test]
+    fn short_and_long_roundings_agree() {
+        // Up to 3 digits rounds in 64 bits: the same as in 128.
+        fn wide(x: f64, digits: u32) -> f64 {
+            let bits = x.to_bits();
+            let (exp, frac) = (((bits >> 52) & 0x7ff) as i32, bits & ((1 << 52) - 1));
+            let (mantissa, power) = (frac | (1 << 52), exp - 1075);
+            let scaled = u128::from(mantissa) * 10u128.pow(digits);
+            let shift = (-power) as u32;
+            let (q, rem, half) = (
+                scaled >> shift,
+                scaled & ((1 << shift) - 1),
+                1 << (shift - 1),
+            );
+            let q = if rem > half || (rem == half && q % 2 == 1) {
+                q + 1
+            } else {
+                q
+            };
+            q as f64 / 10f64.powi(digits as i32)
+        }
+        for i in 1..20_000u32 {
+            let x = f64::from(i) * 0.000_123_456_7 + 1e-9 * f64::from(i % 7);
+            for digits in [2, 3] {
+                assert_eq!(round(x, digits), wide(x, digits), "{x} to {digits}");
+            }
+            assert_eq!(round(x / 1024.0, 3), wide(x / 1024.0, 3), "{x}/1024");
+        }
+        assert_eq!(round(1e-300, 3), 0.0);
+        assert_eq!(round(0.0005, 3), 0.001); // 0.000500000000000000010408...
+        assert_eq!(round(0.0025, 3), 0.003); // 0.002500000000000000052...
+        assert_eq!(round(0.125, 2), 0.12);
     }
 
     #[test]
