@@ -141,10 +141,11 @@ impl ToJson for Json {
 #[derive(Debug, Default)]
 pub struct OrderedList {
     out: String,
-    /// Index of the next item the list takes.
-    next: usize,
-    /// Items that came before their turn.
-    early: std::collections::BTreeMap<usize, String>,
+    /// Items written so far.
+    written: usize,
+    /// Items that came before their turn: `early[i]` is item
+    /// `written + 1 + i`.
+    early: std::collections::VecDeque<Option<String>>,
 }
 
 impl OrderedList {
@@ -155,36 +156,52 @@ impl OrderedList {
         out.push('[');
         OrderedList {
             out,
-            next: 0,
+            written: 0,
             early: Default::default(),
         }
     }
 
-    /// Adds item `index` (each index once).
+    /// Adds item `index` (each index once; an index already passed is
+    /// ignored).
     pub fn push<T: ToJson + ?Sized>(&mut self, index: usize, item: &T) {
-        if index != self.next {
-            self.early.insert(index, item.to_json());
+        let Some(ahead) = index.checked_sub(self.written) else {
+            return;
+        };
+        if ahead > 0 {
+            if self.early.len() < ahead {
+                self.early.resize(ahead, None);
+            }
+            self.early[ahead - 1] = Some(item.to_json());
             return;
         }
-        self.append(|out| item.write_json(out));
-        while let Some(text) = self.early.remove(&self.next) {
-            self.append(|out| out.push_str(&text));
+        self.separate();
+        item.write_json(&mut self.out);
+        self.written += 1;
+        // Then those that were waiting for it, up to the next that has not
+        // come (its empty place goes too: the rest move up one).
+        while let Some(Some(text)) = self.early.pop_front() {
+            self.separate();
+            self.out.push_str(&text);
+            self.written += 1;
         }
     }
 
-    fn append(&mut self, write: impl FnOnce(&mut String)) {
-        if self.next > 0 {
+    fn separate(&mut self) {
+        if self.written > 0 {
             self.out.push(',');
         }
-        write(&mut self.out);
-        self.next += 1;
     }
 
     /// The list's text: every item pushed, in index order (an index that
     /// never came is left out).
     pub fn finish(mut self) -> String {
-        for (_, text) in std::mem::take(&mut self.early) {
-            self.append(|out| out.push_str(&text));
+        let mut first = self.written == 0;
+        for text in std::mem::take(&mut self.early).into_iter().flatten() {
+            if !first {
+                self.out.push(',');
+            }
+            first = false;
+            self.out.push_str(&text);
         }
         self.out.push(']');
         self.out
@@ -553,6 +570,31 @@ mod tests {
         assert_eq!("a\"b\\c\n\u{1}é".to_json(), r#""a\"b\\c\n\u0001é""#);
         assert_eq!("é\u{1f}ü\t".to_json(), r#""é\u001fü\t""#);
         assert_eq!("plain".to_json(), r#""plain""#);
+    }
+
+    #[test]
+    fn an_ordered_list_writes_items_in_index_order_whatever_their_order() {
+        let orders: [&[usize]; 5] = [
+            &[0, 1, 2, 3, 4],
+            &[4, 3, 2, 1, 0],
+            &[1, 0, 3, 2, 4],
+            &[2, 4, 0, 3, 1],
+            &[3, 0, 1, 4, 2],
+        ];
+        for order in orders {
+            let mut list = OrderedList::with_capacity(0);
+            for &i in order {
+                list.push(i, &(i as u32));
+            }
+            assert_eq!(list.finish(), "[0,1,2,3,4]", "{order:?}");
+        }
+        // Gaps are left out; an index already written is ignored.
+        let mut list = OrderedList::with_capacity(0);
+        for i in [3, 0, 5, 0] {
+            list.push(i, &(i as u32));
+        }
+        assert_eq!(list.finish(), "[0,3,5]");
+        assert_eq!(OrderedList::with_capacity(8).finish(), "[]");
     }
 
     #[test]
