@@ -386,6 +386,9 @@ impl<'n, N: Network> Flight<'n, N> {
                 // Take in what already arrived after every batch: the
                 // host's queues are bounded, a long burst must not fill them.
                 self.receive(Duration::ZERO)?;
+                // Nor may the send order grow with the burst: the settled
+                // requests at its head go.
+                self.next_deadline();
                 continue;
             }
             let expiry = self.next_deadline();

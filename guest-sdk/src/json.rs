@@ -72,9 +72,60 @@ impl<'a> Object<'a> {
         self
     }
 
+    /// Adds a field whose key is a [`key!`] literal: written as is, with
+    /// no escaping to look for (the SDK's own records, written by the
+    /// thousand).
+    pub(crate) fn known<T: ToJson + ?Sized>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> &mut Object<'a> {
+        if !self.empty {
+            self.out.push(',');
+        }
+        self.empty = false;
+        self.out.push_str(key);
+        value.write_json(self.out);
+        self
+    }
+
+    /// [`Object::known`], only when `value` is `Some`.
+    pub(crate) fn known_optional<T: ToJson>(
+        &mut self,
+        key: &'static str,
+        value: &Option<T>,
+    ) -> &mut Object<'a> {
+        if let Some(v) = value {
+            self.known(key, v);
+        }
+        self
+    }
+
     /// Closes the object.
     pub fn end(self) {
         self.out.push('}');
+    }
+}
+
+/// `"name":` as one literal, for [`Object::known`] (`name` must need no
+/// escaping).
+macro_rules! key {
+    ($name:literal) => {
+        concat!("\"", $name, "\":")
+    };
+}
+pub(crate) use key;
+
+/// A string that needs no escaping (a name from a fixed set), written
+/// without looking for any.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Plain(pub &'static str);
+
+impl ToJson for Plain {
+    fn write_json(&self, out: &mut String) {
+        out.push('"');
+        out.push_str(self.0);
+        out.push('"');
     }
 }
 
@@ -293,6 +344,10 @@ fn write_decimal(out: &mut String, units: i64, places: u32) {
 
 /// Appends `n` in decimal, with no allocation and no formatting machinery.
 fn write_unsigned(out: &mut String, n: u64) {
+    if n < 10 {
+        out.push(char::from(b'0' + n as u8));
+        return;
+    }
     let mut text = Ascii::default();
     text.unsigned(n);
     text.append_to(out);

@@ -5,7 +5,7 @@
 use crate::Address;
 use crate::codes;
 use crate::icmp::{Reply, TimestampSource};
-use crate::json::{Decimal, Object, ToJson};
+use crate::json::{Decimal, Object, Plain, ToJson, key};
 
 /// Rounds like Python's `round(x, digits)` (`digits` ≤ 6): the exact binary
 /// value of `x` times 10^digits, rounded half to even, as the nearest
@@ -155,16 +155,16 @@ impl ToJson for RttList<'_> {
 impl ToJson for Probe {
     fn write_json(&self, out: &mut String) {
         let mut o = Object::begin(out);
-        o.field("sequence", &self.sequence)
-            .field("status", self.status.name())
-            .optional("source", &self.source)
-            .optional("rtt", &self.rtt.map(|ms| Decimal::new(ms, 6)))
-            .optional("ttl", &self.ttl)
-            .optional("type", &self.icmp_type)
-            .optional("code", &self.code)
-            .optional("mtu", &self.mtu)
-            .optional("timestamp_source", &self.timestamp_source)
-            .optional("message", &self.message);
+        o.known(key!("sequence"), &self.sequence)
+            .known(key!("status"), &Plain(self.status.name()))
+            .known_optional(key!("source"), &self.source)
+            .known_optional(key!("rtt"), &self.rtt.map(|ms| Decimal::new(ms, 6)))
+            .known_optional(key!("ttl"), &self.ttl)
+            .known_optional(key!("type"), &self.icmp_type)
+            .known_optional(key!("code"), &self.code)
+            .known_optional(key!("mtu"), &self.mtu)
+            .known_optional(key!("timestamp_source"), &self.timestamp_source)
+            .known_optional(key!("message"), &self.message);
         o.end();
     }
 }
@@ -357,16 +357,16 @@ impl Stats {
         rtts: &[f64],
         sent: u32,
     ) {
-        o.field("address", &address)
-            .field("min_rtt", &Decimal::new(self.min_rtt, 3))
-            .field("avg_rtt", &Decimal::new(self.avg_rtt, 3))
-            .field("max_rtt", &Decimal::new(self.max_rtt, 3))
-            .field("rtts", &RttList(rtts))
-            .field("packets_sent", &sent)
-            .field("packets_received", &self.packets_received)
-            .field("packet_loss", &Decimal::new(self.packet_loss, 2))
-            .field("jitter", &Decimal::new(self.jitter, 3))
-            .field("is_alive", &(self.packets_received > 0));
+        o.known(key!("address"), &address)
+            .known(key!("min_rtt"), &Decimal::new(self.min_rtt, 3))
+            .known(key!("avg_rtt"), &Decimal::new(self.avg_rtt, 3))
+            .known(key!("max_rtt"), &Decimal::new(self.max_rtt, 3))
+            .known(key!("rtts"), &RttList(rtts))
+            .known(key!("packets_sent"), &sent)
+            .known(key!("packets_received"), &self.packets_received)
+            .known(key!("packet_loss"), &Decimal::new(self.packet_loss, 2))
+            .known(key!("jitter"), &Decimal::new(self.jitter, 3))
+            .known(key!("is_alive"), &(self.packets_received > 0));
     }
 }
 
@@ -380,10 +380,10 @@ impl ToJson for Host {
             &self.rtts,
             self.packets_sent,
         );
-        o.field("target", &self.target)
-            .field("duplicates", &self.duplicates)
-            .field("probes", &self.probes)
-            .optional("error", &self.error);
+        o.known(key!("target"), &self.target)
+            .known(key!("duplicates"), &self.duplicates)
+            .known(key!("probes"), &self.probes)
+            .known_optional(key!("error"), &self.error);
         o.end();
     }
 }
