@@ -56,13 +56,15 @@ pub fn timed(cmd: &mut Command, input: &str) -> (Duration, Printed) {
     (elapsed, printed)
 }
 
+/// The benches' compiled-plugin cache.
+pub fn cache_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("bench-cache")
+}
+
 /// The `icmp-host` binary of this build, with a cache dir of its own.
 pub fn icmp_host() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_icmp-host"));
-    c.env(
-        "ICMP_HOST_CACHE_DIR",
-        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("bench-cache"),
-    );
+    c.env("ICMP_HOST_CACHE_DIR", cache_dir());
     c
 }
 

@@ -459,7 +459,11 @@ impl Policy {
     /// own addresses, limits rates and budgets.
     pub fn strict() -> Policy {
         let mut deny: Vec<Cidr> = STRICT_DENY.iter().map(|c| c.parse().unwrap()).collect();
-        deny.extend(local_addresses().into_iter().map(Cidr::host));
+        deny.extend(
+            crate::sys::socket::local_addresses()
+                .into_iter()
+                .map(Cidr::host),
+        );
         Policy {
             deny,
             max_packets: Some(100_000),
@@ -611,21 +615,6 @@ impl Policy {
             ))
         }
     }
-}
-
-/// This host's own addresses (for the strict preset).
-pub fn local_addresses() -> Vec<IpAddr> {
-    let Ok(addrs) = nix::ifaddrs::getifaddrs() else {
-        return Vec::new();
-    };
-    addrs
-        .filter_map(|a| a.address)
-        .filter_map(|s| {
-            s.as_sockaddr_in()
-                .map(|v4| IpAddr::V4(v4.ip()))
-                .or_else(|| s.as_sockaddr_in6().map(|v6| IpAddr::V6(v6.ip())))
-        })
-        .collect()
 }
 
 #[cfg(test)]

@@ -13,6 +13,8 @@ mod lab;
 mod netns;
 mod policy;
 mod privilege;
+mod python;
+mod python_lab;
 mod sdk;
 mod serve;
 mod serve_deploy;

@@ -10,7 +10,8 @@ use super::util::{icmp_host, plugin, require_root, run, u};
 
 const LIMIT: Duration = Duration::from_secs(60);
 
-fn batch(manifest: &serde_json::Value) -> super::util::Run {
+/// Runs `manifest` with `icmp-host batch`.
+pub fn batch(manifest: &serde_json::Value) -> super::util::Run {
     let path = std::env::temp_dir().join(format!(
         "icmp-host-manifest-{}-{}.json",
         std::process::id(),

@@ -40,10 +40,20 @@ pub enum Command {
     Serve(ServeArgs),
     /// List the built-in plugins.
     List,
-    /// Show what a plugin imports and whether this host can run it.
+    /// Show what a plugin imports, how the host serves each import, and
+    /// whether this host can run it (exit 2 when not). Compiles the plugin
+    /// into the cache, so the next `run` starts at once.
     Inspect {
         /// A built-in name or a path to a .wasm component.
         plugin: String,
+
+        /// Directory of compiled plugins [default: $XDG_CACHE_HOME/icmp-host].
+        #[arg(long, value_name = "DIR", env = "ICMP_HOST_CACHE_DIR")]
+        cache_dir: Option<PathBuf>,
+
+        /// Compile without the cache.
+        #[arg(long)]
+        no_cache: bool,
     },
     /// Create a plugin crate ready to build, test and run.
     ///
@@ -56,6 +66,10 @@ pub enum Command {
     /// The crate finds the guest SDK by path (it is not on crates.io yet):
     /// by default the guest-sdk/ directory of the source tree this
     /// icmp-host was built from; --sdk chooses another.
+    ///
+    /// `icmp-host new --python PATH` writes a Python probe instead (the
+    /// Python SDK, guest-sdk-python/, found the same way): then, in PATH,
+    /// `python3 build.py` and `icmp-host run NAME.wasm 127.0.0.1`.
     New(NewArgs),
 }
 
@@ -69,6 +83,12 @@ pub struct NewArgs {
     /// icmp-host was built from].
     #[arg(long, value_name = "PATH")]
     pub sdk: Option<PathBuf>,
+
+    /// Write a Python probe instead: `app.py`, its tests on the simulated
+    /// network, and `build.py` (tests, then NAME.wasm with componentize-py).
+    /// --sdk then names the Python SDK (guest-sdk-python/).
+    #[arg(long)]
+    pub python: bool,
 }
 
 /// How progress is shown on stderr.

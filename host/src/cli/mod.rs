@@ -4,6 +4,7 @@
 mod args;
 mod batch;
 mod new;
+mod new_python;
 mod render;
 mod serve;
 mod writer;
@@ -49,7 +50,11 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run(args),
         Command::List => list(),
-        Command::Inspect { plugin } => inspect(&plugin),
+        Command::Inspect {
+            plugin,
+            cache_dir,
+            no_cache,
+        } => inspect(&plugin, cache_dir, no_cache),
         Command::Batch(args) => batch::run(args),
         Command::Serve(args) => serve::run(args),
         Command::New(args) => new::run(args),
@@ -95,19 +100,48 @@ fn plugin_bytes(name: &str) -> anyhow::Result<(String, std::borrow::Cow<'static,
     Ok((label, bytes.into()))
 }
 
-fn inspect(name: &str) -> anyhow::Result<Ending> {
+/// Size, digest, every import and how the host serves it, and whether the
+/// plugin loads; exit 2 when it does not.
+fn inspect(
+    name: &str,
+    cache_dir: Option<std::path::PathBuf>,
+    no_cache: bool,
+) -> anyhow::Result<Ending> {
     let (label, wasm) = plugin_bytes(name)?;
-    let runtime = Runtime::new(None)?;
+    let cache_dir = match no_cache {
+        true => None,
+        false => cache_dir.or_else(icmp_host::runtime::default_cache_dir),
+    };
+    let runtime = Runtime::new(cache_dir)?;
+    if let Some(w) = runtime.cache_warning() {
+        eprintln!("icmp-host: warning: compiled-plugin cache disabled: {w}");
+    }
+    let inspection = runtime.inspect(&label, &wasm)?;
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "plugin:  {label}");
     let _ = writeln!(out, "size:    {} bytes", wasm.len());
     let _ = writeln!(out, "sha256:  {}", icmp_host::runtime::sha256_hex(&wasm));
-    let plugin = runtime.load(&label, &wasm)?;
-    let _ = writeln!(out, "status:  loads; imports only what icmp-host provides");
+    let status = match &inspection.load {
+        Ok(()) => "loads; every import is served (the denied ones fail when used)",
+        Err(_) => "refused",
+    };
+    let _ = writeln!(out, "status:  {status}");
     let _ = writeln!(out, "imports:");
-    for import in plugin.imports() {
-        let _ = writeln!(out, "  {import}");
+    let width = inspection
+        .imports
+        .iter()
+        .map(|(i, _)| i.len())
+        .max()
+        .unwrap_or(0);
+    for (import, service) in &inspection.imports {
+        let how = match service {
+            Some(s) => s.to_string(),
+            None => "NOT SERVED: the plugin is refused".to_owned(),
+        };
+        let _ = writeln!(out, "  {import:<width$}  {how}");
     }
+    let _ = out.flush();
+    inspection.load?;
     Ok(Ending::Informational)
 }
 

@@ -24,20 +24,12 @@ const TEMPLATES: &[(&str, &str)] = &[
 
 pub fn run(args: NewArgs) -> anyhow::Result<Ending> {
     let name = crate_name(&args.path)?;
+    if args.python {
+        super::new_python::create(&args.path, &name, args.sdk.as_deref())?;
+        return Ok(Ending::Informational);
+    }
     let sdk = sdk_path(args.sdk.as_deref())?;
-    if args.path.exists() {
-        bail!("{} exists already", args.path.display());
-    }
-    for (file, template) in TEMPLATES {
-        let path = args.path.join(file);
-        if let Some(dir) = path.parent() {
-            fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        }
-        let text = template
-            .replace("@NAME@", &name)
-            .replace("@SDK@", &toml_string(&sdk));
-        fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
-    }
+    write_files(&args.path, TEMPLATES, &name, &sdk)?;
     let dir = args.path.display();
     let _ = writeln!(
         std::io::stdout(),
@@ -72,26 +64,57 @@ fn crate_name(path: &Path) -> anyhow::Result<String> {
     Ok(name.to_owned())
 }
 
+/// Writes `templates` (path, text) into `dir`, which must not exist, with
+/// `@NAME@` and `@SDK@` (as the inside of a quoted string) filled in.
+pub(super) fn write_files(
+    dir: &Path,
+    templates: &[(&str, &str)],
+    name: &str,
+    sdk: &Path,
+) -> anyhow::Result<()> {
+    if dir.exists() {
+        bail!("{} exists already", dir.display());
+    }
+    for (file, template) in templates {
+        let path = dir.join(file);
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+        }
+        let text = template
+            .replace("@NAME@", name)
+            .replace("@SDK@", &quoted(sdk));
+        fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
+
 /// The SDK to depend on: `--sdk`, else the one this binary was built with.
 fn sdk_path(given: Option<&Path>) -> anyhow::Result<PathBuf> {
-    let path = given.unwrap_or(Path::new(BUILT_WITH_SDK));
+    sdk_dir(given, BUILT_WITH_SDK, "Cargo.toml", "guest SDK")
+}
+
+/// The SDK directory `given`, else `built_with`; it must hold `marker`.
+pub(super) fn sdk_dir(
+    given: Option<&Path>,
+    built_with: &str,
+    marker: &str,
+    what: &str,
+) -> anyhow::Result<PathBuf> {
+    let path = given.unwrap_or(Path::new(built_with));
     let sdk = path.canonicalize().with_context(|| {
         format!(
-            "no guest SDK at {} (give its directory with --sdk PATH)",
+            "no {what} at {} (give its directory with --sdk PATH)",
             path.display()
         )
     })?;
-    if !sdk.join("Cargo.toml").is_file() {
-        bail!(
-            "{} is not the guest SDK: it has no Cargo.toml",
-            sdk.display()
-        );
+    if !sdk.join(marker).is_file() {
+        bail!("{} is not the {what}: it has no {marker}", sdk.display());
     }
     Ok(sdk)
 }
 
-/// `path` as the inside of a TOML basic string.
-fn toml_string(path: &Path) -> String {
+/// `path` as the inside of a TOML basic string or a Python string literal.
+fn quoted(path: &Path) -> String {
     path.display()
         .to_string()
         .replace('\\', "\\\\")

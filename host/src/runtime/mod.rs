@@ -5,9 +5,10 @@ instance's own CPU time, wall-clock time and output size. A plugin that
 traps, overruns or imports something outside the published set is stopped
 with an error naming what happened; the host carries on.
 
-Plugins see the `icmp-host:probe` imports and this WASI subset only:
-stdout and stderr (captured), clocks, random, an empty environment and a
-closed stdin. No filesystem, no sockets.
+Plugins see the `icmp-host:probe` imports and WASI as `wasi.rs` serves it:
+stdout and stderr (captured), clocks, random and a closed stdin; the
+filesystem, sockets and environment linked in a deny-everything form (no
+directory, every address refused, no variable). Nothing else links.
 */
 
 pub mod bindings;
@@ -31,7 +32,6 @@ use std::time::Duration;
 
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{Store, UpdateDeadline};
-use wasmtime_wasi::WasiCtxBuilder;
 
 pub use bindings::icmp_host::probe::{progress, types};
 pub use cache::{CacheError, default_dir as default_cache_dir, sha256_hex};
@@ -39,6 +39,7 @@ pub use events::MAX_EVENT_BYTES;
 pub use host::{HostError, ProbeCtx, SocketHandle};
 pub use interrupt::Interrupt;
 pub use limiter::MemoryLimitReached;
+pub use wasi::{Import, Inspection, Service};
 
 use crate::icmp::{Engine, Tenant};
 use crate::policy::Policy;
@@ -179,8 +180,9 @@ pub enum LoadError {
     },
     /// Imports something outside the published set.
     #[error(
-        "{name} imports `{import}`, which icmp-host does not provide (plugins may use the \
-         icmp-host:probe interfaces, WASI stdio, clocks and random only)"
+        "{name} imports `{import}`, which icmp-host does not provide (plugins may import \
+         icmp-host:probe and WASI 0.2's io, clocks, random, cli, filesystem and sockets; \
+         `icmp-host inspect` shows how each is served)"
     )]
     ForbiddenImport {
         /// Plugin name.
@@ -278,7 +280,7 @@ pub struct Stopped {
 /// A loaded plugin, ready to instantiate.
 pub struct Plugin {
     name: String,
-    imports: Vec<String>,
+    imports: Vec<Import>,
     pre: ProbePre<ProbeCtx>,
 }
 
@@ -288,8 +290,8 @@ impl Plugin {
         &self.name
     }
 
-    /// The interfaces it imports.
-    pub fn imports(&self) -> &[String] {
+    /// What it imports, and how the host serves each.
+    pub fn imports(&self) -> &[Import] {
         &self.imports
     }
 }
@@ -352,7 +354,7 @@ impl Runtime {
         }
         let engine = wasmtime::Engine::new(&config)?;
         let mut linker = Linker::new(&engine);
-        wasi::add_wasi_subset(&mut linker)?;
+        wasi::add_to_linker(&mut linker)?;
         bindings::Probe::add_to_linker::<ProbeCtx, HasSelf<ProbeCtx>>(&mut linker, |c| c)?;
         send_many::link(&mut linker)?;
         compat::link(&mut linker)?;
@@ -379,6 +381,12 @@ impl Runtime {
 
     /// Compiles (or loads from cache) and links a plugin.
     pub fn load(&self, name: &str, wasm: &[u8]) -> Result<Plugin, LoadError> {
+        let component = self.compile(name, wasm)?;
+        self.link(name, &component)
+    }
+
+    /// The compiled component: from the cache, or compiled (and cached).
+    fn compile(&self, name: &str, wasm: &[u8]) -> Result<Component, LoadError> {
         if wasm.len() > MAX_PLUGIN_BYTES {
             return Err(LoadError::TooLarge {
                 name: name.to_owned(),
@@ -386,25 +394,26 @@ impl Runtime {
             });
         }
         let sha = sha256_hex(wasm);
-        let cached = self.cache.as_ref().and_then(|c| c.load(&self.engine, &sha));
-        let component = match cached {
-            Some(c) => c,
-            None => {
-                let c = Component::new(&self.engine, wasm).map_err(|e| LoadError::Invalid {
-                    name: name.to_owned(),
-                    reason: root_cause(&e),
-                })?;
-                if let Some(cache) = &self.cache {
-                    // A cache that cannot be written only costs a recompile.
-                    let _ = cache.store(&c, &sha);
-                }
-                c
-            }
-        };
-        let imports = wasi::check_imports(name, &component, &self.engine)?;
+        if let Some(c) = self.cache.as_ref().and_then(|c| c.load(&self.engine, &sha)) {
+            return Ok(c);
+        }
+        let c = Component::new(&self.engine, wasm).map_err(|e| LoadError::Invalid {
+            name: name.to_owned(),
+            reason: root_cause(&e),
+        })?;
+        if let Some(cache) = &self.cache {
+            // A cache that cannot be written only costs a recompile.
+            let _ = cache.store(&c, &sha);
+        }
+        Ok(c)
+    }
+
+    /// Checks the imports and links a compiled component.
+    fn link(&self, name: &str, component: &Component) -> Result<Plugin, LoadError> {
+        let imports = wasi::check_imports(name, component, &self.engine)?;
         let pre = self
             .linker
-            .instantiate_pre(&component)
+            .instantiate_pre(component)
             .and_then(ProbePre::new)
             .map_err(|e| LoadError::WrongWorld {
                 name: name.to_owned(),
@@ -439,12 +448,7 @@ impl Runtime {
         } = session;
         let meter = CpuMeter::new(limits.cpu);
         let captured = output::CapturedOutput::new(limits.guest_output);
-        let mut wasi = WasiCtxBuilder::new();
-        wasi.stdout(captured.clone()).stderr(captured.clone());
-        if limits.stdin {
-            wasi.inherit_stdin();
-        }
-        let wasi = wasi.build();
+        let wasi = wasi::context(&captured, limits.stdin);
         let events = Arc::new(events::OutputGate::new(limits.output));
         let mut table = ResourceTable::new();
         table.set_max_capacity(host::MAX_HANDLES);

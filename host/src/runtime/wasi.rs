@@ -1,34 +1,49 @@
-//! What a plugin sees besides the probe contract: the published WASI
-//! subset (stdio captured, clocks, random, an empty environment, a closed
-//! stdin), and the check that refuses a component importing anything else.
+//! What a plugin sees besides the probe contract: the WASI interfaces the
+//! host serves — stdio (captured), clocks and random as WASI defines them;
+//! filesystem, sockets and environment in a deny-everything form — and the
+//! check that refuses a component importing anything else, naming it.
+//!
+//! The deny-everything interfaces are there for guests whose toolchain
+//! imports them whether or not they are used (a componentize-py Python
+//! component imports the filesystem and sockets): linked, they let such a
+//! plugin load, and every use fails the way a missing file or a refused
+//! connection does. Nothing a plugin can reach through them exists: no
+//! preopened directory, no network it may use, no variable, no argument.
 
 use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime_wasi::cli::StdoutStream;
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder};
 
-use super::LoadError;
 use super::clocks::{ClockView, InterruptibleClock};
 use super::host::ProbeCtx;
+use super::{LoadError, Runtime};
 
-/// WASI interfaces a plugin may import (any 0.2.x version).
-const ALLOWED_WASI: &[&str] = &[
-    "wasi:io/error",
-    "wasi:io/poll",
-    "wasi:io/streams",
-    "wasi:clocks/wall-clock",
-    "wasi:clocks/monotonic-clock",
-    "wasi:random/random",
-    "wasi:random/insecure",
-    "wasi:random/insecure-seed",
-    "wasi:cli/environment",
-    "wasi:cli/exit",
-    "wasi:cli/stdin",
-    "wasi:cli/stdout",
-    "wasi:cli/stderr",
-    "wasi:cli/terminal-input",
-    "wasi:cli/terminal-output",
-    "wasi:cli/terminal-stdin",
-    "wasi:cli/terminal-stdout",
-    "wasi:cli/terminal-stderr",
-];
+/// How the host serves an import.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    /// Provided as its definition says, within the run's limits.
+    Provided(&'static str),
+    /// Linked, but every operation is refused or finds nothing.
+    Denied(&'static str),
+}
+
+impl std::fmt::Display for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Service::Provided(how) => write!(f, "provided: {how}"),
+            Service::Denied(why) => write!(f, "denied: {why}"),
+        }
+    }
+}
+
+/// One import of a plugin and how the host serves it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Import {
+    /// The import as the component names it, e.g. `wasi:io/poll@0.2.9`.
+    pub name: String,
+    /// How the host serves it.
+    pub service: Service,
+}
 
 /// The `icmp-host:probe` interfaces this host serves (`wit/`), exactly.
 const PROBE_INTERFACES: &[&str] = &[
@@ -46,6 +61,106 @@ const PROBE_INTERFACES: &[&str] = &[
     "icmp-host:probe/control@0.1.0",
 ];
 
+/// Every WASI interface a plugin may import (any 0.2.x version), and how.
+const SERVED_WASI: &[(&str, Service)] = &[
+    (
+        "wasi:io/error",
+        Service::Provided("errors of the streams below"),
+    ),
+    (
+        "wasi:io/poll",
+        Service::Provided("waiting on clocks and streams"),
+    ),
+    (
+        "wasi:io/streams",
+        Service::Provided("the stdio streams below"),
+    ),
+    (
+        "wasi:clocks/wall-clock",
+        Service::Provided("the realtime clock"),
+    ),
+    (
+        "wasi:clocks/monotonic-clock",
+        Service::Provided("the monotonic clock; waits end on the run's interrupt"),
+    ),
+    ("wasi:random/random", Service::Provided("the host's CSPRNG")),
+    ("wasi:random/insecure", Service::Provided("a fast PRNG")),
+    (
+        "wasi:random/insecure-seed",
+        Service::Provided("a random seed"),
+    ),
+    (
+        "wasi:cli/exit",
+        Service::Provided("ends the run, reported as an error"),
+    ),
+    (
+        "wasi:cli/stdin",
+        Service::Provided("closed (the host's stdin with --stdin)"),
+    ),
+    (
+        "wasi:cli/stdout",
+        Service::Provided("captured, never mixed into results"),
+    ),
+    (
+        "wasi:cli/stderr",
+        Service::Provided("captured, shown as the plugin's lines"),
+    ),
+    ("wasi:cli/terminal-input", Service::Denied("no terminal")),
+    ("wasi:cli/terminal-output", Service::Denied("no terminal")),
+    ("wasi:cli/terminal-stdin", Service::Denied("no terminal")),
+    ("wasi:cli/terminal-stdout", Service::Denied("no terminal")),
+    ("wasi:cli/terminal-stderr", Service::Denied("no terminal")),
+    (
+        "wasi:cli/environment",
+        Service::Denied("empty: no variables, no arguments, no working directory"),
+    ),
+    (
+        "wasi:filesystem/types",
+        Service::Denied("no directories: nothing to open"),
+    ),
+    (
+        "wasi:filesystem/preopens",
+        Service::Denied("no directories are preopened"),
+    ),
+    (
+        "wasi:sockets/network",
+        Service::Denied("every address is refused"),
+    ),
+    (
+        "wasi:sockets/instance-network",
+        Service::Denied("a network that refuses every address"),
+    ),
+    (
+        "wasi:sockets/tcp-create-socket",
+        Service::Denied("TCP is refused before any socket exists"),
+    ),
+    ("wasi:sockets/tcp", Service::Denied("TCP is refused")),
+    (
+        "wasi:sockets/udp-create-socket",
+        Service::Denied("UDP is refused before any socket exists"),
+    ),
+    ("wasi:sockets/udp", Service::Denied("UDP is refused")),
+    (
+        "wasi:sockets/ip-name-lookup",
+        Service::Denied("every lookup fails (names resolve through icmp-host:probe/dns)"),
+    ),
+];
+
+/// How the host serves `import`, or `None` when it does not.
+pub fn service(import: &str) -> Option<Service> {
+    if PROBE_INTERFACES.contains(&import) {
+        return Some(Service::Provided("icmp-host, under the run's policy"));
+    }
+    let (unversioned, version) = import.split_once('@').unwrap_or((import, ""));
+    if !(version.is_empty() || version.starts_with("0.2.")) {
+        return None;
+    }
+    SERVED_WASI
+        .iter()
+        .find(|(name, _)| *name == unversioned)
+        .map(|(_, service)| *service)
+}
+
 /// Marks the WASI I/O interfaces' view of the store: its resource table.
 struct HasIo;
 
@@ -53,18 +168,20 @@ impl wasmtime::component::HasData for HasIo {
     type Data<'a> = &'a mut ResourceTable;
 }
 
-/// Adds the published WASI subset (and nothing else) to the linker.
-pub(super) fn add_wasi_subset(l: &mut Linker<ProbeCtx>) -> anyhow::Result<()> {
+/// Links every interface of [`SERVED_WASI`] (and nothing else).
+pub(super) fn add_to_linker(l: &mut Linker<ProbeCtx>) -> anyhow::Result<()> {
     use wasmtime_wasi::cli::{WasiCli, WasiCliView};
     use wasmtime_wasi::clocks::{WasiClocks, WasiClocksCtxView, WasiClocksView};
-    use wasmtime_wasi::p2::bindings::{cli, clocks, io, random};
+    use wasmtime_wasi::filesystem::{WasiFilesystem, WasiFilesystemView};
+    use wasmtime_wasi::p2::bindings::{cli, clocks, filesystem, io, random, sockets};
     use wasmtime_wasi::random::WasiRandom;
+    use wasmtime_wasi::sockets::{WasiSockets, WasiSocketsView};
 
     io::error::add_to_linker::<ProbeCtx, HasIo>(l, |t| &mut t.table)?;
     io::poll::add_to_linker::<ProbeCtx, HasIo>(l, |t| &mut t.table)?;
     io::streams::add_to_linker::<ProbeCtx, HasIo>(l, |t| &mut t.table)?;
     clocks::wall_clock::add_to_linker::<ProbeCtx, WasiClocks>(l, ProbeCtx::clocks)?;
-    // Clock subscriptions wake on the run's interrupt (`std::thread::sleep`).
+    // Clock subscriptions wake on the run's interrupt (`time.sleep`, WASI poll).
     clocks::monotonic_clock::add_to_linker::<ProbeCtx, InterruptibleClock>(l, |t| ClockView {
         clocks: WasiClocksCtxView {
             ctx: t.wasi.clocks(),
@@ -85,33 +202,154 @@ pub(super) fn add_wasi_subset(l: &mut Linker<ProbeCtx>) -> anyhow::Result<()> {
     cli::terminal_stdin::add_to_linker::<ProbeCtx, WasiCli>(l, ProbeCtx::cli)?;
     cli::terminal_stdout::add_to_linker::<ProbeCtx, WasiCli>(l, ProbeCtx::cli)?;
     cli::terminal_stderr::add_to_linker::<ProbeCtx, WasiCli>(l, ProbeCtx::cli)?;
+    // Denied: served by wasmtime-wasi with a context that has nothing in it
+    // (see `context`).
+    filesystem::types::add_to_linker::<ProbeCtx, WasiFilesystem>(l, ProbeCtx::filesystem)?;
+    filesystem::preopens::add_to_linker::<ProbeCtx, WasiFilesystem>(l, ProbeCtx::filesystem)?;
+    sockets::network::add_to_linker::<ProbeCtx, WasiSockets>(
+        l,
+        &Default::default(),
+        ProbeCtx::sockets,
+    )?;
+    sockets::instance_network::add_to_linker::<ProbeCtx, WasiSockets>(l, ProbeCtx::sockets)?;
+    sockets::tcp_create_socket::add_to_linker::<ProbeCtx, WasiSockets>(l, ProbeCtx::sockets)?;
+    sockets::tcp::add_to_linker::<ProbeCtx, WasiSockets>(l, ProbeCtx::sockets)?;
+    sockets::udp_create_socket::add_to_linker::<ProbeCtx, WasiSockets>(l, ProbeCtx::sockets)?;
+    sockets::udp::add_to_linker::<ProbeCtx, WasiSockets>(l, ProbeCtx::sockets)?;
+    sockets::ip_name_lookup::add_to_linker::<ProbeCtx, WasiSockets>(l, ProbeCtx::sockets)?;
     Ok(())
 }
 
-/// Refuses a component importing anything outside the published set,
-/// naming the import; returns the imports.
+/// The WASI context of one run: stdout and stderr into `captured`, stdin
+/// closed unless `stdin`, and nothing else — no preopened directory, no
+/// environment variable or argument, TCP, UDP and name lookups off, and
+/// an address check that refuses every address.
+pub(super) fn context(captured: &(impl StdoutStream + Clone + 'static), stdin: bool) -> WasiCtx {
+    let mut b = WasiCtxBuilder::new();
+    b.stdout(captured.clone()).stderr(captured.clone());
+    if stdin {
+        b.inherit_stdin();
+    }
+    b.allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false)
+        .socket_addr_check(|_, _| Box::pin(async { false }));
+    b.build()
+}
+
+/// Every import of `component` and how it is served (`None`: it is not).
+fn services(component: &Component, engine: &wasmtime::Engine) -> Vec<(String, Option<Service>)> {
+    component
+        .component_type()
+        .imports(engine)
+        .map(|(import, _)| (import.to_owned(), service(import)))
+        .collect()
+}
+
+/// Refuses a component importing anything the host does not serve, naming
+/// the import; returns every import with how it is served.
 pub(super) fn check_imports(
     name: &str,
     component: &Component,
     engine: &wasmtime::Engine,
-) -> Result<Vec<String>, LoadError> {
-    let mut imports = Vec::new();
-    for (import, _) in component.component_type().imports(engine) {
-        let unversioned = import.split('@').next().unwrap_or(import);
-        if !PROBE_INTERFACES.contains(&import) && !ALLOWED_WASI.contains(&unversioned) {
-            return Err(LoadError::ForbiddenImport {
+) -> Result<Vec<Import>, LoadError> {
+    services(component, engine)
+        .into_iter()
+        .map(|(import, service)| match service {
+            Some(service) => Ok(Import {
+                name: import,
+                service,
+            }),
+            None => Err(LoadError::ForbiddenImport {
                 name: name.to_owned(),
-                import: import.to_owned(),
-            });
-        }
-        imports.push(import.to_owned());
+                import,
+            }),
+        })
+        .collect()
+}
+
+/// What `icmp-host inspect` reports about a component.
+#[derive(Debug)]
+pub struct Inspection {
+    /// Every import and how the host serves it; `None`: not served.
+    pub imports: Vec<(String, Option<Service>)>,
+    /// Whether it loads; the error names what stops it (the first import
+    /// not served, or a missing export).
+    pub load: Result<(), LoadError>,
+}
+
+impl Runtime {
+    /// Compiles `wasm` as `run` would (through the cache), lists every
+    /// import with how it is served, and links it: `load` says whether it
+    /// would run, and if not, why. Fails only when `wasm` is not a
+    /// component at all.
+    pub fn inspect(&self, name: &str, wasm: &[u8]) -> Result<Inspection, LoadError> {
+        let component = self.compile(name, wasm)?;
+        Ok(Inspection {
+            imports: services(&component, &self.engine),
+            load: self.link(name, &component).map(drop),
+        })
     }
-    Ok(imports)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn probe_contract_and_wasi_0_2_are_served() {
+        assert!(matches!(
+            service("icmp-host:probe/sockets@0.2.0"),
+            Some(Service::Provided(_))
+        ));
+        assert!(matches!(
+            service("wasi:clocks/monotonic-clock@0.2.9"),
+            Some(Service::Provided(_))
+        ));
+        assert!(matches!(
+            service("wasi:io/poll"),
+            Some(Service::Provided(_))
+        ));
+        let fs = service("wasi:filesystem/types@0.2.9").unwrap();
+        assert_eq!(fs.to_string(), "denied: no directories: nothing to open");
+        for denied in [
+            "wasi:filesystem/preopens@0.2.0",
+            "wasi:sockets/tcp@0.2.9",
+            "wasi:sockets/udp-create-socket@0.2.3",
+            "wasi:sockets/ip-name-lookup@0.2.9",
+            "wasi:cli/environment@0.2.9",
+        ] {
+            assert!(
+                matches!(service(denied), Some(Service::Denied(_))),
+                "{denied}"
+            );
+        }
+    }
+
+    #[test]
+    fn anything_else_is_not_served() {
+        for refused in [
+            "wasi:http/outgoing-handler@0.2.9",
+            "wasi:filesystem/types@0.3.0",
+            "wasi:sockets/tcp@1.0.0",
+            "wasi:keyvalue/store@0.2.0",
+            "evil:exfil/upload",
+            "icmp-host:probe-extra/x@0.2.0",
+            "icmp-host:probe/sockets@0.3.0",
+            "icmp-host:probe/limits@0.1.0",
+            "wasi:io/poll-extended@0.2.9",
+        ] {
+            assert_eq!(service(refused), None, "{refused}");
+        }
+    }
+
+    #[test]
+    fn every_served_wasi_interface_is_named_once() {
+        let mut names: Vec<&str> = SERVED_WASI.iter().map(|(n, _)| *n).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), SERVED_WASI.len());
+    }
 
     /// The served list is the contract: every interface of `wit/`, at the
     /// package's version, and nothing else.

@@ -44,7 +44,7 @@ impl From<&Upload> for UploadInfo {
         UploadInfo {
             sha256: format!("sha256:{}", u.sha256),
             size: u.size,
-            imports: u.plugin.imports().to_vec(),
+            imports: u.plugin.imports().iter().map(|i| i.name.clone()).collect(),
         }
     }
 }

@@ -1,5 +1,5 @@
 //! Reads a file: the component imports the WASI filesystem, which the host
-//! must refuse at load, naming the import.
+//! serves with no directory at all, so the read finds nothing.
 
 use icmp_host_sdk::{Output, Probe, RunError};
 
