@@ -95,6 +95,14 @@ impl Plane {
             || (!self.busy.load(Ordering::Acquire) && !self.receiver.has_pending())
     }
 
+    /// Whether the receiving socket is over half full: sending more before
+    /// the reader has taken some risks the kernel dropping replies.
+    pub(crate) fn congested(&self) -> bool {
+        self.receiver
+            .backlog()
+            .is_some_and(|(queued, size)| queued > size / 2)
+    }
+
     /// Parses one delivery and hands it to the owning virtual socket;
     /// returns that socket's queue when delivered.
     fn handle(&self, buf: &[u8], incoming: Incoming) -> Option<Arc<Queue>> {

@@ -121,6 +121,12 @@ pub trait Transport: Send + Sync + 'static {
 
     /// Whether a datagram waits in the kernel to be received.
     fn has_pending(&self) -> bool;
+
+    /// Bytes waiting in the kernel to be received, and the most it holds;
+    /// `None` when unknown.
+    fn backlog(&self) -> Option<(usize, usize)> {
+        None
+    }
 }
 
 /// Sends through any transport; `stamp` runs right before the system call.
@@ -187,6 +193,10 @@ impl Transport for KernelSocket {
     fn has_pending(&self) -> bool {
         // An error reading the queue size is not "empty": assume pending.
         sys::pending_bytes(self.fd.as_raw_fd()).is_none_or(|n| n > 0)
+    }
+
+    fn backlog(&self) -> Option<(usize, usize)> {
+        sys::receive_backlog(self.fd.as_raw_fd())
     }
 
     fn try_recv_batch(&self, batch: &mut Batch) -> io::Result<()> {
@@ -294,6 +304,7 @@ pub(crate) mod scripted {
         sent: Vec<Sent>,
         inbox: VecDeque<(Vec<u8>, Received)>,
         waker: Option<Waker>,
+        backlog: Option<(usize, usize)>,
     }
 
     /// See the module docs.
@@ -324,6 +335,11 @@ pub(crate) mod scripted {
         pub fn sent(&self) -> Vec<Sent> {
             self.state.lock().unwrap().sent.clone()
         }
+
+        /// What [`Transport::backlog`] reports from now on.
+        pub fn set_backlog(&self, backlog: Option<(usize, usize)>) {
+            self.state.lock().unwrap().backlog = backlog;
+        }
     }
 
     impl Transport for Scripted {
@@ -351,6 +367,10 @@ pub(crate) mod scripted {
 
         fn has_pending(&self) -> bool {
             !self.state.lock().unwrap().inbox.is_empty()
+        }
+
+        fn backlog(&self) -> Option<(usize, usize)> {
+            self.state.lock().unwrap().backlog
         }
 
         fn try_recv_batch(&self, batch: &mut Batch) -> io::Result<()> {

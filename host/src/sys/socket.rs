@@ -194,6 +194,27 @@ pub fn pending_bytes(fd: RawFd) -> Option<usize> {
     (rc == 0).then(|| usize::try_from(n).unwrap_or(0))
 }
 
+/// How full `fd`'s receive buffer is: bytes queued (datagrams and the
+/// error queue together) and the buffer's size (`SO_MEMINFO`); `None`
+/// when the kernel would not say.
+pub fn receive_backlog(fd: RawFd) -> Option<(usize, usize)> {
+    // SK_MEMINFO_VARS words; RMEM_ALLOC is the first, RCVBUF the second.
+    let mut info = [0u32; 16];
+    let mut len = std::mem::size_of_val(&info) as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into `info`, a live
+    // local array of that size, and stores the length it wrote.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_MEMINFO,
+            info.as_mut_ptr().cast(),
+            &mut len,
+        )
+    };
+    (rc == 0 && len >= 8).then(|| (info[0] as usize, info[1] as usize))
+}
+
 /// Checks that `source` belongs to this host: a throwaway bind.
 pub fn check_local_address(source: SocketAddr) -> io::Result<()> {
     std::net::UdpSocket::bind(source).map(drop)
