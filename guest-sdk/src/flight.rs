@@ -130,8 +130,32 @@ pub struct FlightEvent {
     pub fate: Fate,
 }
 
-/// Replies are matched by family, identifier and sequence.
-type Key = (Family, u16, u16);
+/// Replies are matched by family, identifier and sequence, packed into
+/// one number: one multiply to hash.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct Key(u64);
+
+impl Key {
+    fn new(family: Family, id: u16, sequence: u16) -> Key {
+        let family = match family {
+            Family::V4 => 0,
+            Family::V6 => 1,
+        };
+        Key(family << 32 | u64::from(id) << 16 | u64::from(sequence))
+    }
+
+    fn of(request: &EchoRequest) -> Key {
+        Key::new(request.destination.family(), request.id, request.sequence)
+    }
+
+    fn id(self) -> u16 {
+        (self.0 >> 16) as u16
+    }
+
+    fn sequence(self) -> u16 {
+        self.0 as u16
+    }
+}
 
 /// Maps keyed by our own numbers need no protection from chosen
 /// collisions: a multiplicative hash is enough, and small.
@@ -143,10 +167,10 @@ type Set<K> = HashSet<K, BuildHasherDefault<Mix>>;
 struct Mix(u64);
 
 impl Hasher for Mix {
-    /// The product's well-mixed high bits, rotated down to where hashbrown
-    /// takes the bucket index (as rustc-hash 2 does): the low bits alone
-    /// barely change between addresses that share a prefix (127.1.x.y),
-    /// and lookups degrade into long probes.
+    /// The product's high bits are its well-mixed ones; hash tables index
+    /// by the low bits (of a 32-bit `usize` in wasm): rotate them down. The
+    /// low bits alone depend only on the inputs' low bits — 65,536
+    /// addresses of a /16 would share them, and one bucket chain.
     fn finish(&self) -> u64 {
         self.0.rotate_left(26)
     }
@@ -171,6 +195,11 @@ impl Hasher for Mix {
 
     fn write_u64(&mut self, n: u64) {
         self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    fn write_u128(&mut self, n: u128) {
+        self.write_u64(n as u64);
+        self.write_u64((n >> 64) as u64);
     }
 
     fn write_usize(&mut self, n: usize) {
@@ -218,9 +247,14 @@ pub struct Flight<'n, N: Network> {
     /// Keys (and indexes) in send order, hence in deadline order (one
     /// timeout for all); entries of settled requests are skipped.
     order: VecDeque<(Key, usize)>,
-    /// Answered requests, for their duplicates.
-    answered: Map<Key, Slot>,
+    /// Answered requests (index and destination), for their duplicates.
+    answered: Map<Key, (usize, Address)>,
     last_to: Map<IpAddr, Duration>,
+    /// `last_to` is pruned when it has grown to this.
+    prune_at: usize,
+    /// Scratch sets of [`Flight::due`], kept for their room.
+    batch_to: Set<IpAddr>,
+    batch_keys: Set<Key>,
     next_send: Duration,
     spacing: Duration,
     max_batch: usize,
@@ -239,6 +273,9 @@ const CATCH_UP: Duration = Duration::from_millis(10);
 /// might have answers.
 const SHARED_WAIT: Duration = Duration::from_millis(10);
 
+/// Size of the per-destination books at which they are first pruned.
+const PRUNE_FROM: usize = 4096;
+
 impl<'n, N: Network> Flight<'n, N> {
     /// A flight over `net`; sockets are opened as requests of each family
     /// come. Reads the host's limits once.
@@ -256,6 +293,9 @@ impl<'n, N: Network> Flight<'n, N> {
             order: VecDeque::new(),
             answered: Map::default(),
             last_to: Map::default(),
+            prune_at: PRUNE_FROM,
+            batch_to: Set::default(),
+            batch_keys: Set::default(),
             next_send: start,
             spacing,
             options: FlightOptions {
@@ -346,6 +386,9 @@ impl<'n, N: Network> Flight<'n, N> {
                 // Take in what already arrived after every batch: the
                 // host's queues are bounded, a long burst must not fill them.
                 self.receive(Duration::ZERO)?;
+                // Nor may the send order grow with the burst: the settled
+                // requests at its head go.
+                self.next_deadline();
                 continue;
             }
             let expiry = self.next_deadline();
@@ -402,13 +445,13 @@ impl<'n, N: Network> Flight<'n, N> {
         }
         let (mut count, mut bytes) = (0, 0);
         // Sets, not lists: a batch holds up to a thousand requests.
-        let mut batch_to: Set<IpAddr> = Set::default();
-        let mut batch_keys: Set<Key> = Set::default();
+        self.batch_to.clear();
+        self.batch_keys.clear();
         for (_, r) in self.queue.iter().take(room.min(self.max_batch)) {
-            let key = (r.destination.family(), r.id, r.sequence);
+            let key = Key::of(r);
             if r.destination.family() != family
                 || self.in_flight.contains_key(&key)
-                || !batch_keys.insert(key)
+                || !self.batch_keys.insert(key)
             {
                 break;
             }
@@ -420,7 +463,7 @@ impl<'n, N: Network> Flight<'n, N> {
                     at = last + self.options.per_destination;
                     break;
                 }
-                if !batch_to.insert(ip) {
+                if !self.batch_to.insert(ip) {
                     break;
                 }
             }
@@ -448,7 +491,7 @@ impl<'n, N: Network> Flight<'n, N> {
         // realtime clock, deadlines on the monotonic one.
         let (now, wall) = (self.net.now(), self.net.wall_clock());
         for ((index, request), result) in indexes.into_iter().zip(&requests).zip(results) {
-            let key = (family, request.id, request.sequence);
+            let key = Key::of(request);
             match result {
                 Ok(timestamp) => {
                     // The host's own send time: a send may have waited
@@ -542,7 +585,7 @@ impl<'n, N: Network> Flight<'n, N> {
 
     /// One message from the host.
     fn take(&mut self, reply: Reply) {
-        let key = (reply.family, reply.id, reply.sequence);
+        let key = Key::new(reply.family, reply.id, reply.sequence);
         if reply.kind().is_note() {
             // The host renders it as iputils does ("From … Redirect Host").
             self.net.emit(Event::Reply(reply));
@@ -552,9 +595,9 @@ impl<'n, N: Network> Flight<'n, N> {
             // A duplicate of an answer reported already; anything else
             // answers a request that timed out.
             if reply.duplicate
-                && let Some(slot) = self.answered.get(&key)
+                && let Some(&(index, destination)) = self.answered.get(&key)
             {
-                let slot = Slot::unsent(slot.index, slot.destination);
+                let slot = Slot::unsent(index, destination);
                 self.report(key, &slot, Fate::Duplicate(reply));
             }
             return;
@@ -579,7 +622,7 @@ impl<'n, N: Network> Flight<'n, N> {
             self.report(key, &slot, Fate::Timeout);
         } else {
             self.report(key, &slot, Fate::Reply(reply));
-            self.answered.insert(key, slot);
+            self.answered.insert(key, (slot.index, slot.destination));
         }
     }
 
@@ -588,8 +631,8 @@ impl<'n, N: Network> Flight<'n, N> {
         self.events.push_back(FlightEvent {
             index: slot.index,
             destination: slot.destination,
-            id: key.1,
-            sequence: key.2,
+            id: key.id(),
+            sequence: key.sequence(),
             sent_at: slot.sent_at,
             fate,
         });
@@ -617,7 +660,7 @@ impl<'n, N: Network> Flight<'n, N> {
             let (key, _) = self.order.pop_front().expect("a deadline has an entry");
             let slot = self.in_flight.remove(&key).expect("present");
             if slot.answered {
-                self.answered.insert(key, slot);
+                self.answered.insert(key, (slot.index, slot.destination));
             } else {
                 self.report(key, &slot, Fate::Timeout);
             }
@@ -642,13 +685,16 @@ impl<'n, N: Network> Flight<'n, N> {
     }
 
     /// Keeps the per-destination books from growing with every target.
+    /// Amortised O(1) per send: a pruning that keeps most entries (a sweep
+    /// faster than the gap) waits until the books have doubled.
     fn forget_old_destinations(&mut self) {
         let gap = self.options.per_destination;
-        if gap.is_zero() || self.last_to.len() < 4096 {
+        if gap.is_zero() || self.last_to.len() < self.prune_at {
             return;
         }
         let now = self.net.now();
         self.last_to.retain(|_, &mut t| t + gap > now);
+        self.prune_at = (2 * self.last_to.len()).max(PRUNE_FROM);
     }
 }
 

@@ -160,7 +160,7 @@ impl TimestampSource {
 
 impl crate::json::ToJson for TimestampSource {
     fn write_json(&self, out: &mut String) {
-        self.name().write_json(out)
+        crate::json::Plain(self.name()).write_json(out)
     }
 }
 

@@ -17,6 +17,7 @@ assert_eq!(&*line, r#"{"address":"192.0.2.1","alive":true,"rtt":0.041,"ttl":64,"
 ```
 */
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 use crate::{Address, Family};
@@ -55,12 +56,10 @@ impl<'a> Object<'a> {
 
     /// Adds `"name": value`.
     pub fn field<T: ToJson + ?Sized>(&mut self, name: &str, value: &T) -> &mut Object<'a> {
-        if !self.empty {
-            self.out.push(',');
-        }
+        self.out.push_str(if self.empty { "\"" } else { ",\"" });
         self.empty = false;
-        string(self.out, name);
-        self.out.push(':');
+        escaped(self.out, name);
+        self.out.push_str("\":");
         value.write_json(self.out);
         self
     }
@@ -73,9 +72,60 @@ impl<'a> Object<'a> {
         self
     }
 
+    /// Adds a field whose key is a [`key!`] literal: written as is, with
+    /// no escaping to look for (the SDK's own records, written by the
+    /// thousand).
+    pub(crate) fn known<T: ToJson + ?Sized>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> &mut Object<'a> {
+        if !self.empty {
+            self.out.push(',');
+        }
+        self.empty = false;
+        self.out.push_str(key);
+        value.write_json(self.out);
+        self
+    }
+
+    /// [`Object::known`], only when `value` is `Some`.
+    pub(crate) fn known_optional<T: ToJson>(
+        &mut self,
+        key: &'static str,
+        value: &Option<T>,
+    ) -> &mut Object<'a> {
+        if let Some(v) = value {
+            self.known(key, v);
+        }
+        self
+    }
+
     /// Closes the object.
     pub fn end(self) {
         self.out.push('}');
+    }
+}
+
+/// `"name":` as one literal, for [`Object::known`] (`name` must need no
+/// escaping).
+macro_rules! key {
+    ($name:literal) => {
+        concat!("\"", $name, "\":")
+    };
+}
+pub(crate) use key;
+
+/// A string that needs no escaping (a name from a fixed set), written
+/// without looking for any.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Plain(pub &'static str);
+
+impl ToJson for Plain {
+    fn write_json(&self, out: &mut String) {
+        out.push('"');
+        out.push_str(self.0);
+        out.push('"');
     }
 }
 
@@ -126,6 +176,89 @@ impl ToJson for Json {
     }
 }
 
+/// A JSON list whose items come in any order and are written in index
+/// order: an item that comes early waits, as JSON text, for those before
+/// it; the others go straight into the list. For results reported as they
+/// finish but listed in input order, without keeping every record.
+///
+/// ```
+/// use icmp_host_sdk::json::OrderedList;
+/// let mut list = OrderedList::with_capacity(16);
+/// list.push(1, &"b");
+/// list.push(0, &"a");
+/// list.push(2, &"c");
+/// assert_eq!(list.finish(), r#"["a","b","c"]"#);
+/// ```
+#[derive(Debug, Default)]
+pub struct OrderedList {
+    out: String,
+    /// Items written so far.
+    written: usize,
+    /// Items that came before their turn: `early[i]` is item
+    /// `written + 1 + i`.
+    early: std::collections::VecDeque<Option<String>>,
+}
+
+impl OrderedList {
+    /// An empty list with room for `bytes` of JSON text (room that is
+    /// never written costs no memory: size it generously).
+    pub fn with_capacity(bytes: usize) -> OrderedList {
+        let mut out = String::with_capacity(bytes);
+        out.push('[');
+        OrderedList {
+            out,
+            written: 0,
+            early: Default::default(),
+        }
+    }
+
+    /// Adds item `index` (each index once; an index already passed is
+    /// ignored).
+    pub fn push<T: ToJson + ?Sized>(&mut self, index: usize, item: &T) {
+        let Some(ahead) = index.checked_sub(self.written) else {
+            return;
+        };
+        if ahead > 0 {
+            if self.early.len() < ahead {
+                self.early.resize(ahead, None);
+            }
+            self.early[ahead - 1] = Some(item.to_json());
+            return;
+        }
+        self.separate();
+        item.write_json(&mut self.out);
+        self.written += 1;
+        // Then those that were waiting for it, up to the next that has not
+        // come (its empty place goes too: the rest move up one).
+        while let Some(Some(text)) = self.early.pop_front() {
+            self.separate();
+            self.out.push_str(&text);
+            self.written += 1;
+        }
+    }
+
+    fn separate(&mut self) {
+        if self.written > 0 {
+            self.out.push(',');
+        }
+    }
+
+    /// The list's text: every item pushed, in index order (an index that
+    /// never came is left out).
+    pub fn finish(mut self) -> String {
+        let mut first = self.written == 0;
+        for text in std::mem::take(&mut self.early).into_iter().flatten() {
+            if !first {
+                self.out.push(',');
+            }
+            first = false;
+            self.out.push_str(&text);
+        }
+        self.out.push(']');
+        self.out
+    }
+}
+
 /// JSON text written as is (it must be valid JSON already).
 #[derive(Debug, Clone, Copy)]
 pub struct Raw<'a>(pub &'a str);
@@ -157,12 +290,12 @@ impl Decimal {
 
 impl ToJson for Decimal {
     fn write_json(&self, out: &mut String) {
-        let scaled = self.value * 10f64.powi(self.places as i32);
+        let scaled = self.value * POW10[self.places as usize] as f64;
         if !scaled.is_finite() || scaled.abs() >= 9.0e18 {
             out.push_str("null");
             return;
         }
-        out.push_str(&decimal(scaled.round() as i64, self.places));
+        write_decimal(out, scaled.round() as i64, self.places);
     }
 }
 
@@ -173,49 +306,152 @@ pub struct Millis(pub Duration);
 impl ToJson for Millis {
     fn write_json(&self, out: &mut String) {
         let ns = i64::try_from(self.0.as_nanos()).unwrap_or(i64::MAX);
-        out.push_str(&decimal(ns, 6));
+        write_decimal(out, ns, 6);
     }
 }
 
 /// `units / 10^places` written as a decimal with at least one fractional
 /// digit and no trailing zeros: `decimal(41, 3) == "0.041"`.
 pub(crate) fn decimal(units: i64, places: u32) -> String {
-    let scale = 10u64.pow(places);
-    let magnitude = units.unsigned_abs();
     let mut s = String::new();
-    if units < 0 {
-        s.push('-');
-    }
-    s.push_str(&(magnitude / scale).to_string());
-    s.push('.');
-    let frac = (magnitude % scale).to_string();
-    let mut digits = "0".repeat(places as usize - frac.len().min(places as usize));
-    digits.push_str(&frac);
-    let kept = digits.trim_end_matches('0');
-    s.push_str(if kept.is_empty() { "0" } else { kept });
+    write_decimal(&mut s, units, places);
     s
 }
+
+/// Appends [`decimal`]`(units, places)` to `out` (`places` ≤ 9).
+fn write_decimal(out: &mut String, units: i64, places: u32) {
+    let mut text = Ascii::default();
+    if units < 0 {
+        text.byte(b'-');
+    }
+    let magnitude = units.unsigned_abs();
+    let scale = POW10[places as usize];
+    text.unsigned(magnitude / scale);
+    text.byte(b'.');
+    let mut frac = magnitude % scale;
+    let mut digits = places as usize;
+    if frac == 0 {
+        digits = 1;
+    }
+    while frac != 0 && frac.is_multiple_of(10) {
+        frac /= 10;
+        digits -= 1;
+    }
+    // `frac` has at most `digits` digits: leading zeros pad it.
+    text.padded(frac, digits);
+    text.append_to(out);
+}
+
+/// Appends `n` in decimal, with no allocation and no formatting machinery.
+fn write_unsigned(out: &mut String, n: u64) {
+    if n < 10 {
+        out.push(char::from(b'0' + n as u8));
+        return;
+    }
+    let mut text = Ascii::default();
+    text.unsigned(n);
+    text.append_to(out);
+}
+
+/// Short ASCII text (a number, an address) assembled on the stack and
+/// appended in one go rather than a character at a time.
+struct Ascii {
+    buf: [u8; 48],
+    len: usize,
+}
+
+impl Default for Ascii {
+    fn default() -> Ascii {
+        Ascii {
+            buf: [0; 48],
+            len: 0,
+        }
+    }
+}
+
+impl Ascii {
+    fn byte(&mut self, b: u8) {
+        self.buf[self.len] = b;
+        self.len += 1;
+    }
+
+    /// `n` in decimal.
+    fn unsigned(&mut self, n: u64) {
+        let mut digits = 1;
+        while digits < 20 && n >= POW10[digits] {
+            digits += 1;
+        }
+        self.padded(n, digits);
+    }
+
+    /// The last `digits` decimal digits of `n`, leading zeros included.
+    fn padded(&mut self, mut n: u64, digits: usize) {
+        let end = self.len + digits;
+        for slot in self.buf[self.len..end].iter_mut().rev() {
+            *slot = b'0' + (n % 10) as u8;
+            n /= 10;
+        }
+        self.len = end;
+    }
+
+    fn append_to(&self, out: &mut String) {
+        out.push_str(std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default());
+    }
+}
+
+/// `10^i` for every `i` a `u64` holds (`10^19` is the last).
+const POW10: [u64; 20] = {
+    let mut p = [1u64; 20];
+    let mut i = 1;
+    while i < 20 {
+        p[i] = p[i - 1] * 10;
+        i += 1;
+    }
+    p
+};
 
 /// Appends `s` as a JSON string literal.
 fn string(out: &mut String, s: &str) {
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if u32::from(c) < 0x20 => {
-                const HEX: &[u8; 16] = b"0123456789abcdef";
-                out.push_str("\\u00");
-                out.push(HEX[(c as usize) >> 4] as char);
-                out.push(HEX[(c as usize) & 15] as char);
+    escaped(out, s);
+    out.push('"');
+}
+
+/// Appends `s` escaped for a JSON string: unescaped runs are copied whole.
+fn escaped(out: &mut String, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut run = 0;
+    for (at, &b) in s.as_bytes().iter().enumerate() {
+        let short = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0..0x20 => "",
+            _ => continue,
+        };
+        // Only ASCII bytes end a run: the slice bounds are char boundaries.
+        out.push_str(&s[run..at]);
+        run = at + 1;
+        if short.is_empty() {
+            let mut text = Ascii::default();
+            for c in [
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[usize::from(b >> 4)],
+                HEX[usize::from(b & 15)],
+            ] {
+                text.byte(c);
             }
-            c => out.push(c),
+            text.append_to(out);
+        } else {
+            out.push_str(short);
         }
     }
-    out.push('"');
+    out.push_str(&s[run..]);
 }
 
 impl ToJson for str {
@@ -236,16 +472,30 @@ impl ToJson for bool {
     }
 }
 
-macro_rules! integers {
+macro_rules! unsigned {
     ($($t:ty),*) => {$(
         impl ToJson for $t {
             fn write_json(&self, out: &mut String) {
-                out.push_str(&self.to_string());
+                write_unsigned(out, *self as u64);
             }
         }
     )*};
 }
-integers!(u8, u16, u32, u64, usize, i8, i16, i32, i64, isize);
+unsigned!(u8, u16, u32, u64, usize);
+
+macro_rules! signed {
+    ($($t:ty),*) => {$(
+        impl ToJson for $t {
+            fn write_json(&self, out: &mut String) {
+                if *self < 0 {
+                    out.push('-');
+                }
+                write_unsigned(out, self.unsigned_abs() as u64);
+            }
+        }
+    )*};
+}
+signed!(i8, i16, i32, i64, isize);
 
 /// The shortest decimal that reads back as the same number; `null` when
 /// not finite. (Links the standard float formatting: [`Decimal`] does not.)
@@ -293,10 +543,28 @@ impl<T: ToJson + ?Sized> ToJson for &T {
     }
 }
 
-/// Written as a string, like `ping` prints it.
+/// Written as a string, like `ping` prints it. (An address's text never
+/// needs escaping.)
 impl ToJson for Address {
     fn write_json(&self, out: &mut String) {
-        string(out, &self.to_string());
+        match self.ip {
+            IpAddr::V4(ip) if self.scope_id == 0 => {
+                let mut text = Ascii::default();
+                text.byte(b'"');
+                for (i, octet) in ip.octets().into_iter().enumerate() {
+                    if i > 0 {
+                        text.byte(b'.');
+                    }
+                    text.unsigned(u64::from(octet));
+                }
+                text.byte(b'"');
+                text.append_to(out);
+            }
+            _ => {
+                use std::fmt::Write;
+                let _ = write!(out, "\"{self}\"");
+            }
+        }
     }
 }
 
@@ -326,11 +594,62 @@ mod tests {
         assert_eq!(d(f64::NAN, 3), "null");
         assert_eq!(Millis(Duration::from_nanos(41_235)).to_json(), "0.041235");
         assert_eq!(Millis(Duration::from_secs(2)).to_json(), "2000.0");
+        assert_eq!(d(0.000001, 6), "0.000001");
+        assert_eq!(d(7.0, 0), "7.0");
+        assert_eq!(d(-0.5, 3), "-0.5");
+        assert_eq!(decimal(1_000_100, 6), "1.0001");
+    }
+
+    #[test]
+    fn integers_and_addresses_print_as_std_does() {
+        for n in [0u64, 7, 10, 99, 1234567890, u64::MAX] {
+            assert_eq!(n.to_json(), n.to_string());
+        }
+        for n in [i64::MIN, -1, 0, 42, i64::MAX] {
+            assert_eq!(n.to_json(), n.to_string());
+        }
+        for a in [
+            "0.0.0.0",
+            "127.1.255.254",
+            "255.255.255.255",
+            "::1",
+            "fe80::1%2",
+        ] {
+            let a: Address = a.parse().unwrap();
+            assert_eq!(a.to_json(), format!("\"{a}\""));
+        }
     }
 
     #[test]
     fn strings_are_escaped() {
         assert_eq!("a\"b\\c\n\u{1}é".to_json(), r#""a\"b\\c\n\u0001é""#);
+        assert_eq!("é\u{1f}ü\t".to_json(), r#""é\u001fü\t""#);
+        assert_eq!("plain".to_json(), r#""plain""#);
+    }
+
+    #[test]
+    fn an_ordered_list_writes_items_in_index_order_whatever_their_order() {
+        let orders: [&[usize]; 5] = [
+            &[0, 1, 2, 3, 4],
+            &[4, 3, 2, 1, 0],
+            &[1, 0, 3, 2, 4],
+            &[2, 4, 0, 3, 1],
+            &[3, 0, 1, 4, 2],
+        ];
+        for order in orders {
+            let mut list = OrderedList::with_capacity(0);
+            for &i in order {
+                list.push(i, &(i as u32));
+            }
+            assert_eq!(list.finish(), "[0,1,2,3,4]", "{order:?}");
+        }
+        // Gaps are left out; an index already written is ignored.
+        let mut list = OrderedList::with_capacity(0);
+        for i in [3, 0, 5, 0] {
+            list.push(i, &(i as u32));
+        }
+        assert_eq!(list.finish(), "[0,3,5]");
+        assert_eq!(OrderedList::with_capacity(8).finish(), "[]");
     }
 
     #[test]

@@ -82,7 +82,7 @@ pub use icmp_host_vocab::{Address, Family, codes};
 pub use limits::Limits;
 pub use model::{Host, Probe as ProbeRecord, ProbeStatus, Stats, jitter, mdev, round};
 pub use mtu::{Fit, MtuOptions, PathMtu, Reporter, largest_fitting, path_mtu};
-pub use multiping::{MultipingOptions, multiping};
+pub use multiping::{MultipingOptions, multiping, multiping_each};
 pub use network::{HostNetwork, Match, Network, Socket};
 pub use ping::{PingOptions, ping, resolve_one, unique_identifier};
 pub use plugin::{Outcome, Output, Probe, RunError};

@@ -5,7 +5,7 @@
 use crate::Address;
 use crate::codes;
 use crate::icmp::{Reply, TimestampSource};
-use crate::json::{Decimal, Object, ToJson};
+use crate::json::{Decimal, Object, Plain, ToJson, key};
 
 /// Rounds like Python's `round(x, digits)` (`digits` ≤ 6): the exact binary
 /// value of `x` times 10^digits, rounded half to even, as the nearest
@@ -25,22 +25,43 @@ pub fn round(x: f64, digits: u32) -> f64 {
     if power >= 0 {
         return x; // already an integer, far beyond any rounding digit
     }
-    let scale = 10u128.pow(digits);
-    let scaled = u128::from(mantissa) * scale; // < 2^53 × 10^6 < 2^73
     let shift = (-power) as u32;
-    let quotient = if shift >= 127 {
-        0
+    let quotient = if digits <= 3 {
+        // < 2^53 × 10^3 < 2^63: 64-bit arithmetic will do (wasm has no
+        // 128-bit instructions, only slow helpers).
+        let scaled = mantissa * 10u64.pow(digits);
+        match shift {
+            64.. => 0.0,
+            _ => half_even(
+                scaled >> shift,
+                scaled & ((1 << shift) - 1),
+                1 << (shift - 1),
+            ) as f64,
+        }
     } else {
-        let q = scaled >> shift;
-        let rem = scaled & ((1u128 << shift) - 1);
-        let half = 1u128 << (shift - 1);
-        if rem > half || (rem == half && q % 2 == 1) {
-            q + 1
-        } else {
-            q
+        let scaled = u128::from(mantissa) * 10u128.pow(digits); // < 2^53 × 10^6 < 2^73
+        match shift {
+            127.. => 0.0,
+            _ => half_even(
+                scaled >> shift,
+                scaled & ((1 << shift) - 1),
+                1 << (shift - 1),
+            ) as f64,
         }
     };
-    (quotient as f64 / scale as f64).copysign(x)
+    (quotient / 10u32.pow(digits) as f64).copysign(x)
+}
+
+/// Rounds quotient `q` by its remainder: half to even.
+fn half_even<T>(q: T, rem: T, half: T) -> T
+where
+    T: Copy + PartialOrd + std::ops::Add<Output = T> + std::ops::Rem<Output = T> + From<u8>,
+{
+    if rem > half || (rem == half && q % T::from(2) == T::from(1)) {
+        q + T::from(1)
+    } else {
+        q
+    }
 }
 
 /// Mean absolute difference of consecutive RTTs (icmplib's `jitter`);
@@ -119,8 +140,14 @@ pub(crate) struct RttList<'a>(pub &'a [f64]);
 
 impl ToJson for RttList<'_> {
     fn write_json(&self, out: &mut String) {
-        let list: Vec<Decimal> = self.0.iter().map(|&ms| Decimal::new(ms, 6)).collect();
-        list.write_json(out);
+        out.push('[');
+        for (i, &ms) in self.0.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            Decimal::new(ms, 6).write_json(out);
+        }
+        out.push(']');
     }
 }
 
@@ -128,16 +155,16 @@ impl ToJson for RttList<'_> {
 impl ToJson for Probe {
     fn write_json(&self, out: &mut String) {
         let mut o = Object::begin(out);
-        o.field("sequence", &self.sequence)
-            .field("status", self.status.name())
-            .optional("source", &self.source)
-            .optional("rtt", &self.rtt.map(|ms| Decimal::new(ms, 6)))
-            .optional("ttl", &self.ttl)
-            .optional("type", &self.icmp_type)
-            .optional("code", &self.code)
-            .optional("mtu", &self.mtu)
-            .optional("timestamp_source", &self.timestamp_source)
-            .optional("message", &self.message);
+        o.known(key!("sequence"), &self.sequence)
+            .known(key!("status"), &Plain(self.status.name()))
+            .known_optional(key!("source"), &self.source)
+            .known_optional(key!("rtt"), &self.rtt.map(|ms| Decimal::new(ms, 6)))
+            .known_optional(key!("ttl"), &self.ttl)
+            .known_optional(key!("type"), &self.icmp_type)
+            .known_optional(key!("code"), &self.code)
+            .known_optional(key!("mtu"), &self.mtu)
+            .known_optional(key!("timestamp_source"), &self.timestamp_source)
+            .known_optional(key!("message"), &self.message);
         o.end();
     }
 }
@@ -330,16 +357,16 @@ impl Stats {
         rtts: &[f64],
         sent: u32,
     ) {
-        o.field("address", &address)
-            .field("min_rtt", &Decimal::new(self.min_rtt, 3))
-            .field("avg_rtt", &Decimal::new(self.avg_rtt, 3))
-            .field("max_rtt", &Decimal::new(self.max_rtt, 3))
-            .field("rtts", &RttList(rtts))
-            .field("packets_sent", &sent)
-            .field("packets_received", &self.packets_received)
-            .field("packet_loss", &Decimal::new(self.packet_loss, 2))
-            .field("jitter", &Decimal::new(self.jitter, 3))
-            .field("is_alive", &(self.packets_received > 0));
+        o.known(key!("address"), &address)
+            .known(key!("min_rtt"), &Decimal::new(self.min_rtt, 3))
+            .known(key!("avg_rtt"), &Decimal::new(self.avg_rtt, 3))
+            .known(key!("max_rtt"), &Decimal::new(self.max_rtt, 3))
+            .known(key!("rtts"), &RttList(rtts))
+            .known(key!("packets_sent"), &sent)
+            .known(key!("packets_received"), &self.packets_received)
+            .known(key!("packet_loss"), &Decimal::new(self.packet_loss, 2))
+            .known(key!("jitter"), &Decimal::new(self.jitter, 3))
+            .known(key!("is_alive"), &(self.packets_received > 0));
     }
 }
 
@@ -353,10 +380,10 @@ impl ToJson for Host {
             &self.rtts,
             self.packets_sent,
         );
-        o.field("target", &self.target)
-            .field("duplicates", &self.duplicates)
-            .field("probes", &self.probes)
-            .optional("error", &self.error);
+        o.known(key!("target"), &self.target)
+            .known(key!("duplicates"), &self.duplicates)
+            .known(key!("probes"), &self.probes)
+            .known_optional(key!("error"), &self.error);
         o.end();
     }
 }
@@ -380,6 +407,40 @@ mod tests {
         assert_eq!(round(5e-324, 3), 0.0);
         assert_eq!(round(2.5, 0), 2.0);
         assert_eq!(round(3.5, 0), 4.0);
+    }
+
+    #[test]
+    fn short_and_long_roundings_agree() {
+        // Up to 3 digits rounds in 64 bits: the same as in 128.
+        fn wide(x: f64, digits: u32) -> f64 {
+            let bits = x.to_bits();
+            let (exp, frac) = (((bits >> 52) & 0x7ff) as i32, bits & ((1 << 52) - 1));
+            let (mantissa, power) = (frac | (1 << 52), exp - 1075);
+            let scaled = u128::from(mantissa) * 10u128.pow(digits);
+            let shift = (-power) as u32;
+            let (q, rem, half) = (
+                scaled >> shift,
+                scaled & ((1 << shift) - 1),
+                1 << (shift - 1),
+            );
+            let q = if rem > half || (rem == half && q % 2 == 1) {
+                q + 1
+            } else {
+                q
+            };
+            q as f64 / 10f64.powi(digits as i32)
+        }
+        for i in 1..20_000u32 {
+            let x = f64::from(i) * 0.000_123_456_7 + 1e-9 * f64::from(i % 7);
+            for digits in [2, 3] {
+                assert_eq!(round(x, digits), wide(x, digits), "{x} to {digits}");
+            }
+            assert_eq!(round(x / 1024.0, 3), wide(x / 1024.0, 3), "{x}/1024");
+        }
+        assert_eq!(round(1e-300, 3), 0.0);
+        assert_eq!(round(0.0005, 3), 0.001); // 0.000500000000000000010408...
+        assert_eq!(round(0.0025, 3), 0.003); // 0.002500000000000000052...
+        assert_eq!(round(0.125, 2), 0.12);
     }
 
     #[test]

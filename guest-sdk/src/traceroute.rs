@@ -15,7 +15,7 @@ use crate::codes::{self, Kind};
 use crate::error::Error;
 use crate::flight::{Fate, Flight, FlightOptions};
 use crate::icmp::{PacketOptions, Reply};
-use crate::json::{Object, ToJson};
+use crate::json::{Object, ToJson, key};
 use crate::model::{Probe, RttList, Stats, insert_in_order};
 use crate::network::Network;
 use crate::ping::{resolve_one, unique_identifier};
@@ -104,8 +104,8 @@ impl Hop {
 impl ToJson for Responder {
     fn write_json(&self, out: &mut String) {
         let mut o = Object::begin(out);
-        o.field("address", &self.address)
-            .field("rtts", &RttList(&self.rtts));
+        o.known(key!("address"), &self.address)
+            .known(key!("rtts"), &RttList(&self.rtts));
         o.end();
     }
 }
@@ -122,11 +122,11 @@ impl ToJson for Hop {
             &self.rtts,
             self.packets_sent,
         );
-        o.field("distance", &self.distance)
-            .field("responders", &self.responders)
-            .field("probes", &self.probes)
-            .field("mark", &self.mark)
-            .field("duplicates", &self.duplicates);
+        o.known(key!("distance"), &self.distance)
+            .known(key!("responders"), &self.responders)
+            .known(key!("probes"), &self.probes)
+            .known(key!("mark"), &self.mark)
+            .known(key!("duplicates"), &self.duplicates);
         o.end();
     }
 }

@@ -439,6 +439,39 @@ mod tests {
         assert_eq!(stats.unknown.load(Ordering::Relaxed), 1);
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn a_send_waits_while_the_receiving_socket_is_over_half_full() {
+        let wire = Arc::new(Scripted::new(echo_v6));
+        let engine = engine(wire.clone());
+        let mut s = open(&engine);
+        // The reader is behind: the kernel's buffer is 3/4 full.
+        wire.set_backlog(Some((3 << 20, 4 << 20)));
+        let start = tokio::time::Instant::now();
+        let first = request("2001:db8::1", 1, 1);
+        {
+            let send = s.send(&first);
+            tokio::pin!(send);
+            // Nothing goes while it stays full...
+            let waited = tokio::time::timeout(Duration::from_millis(20), &mut send).await;
+            assert!(waited.is_err());
+            assert!(wire.sent().is_empty());
+            // ...and the request goes as soon as the reader has made room.
+            wire.set_backlog(Some((1 << 20, 4 << 20)));
+            send.await.unwrap();
+        }
+        assert_eq!(wire.sent().len(), 1);
+        assert!(start.elapsed() < Duration::from_millis(30));
+        // A reader that never catches up is not waited for forever.
+        wire.set_backlog(Some((4 << 20, 4 << 20)));
+        let start = tokio::time::Instant::now();
+        for seq in 2..=17 {
+            s.send(&request("2001:db8::1", 1, seq)).await.unwrap();
+        }
+        assert!(start.elapsed() >= Duration::from_millis(100));
+        assert!(start.elapsed() < Duration::from_millis(150));
+        assert_eq!(wire.sent().len(), 17);
+    }
+
     #[tokio::test]
     async fn closed_socket_is_unavailable() {
         let wire = Arc::new(Scripted::new(echo_v6));

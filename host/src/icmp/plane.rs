@@ -7,17 +7,17 @@ use std::io;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::task::JoinHandle;
 
 use super::queue::Queue;
 use super::table::{Arrival, KeySpace, Rejected, Table, WireKey};
-use super::transport::{Incoming, Transport};
+use super::transport::{Batch, Incoming, Transport};
 use super::types::{Address, Family};
 use super::wire::{self, Body, IcmpPacket};
 use crate::sys::clock::thread_cpu_ns;
-use crate::sys::socket::Kind;
+use crate::sys::socket::{self as sys, Kind};
 
 /// Counters of a plane (a receiving kernel socket and its table).
 #[derive(Debug, Default)]
@@ -93,6 +93,14 @@ impl Plane {
     pub(crate) fn caught_up(&self, realtime_ns: u64) -> bool {
         self.watermark_ns.load(Ordering::Acquire) >= realtime_ns
             || (!self.busy.load(Ordering::Acquire) && !self.receiver.has_pending())
+    }
+
+    /// Whether the receiving socket is over half full: sending more before
+    /// the reader has taken some risks the kernel dropping replies.
+    pub(crate) fn congested(&self) -> bool {
+        self.receiver
+            .backlog()
+            .is_some_and(|(queued, size)| queued > size / 2)
     }
 
     /// Parses one delivery and hands it to the owning virtual socket;
@@ -221,19 +229,45 @@ impl Plane {
     }
 }
 
-/// Datagrams read in one go before yielding to other tasks.
-const BATCH: usize = 64;
+/// Messages a private datagram plane reads in one go (a raw plane, shared
+/// by every tenant, reads [`sys::MAX_RECV_BATCH`]).
+const DATAGRAM_BATCH: usize = 8;
+
+/// Room for the largest IPv4 datagram, options included.
+const SLOT_LEN: usize = 65_536 + 64;
+
+/// A steady stream of replies wakes an idle reader once per packet (a
+/// context switch each, on both sides). A reader that keeps finding only a
+/// few messages, moments apart, pauses this long before its next read and
+/// takes the stream by the batch instead. Arrivals are stamped by the
+/// kernel, so the pause changes no RTT; it delays their delivery by at
+/// most this much, and only while such a stream flows.
+const COALESCE: Duration = Duration::from_millis(1);
+
+/// A batch this small counts towards a stream read packet by packet...
+const SMALL_BATCH: usize = 8;
+
+/// ...when it comes this soon after the previous one...
+const STREAM_GAP: Duration = Duration::from_micros(200);
+
+/// ...this many times in a row.
+const SMALL_STREAK: u32 = 16;
 
 /// Reads a plane's receiving socket until aborted. Whatever is waiting is
-/// read in batches; the CPU time a batch took is charged evenly to the
-/// sockets whose replies it routed.
+/// read in batches (one `recvmmsg` per queue); the CPU time a batch took
+/// is charged evenly to the sockets whose replies it routed.
 async fn read_loop(plane: Arc<Plane>) {
-    // Room for the largest IPv4 datagram, options included.
-    let mut buf = vec![0u8; 65_536 + 64];
-    let mut owners: Vec<Arc<Queue>> = Vec::with_capacity(BATCH);
+    let slots = match plane.kind {
+        Kind::Raw => sys::MAX_RECV_BATCH,
+        Kind::Datagram => DATAGRAM_BATCH,
+    };
+    // Slots are touched only as far as messages fill them.
+    let mut batch = Batch::new(slots, SLOT_LEN);
+    let mut owners: Vec<Arc<Queue>> = Vec::with_capacity(slots);
+    let (mut last, mut streak) = (Instant::now(), 0);
     loop {
-        let first = match plane.receiver.recv(&mut buf).await {
-            Ok(incoming) => incoming,
+        match plane.receiver.recv_batch(&mut batch).await {
+            Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(_) => {
                 // Unexpected socket errors (ENOMEM, ...): count, back off a
@@ -242,22 +276,13 @@ async fn read_loop(plane: Arc<Plane>) {
                 tokio::time::sleep(Duration::from_millis(10)).await;
                 continue;
             }
-        };
+        }
         plane.busy.store(true, Ordering::Release);
         let start = thread_cpu_ns();
-        let mut incoming = first;
-        for read in 1.. {
-            let (len, stamp) = incoming.len_and_stamp();
-            owners.extend(plane.handle(&buf[..len], incoming));
-            if let Some(ns) = stamp {
+        for (buf, incoming) in batch.iter() {
+            owners.extend(plane.handle(buf, incoming));
+            if let Some(ns) = incoming.stamp() {
                 plane.watermark_ns.fetch_max(ns, Ordering::AcqRel);
-            }
-            if read == BATCH {
-                break;
-            }
-            match plane.receiver.try_recv(&mut buf) {
-                Ok(Some(more)) => incoming = more,
-                _ => break,
             }
         }
         if !owners.is_empty() {
@@ -267,7 +292,16 @@ async fn read_loop(plane: Arc<Plane>) {
             }
         }
         plane.busy.store(false, Ordering::Release);
-        tokio::task::yield_now().await;
+        let now = Instant::now();
+        let small = batch.len() < SMALL_BATCH && now - last < STREAM_GAP;
+        streak = if small { streak + 1 } else { 0 };
+        last = now;
+        if streak >= SMALL_STREAK {
+            streak = 0;
+            tokio::time::sleep(COALESCE).await;
+        } else {
+            tokio::task::yield_now().await;
+        }
     }
 }
 

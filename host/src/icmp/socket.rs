@@ -31,6 +31,12 @@ fn max_payload(family: Family) -> usize {
 /// reader to route what the kernel received before it.
 const CATCH_UP_LIMIT: Duration = Duration::from_millis(250);
 
+/// Sends between two looks at how full the receiving socket is.
+const ROOM_CHECK_EVERY: u64 = 16;
+
+/// How long a send waits, at most, for the reader to make room.
+const ROOM_WAIT_LIMIT: Duration = Duration::from_millis(100);
+
 /// A datagram socket owned by one virtual socket; per-socket options are
 /// safe to set on it (no other tenant shares it).
 pub(crate) struct PrivatePlane {
@@ -142,6 +148,9 @@ impl VirtualSocket {
     /// taken right before the system call.
     pub async fn send(&mut self, request: &EchoRequest) -> Result<u64, Error> {
         self.check_open()?;
+        if self.sent.is_multiple_of(ROOM_CHECK_EVERY) {
+            self.make_room().await;
+        }
         let destination = request.destination;
         if destination.family() != self.family {
             return Err(Error::Address(format!(
@@ -226,6 +235,19 @@ impl VirtualSocket {
         let counters = &self.queue.account().tenant.counters;
         counters.sent.fetch_add(1, Ordering::Relaxed);
         Ok(sent.realtime_ns())
+    }
+
+    /// Waits while the receiving socket is over half full — its reader is
+    /// behind, on a busy host — so that a burst cannot make the kernel drop
+    /// replies (each of our sends also queues its transmit stamp there). A
+    /// reader that does not catch up within [`ROOM_WAIT_LIMIT`] is not
+    /// waited for longer.
+    async fn make_room(&self) {
+        let Ok(plane) = self.plane() else { return };
+        let give_up = tokio::time::Instant::now() + ROOM_WAIT_LIMIT;
+        while plane.congested() && tokio::time::Instant::now() < give_up {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
     }
 
     /// Reserves a wire key, counting the request against the tenant.

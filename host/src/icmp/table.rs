@@ -127,24 +127,32 @@ struct Entry {
     answered: Responders,
 }
 
-/// Who answered a request: nearly always one source, so it is kept inline;
-/// more (broadcast) go to a list, at most [`MAX_RESPONDERS`].
+/// Who answered a request: nearly always its destination alone, which
+/// takes one flag; others (routers, broadcast responders) go to a list, at
+/// most [`MAX_RESPONDERS`]. (Every request in the table carries this.)
 #[derive(Debug, Default)]
 struct Responders {
-    first: Option<IpAddr>,
-    more: Vec<IpAddr>,
+    destination: bool,
+    #[expect(
+        clippy::box_collection,
+        reason = "one word in every entry of the table, where a list takes three"
+    )]
+    others: Option<Box<Vec<IpAddr>>>,
 }
 
 impl Responders {
-    /// Records `ip`; whether it had answered before.
-    fn record(&mut self, ip: IpAddr) -> bool {
-        if self.first == Some(ip) || self.more.contains(&ip) {
+    /// Records `ip` answering a request to `destination`; whether it had
+    /// answered before.
+    fn record(&mut self, ip: IpAddr, destination: IpAddr) -> bool {
+        if ip == destination {
+            return std::mem::replace(&mut self.destination, true);
+        }
+        let others = self.others.get_or_insert_default();
+        if others.contains(&ip) {
             return true;
         }
-        match self.first {
-            None => self.first = Some(ip),
-            Some(_) if self.more.len() + 1 < MAX_RESPONDERS => self.more.push(ip),
-            Some(_) => {}
+        if others.len() + usize::from(self.destination) < MAX_RESPONDERS {
+            others.push(ip);
         }
         false
     }
@@ -410,7 +418,7 @@ impl Table {
             r.queue.corrupted.fetch_add(1, Ordering::Relaxed);
             return Err(Rejected::Corrupted);
         }
-        let duplicate = entry.answered.record(a.source.ip);
+        let duplicate = entry.answered.record(a.source.ip, r.destination.ip);
         let (rtt_ns, timestamp_source, received_at_ns) = rtt(&r.sent, a.kernel_ns);
         let reply = Reply {
             source: a.source,
@@ -578,6 +586,25 @@ mod tests {
                 .unwrap_err(),
             Rejected::Unknown
         );
+    }
+
+    #[test]
+    fn responders_are_remembered_each_once_up_to_the_cap() {
+        let dst: IpAddr = "192.0.2.255".parse().unwrap();
+        let mut r = Responders::default();
+        assert!(!r.record(dst, dst));
+        assert!(r.record(dst, dst));
+        let router: IpAddr = "198.51.100.1".parse().unwrap();
+        assert!(!r.record(router, dst));
+        assert!(r.record(router, dst));
+        // A broadcast on a big LAN: the first MAX_RESPONDERS are
+        // remembered, later ones delivered as firsts.
+        for i in 0..2 * MAX_RESPONDERS as u32 {
+            r.record(IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0000 + i)), dst);
+        }
+        let remembered = usize::from(r.destination) + r.others.as_ref().map_or(0, |o| o.len());
+        assert_eq!(remembered, MAX_RESPONDERS);
+        assert!(r.record(router, dst));
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::task::{Context, Poll, ready};
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 
-use crate::sys::socket::{self as sys, Queued, QueuedError, Received, SendOptions};
+use crate::sys::socket::{self as sys, Queued, QueuedError, Received, RecvSlots, SendOptions};
 
 /// A future borrowed from a transport.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -31,12 +31,17 @@ pub enum Incoming {
 }
 
 impl Incoming {
-    /// Bytes in the buffer, and the kernel's stamp (receive or transmit).
-    pub fn len_and_stamp(&self) -> (usize, Option<u64>) {
+    /// What the kernel said of the message itself.
+    fn received(&self) -> &Received {
         match self {
-            Incoming::Packet(m) | Incoming::Sent(m) => (m.len, m.timestamp_ns),
-            Incoming::Error(e) => (e.received.len, e.received.timestamp_ns),
+            Incoming::Packet(m) | Incoming::Sent(m) => m,
+            Incoming::Error(e) => &e.received,
         }
+    }
+
+    /// The kernel's stamp (receive or transmit).
+    pub fn stamp(&self) -> Option<u64> {
+        self.received().timestamp_ns
     }
 }
 
@@ -44,6 +49,49 @@ fn from_queue(q: Queued) -> Incoming {
     match q {
         Queued::Icmp(e) => Incoming::Error(e),
         Queued::Sent(r) => Incoming::Sent(r),
+    }
+}
+
+/// What one receive took in: messages, each in a slot of its own, and
+/// what each is.
+#[derive(Debug)]
+pub struct Batch {
+    slots: RecvSlots,
+    items: Vec<(usize, Incoming)>,
+}
+
+impl Batch {
+    /// Room for `count` messages (at most [`sys::MAX_RECV_BATCH`]) of up
+    /// to `slot_len` bytes.
+    pub fn new(count: usize, slot_len: usize) -> Batch {
+        Batch {
+            slots: RecvSlots::new(count, slot_len),
+            items: Vec::with_capacity(count),
+        }
+    }
+
+    /// The messages, in the order received: queued errors and transmit
+    /// stamps first, then datagrams.
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], Incoming)> {
+        self.items.iter().map(|&(slot, incoming)| {
+            let len = incoming.received().len;
+            (&self.slots.slot(slot)[..len], incoming)
+        })
+    }
+
+    /// Whether nothing came.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// Messages that came.
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    fn clear(&mut self) {
+        self.slots.clear();
+        self.items.clear();
     }
 }
 
@@ -61,14 +109,24 @@ pub trait Transport: Send + Sync + 'static {
         stamp: &(dyn Fn() + Sync),
     ) -> Poll<io::Result<()>>;
 
-    /// Receives the next datagram or queued error into `buf`.
-    fn recv<'a>(&'a self, buf: &'a mut [u8]) -> BoxFuture<'a, io::Result<Incoming>>;
+    /// Waits until something can be received, then receives what waits
+    /// into `batch`, as [`Transport::try_recv_batch`] does: at least one
+    /// message.
+    fn recv_batch<'a>(&'a self, batch: &'a mut Batch) -> BoxFuture<'a, io::Result<()>>;
 
-    /// Receives a datagram or queued error if one is waiting; `None` if not.
-    fn try_recv(&self, buf: &mut [u8]) -> io::Result<Option<Incoming>>;
+    /// Receives what waits — queued errors and transmit stamps first, then
+    /// datagrams — into `batch`, as many as it has slots for; empty when
+    /// nothing waits.
+    fn try_recv_batch(&self, batch: &mut Batch) -> io::Result<()>;
 
     /// Whether a datagram waits in the kernel to be received.
     fn has_pending(&self) -> bool;
+
+    /// Bytes waiting in the kernel to be received, and the most it holds;
+    /// `None` when unknown.
+    fn backlog(&self) -> Option<(usize, usize)> {
+        None
+    }
 }
 
 /// Sends through any transport; `stamp` runs right before the system call.
@@ -137,26 +195,16 @@ impl Transport for KernelSocket {
         sys::pending_bytes(self.fd.as_raw_fd()).is_none_or(|n| n > 0)
     }
 
-    fn try_recv(&self, buf: &mut [u8]) -> io::Result<Option<Incoming>> {
-        let fd = self.fd.as_raw_fd();
-        if self.error_queue {
-            match sys::recv_error(fd, buf) {
-                Ok(Some(q)) => return Ok(Some(from_queue(q))),
-                Ok(None) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) => return Err(e),
-            }
-        }
-        match sys::recv(fd, buf) {
-            Ok(r) => Ok(Some(Incoming::Packet(r))),
-            // Readiness is cleared by the next `recv` that finds nothing.
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
-            Err(e) if self.error_queue && e.raw_os_error().is_some() => Ok(None),
-            Err(e) => Err(e),
-        }
+    fn backlog(&self) -> Option<(usize, usize)> {
+        sys::receive_backlog(self.fd.as_raw_fd())
     }
 
-    fn recv<'a>(&'a self, buf: &'a mut [u8]) -> BoxFuture<'a, io::Result<Incoming>> {
+    fn try_recv_batch(&self, batch: &mut Batch) -> io::Result<()> {
+        batch.clear();
+        self.fill(batch).map(drop)
+    }
+
+    fn recv_batch<'a>(&'a self, batch: &'a mut Batch) -> BoxFuture<'a, io::Result<()>> {
         Box::pin(async move {
             let interest = if self.error_queue {
                 Interest::READABLE | Interest::ERROR
@@ -165,26 +213,69 @@ impl Transport for KernelSocket {
             };
             loop {
                 let mut guard = self.fd.ready(interest).await?;
-                let fd = self.fd.as_raw_fd();
-                if self.error_queue {
-                    match sys::recv_error(fd, buf) {
-                        Ok(Some(q)) => return Ok(from_queue(q)),
-                        Ok(None) => continue, // a local error, not ICMP
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                        Err(e) => return Err(e),
-                    }
+                batch.clear();
+                let filled = self.fill(batch)?;
+                if !batch.is_empty() {
+                    return Ok(());
                 }
-                match sys::recv(fd, buf) {
-                    Ok(r) => return Ok(Incoming::Packet(r)),
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => guard.clear_ready(),
-                    // Each queued ICMP error also sets the socket's pending
-                    // error, reported once by the next receive: its details
-                    // come from the error queue, so read on.
-                    Err(e) if self.error_queue && e.raw_os_error().is_some() => continue,
-                    Err(e) => return Err(e),
+                if filled == Filled::Nothing {
+                    // Readiness is cleared only once both queues are empty.
+                    guard.clear_ready();
                 }
             }
         })
+    }
+}
+
+/// What one [`KernelSocket::fill`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Filled {
+    /// Both queues were empty.
+    Nothing,
+    /// Messages were taken, or a pending socket error was (then more may
+    /// wait).
+    Something,
+}
+
+impl KernelSocket {
+    /// One `recvmmsg` on the error queue (when read), one on the socket.
+    fn fill(&self, batch: &mut Batch) -> io::Result<Filled> {
+        let fd = self.fd.as_raw_fd();
+        let mut filled = Filled::Nothing;
+        if self.error_queue {
+            match sys::recv_many(fd, &mut batch.slots, true) {
+                Ok(0) => {}
+                Ok(_) => filled = Filled::Something,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let errors = batch.slots.messages().len();
+        match sys::recv_many(fd, &mut batch.slots, false) {
+            Ok(0) => {}
+            Ok(_) => filled = Filled::Something,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            // Each queued ICMP error also sets the socket's pending error,
+            // reported once by the next receive: its details come from the
+            // error queue, so read on.
+            Err(e) if self.error_queue && e.raw_os_error().is_some() => {
+                filled = Filled::Something;
+            }
+            Err(e) => return Err(e),
+        }
+        for (n, m) in batch.slots.messages().iter().enumerate() {
+            let incoming = if n < errors {
+                // Local errors (neither ICMP nor a transmit stamp) are skipped.
+                match sys::queued(m) {
+                    Some(q) => from_queue(q),
+                    None => continue,
+                }
+            } else {
+                Incoming::Packet(m.received)
+            };
+            batch.items.push((m.slot, incoming));
+        }
+        Ok(filled)
     }
 }
 
@@ -213,6 +304,7 @@ pub(crate) mod scripted {
         sent: Vec<Sent>,
         inbox: VecDeque<(Vec<u8>, Received)>,
         waker: Option<Waker>,
+        backlog: Option<(usize, usize)>,
     }
 
     /// See the module docs.
@@ -243,6 +335,11 @@ pub(crate) mod scripted {
         pub fn sent(&self) -> Vec<Sent> {
             self.state.lock().unwrap().sent.clone()
         }
+
+        /// What [`Transport::backlog`] reports from now on.
+        pub fn set_backlog(&self, backlog: Option<(usize, usize)>) {
+            self.state.lock().unwrap().backlog = backlog;
+        }
     }
 
     impl Transport for Scripted {
@@ -272,30 +369,47 @@ pub(crate) mod scripted {
             !self.state.lock().unwrap().inbox.is_empty()
         }
 
-        fn try_recv(&self, buf: &mut [u8]) -> io::Result<Option<Incoming>> {
+        fn backlog(&self) -> Option<(usize, usize)> {
+            self.state.lock().unwrap().backlog
+        }
+
+        fn try_recv_batch(&self, batch: &mut Batch) -> io::Result<()> {
+            batch.clear();
             let mut st = self.state.lock().unwrap();
-            Ok(st.inbox.pop_front().map(|(packet, mut meta)| {
+            while batch.slots.free() > 0 {
+                let Some((packet, mut meta)) = st.inbox.pop_front() else {
+                    break;
+                };
+                let slot = batch.slots.messages().len();
+                let buf = batch.slots.slot_mut(slot);
                 let n = packet.len().min(buf.len());
                 buf[..n].copy_from_slice(&packet[..n]);
                 meta.len = n;
-                Incoming::Packet(meta)
-            }))
+                batch.slots.push(sys::Message {
+                    slot,
+                    received: meta,
+                    error: None,
+                });
+                batch.items.push((slot, Incoming::Packet(meta)));
+            }
+            Ok(())
         }
 
-        fn recv<'a>(&'a self, buf: &'a mut [u8]) -> BoxFuture<'a, io::Result<Incoming>> {
+        fn recv_batch<'a>(&'a self, batch: &'a mut Batch) -> BoxFuture<'a, io::Result<()>> {
             Box::pin(std::future::poll_fn(move |cx| {
+                if let Err(e) = self.try_recv_batch(batch) {
+                    return Poll::Ready(Err(e));
+                }
+                if !batch.is_empty() {
+                    return Poll::Ready(Ok(()));
+                }
                 let mut st = self.state.lock().unwrap();
-                match st.inbox.pop_front() {
-                    Some((packet, mut meta)) => {
-                        let n = packet.len().min(buf.len());
-                        buf[..n].copy_from_slice(&packet[..n]);
-                        meta.len = n;
-                        Poll::Ready(Ok(Incoming::Packet(meta)))
-                    }
-                    None => {
-                        st.waker = Some(cx.waker().clone());
-                        Poll::Pending
-                    }
+                if st.inbox.is_empty() {
+                    st.waker = Some(cx.waker().clone());
+                    Poll::Pending
+                } else {
+                    cx.waker().wake_by_ref();
+                    Poll::Pending
                 }
             }))
         }

@@ -122,7 +122,8 @@ impl ProbeCtx {
                 // tenants).
                 tokio::task::yield_now().await;
             }
-            if self.meter.exceeded_now() {
+            // The CPU clock is a system call: read it once per slice.
+            if i % SEND_MANY_SLICE == 0 && self.meter.exceeded_now() {
                 return Err(HostError::trap(wasmtime::Error::msg(
                     "CPU time limit reached inside send-many",
                 )));

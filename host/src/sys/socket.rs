@@ -4,13 +4,12 @@
 //! from tokio.
 #![allow(unsafe_code)]
 
-use std::io::{self, IoSlice, IoSliceMut};
+use std::io::{self, IoSlice};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::{AsRawFd, RawFd};
 
 use nix::sys::socket::{
-    self, ControlMessage, ControlMessageOwned, MsgFlags, SockaddrIn, SockaddrIn6, SockaddrStorage,
-    setsockopt, sockopt,
+    self, ControlMessage, MsgFlags, SockaddrIn, SockaddrIn6, setsockopt, sockopt,
 };
 use socket2::{Domain, Protocol, Socket, Type};
 
@@ -193,6 +192,27 @@ pub fn pending_bytes(fd: RawFd) -> Option<usize> {
     // to a live local; `fd` is open for the call.
     let rc = unsafe { libc::ioctl(fd, libc::FIONREAD, &raw mut n) };
     (rc == 0).then(|| usize::try_from(n).unwrap_or(0))
+}
+
+/// How full `fd`'s receive buffer is: bytes queued (datagrams and the
+/// error queue together) and the buffer's size (`SO_MEMINFO`); `None`
+/// when the kernel would not say.
+pub fn receive_backlog(fd: RawFd) -> Option<(usize, usize)> {
+    // SK_MEMINFO_VARS words; RMEM_ALLOC is the first, RCVBUF the second.
+    let mut info = [0u32; 16];
+    let mut len = std::mem::size_of_val(&info) as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into `info`, a live
+    // local array of that size, and stores the length it wrote.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_MEMINFO,
+            info.as_mut_ptr().cast(),
+            &mut len,
+        )
+    };
+    (rc == 0 && len >= 8).then(|| (info[0] as usize, info[1] as usize))
 }
 
 /// Checks that `source` belongs to this host: a throwaway bind.
@@ -399,16 +419,256 @@ pub fn enable_transmit_timestamps(s: &Socket) -> io::Result<()> {
     Ok(())
 }
 
-/// Receives one datagram; `WouldBlock` when none is queued.
-pub fn recv(fd: RawFd, buf: &mut [u8]) -> io::Result<Received> {
-    recv_with(fd, buf, MsgFlags::empty()).map(|(r, _)| r)
+/// Most messages one [`recv_many`] takes.
+pub const MAX_RECV_BATCH: usize = 64;
+
+/// Bytes of control messages one received message may carry: a receive
+/// or transmit stamp (`SO_TIMESTAMPNS`, `SO_TIMESTAMPING`), the TTL, the
+/// drop count and an extended error with its offender — with room to spare.
+const CONTROL_LEN: usize = 512;
+
+/// Where [`recv_many`] puts what it receives: message slots and their
+/// control-message space, kept between calls so that receiving allocates
+/// nothing. Slots are touched only as far as messages fill them.
+#[derive(Debug)]
+pub struct RecvSlots {
+    data: Vec<u8>,
+    slot_len: usize,
+    /// `u64`s: control messages are aligned for `cmsghdr`.
+    control: Vec<u64>,
+    names: Vec<libc::sockaddr_storage>,
+    messages: Vec<Message>,
 }
 
-/// Receives one message from the error queue; `WouldBlock` when empty.
-/// Local errors (neither ICMP nor a transmit stamp) give `Ok(None)`.
-pub fn recv_error(fd: RawFd, buf: &mut [u8]) -> io::Result<Option<Queued>> {
-    let (received, error) = recv_with(fd, buf, MsgFlags::MSG_ERRQUEUE)?;
-    Ok(error.and_then(|(ee, offender)| match ee.ee_origin {
+/// What came with one message of a [`recv_many`] batch.
+#[derive(Debug, Clone, Copy)]
+pub struct Message {
+    /// Its slot.
+    pub slot: usize,
+    /// Length, stamps, sender.
+    pub received: Received,
+    /// From the error queue: the extended error and who sent it.
+    pub error: Option<ExtendedError>,
+}
+
+impl RecvSlots {
+    /// `count` slots (at most [`MAX_RECV_BATCH`]) of `slot_len` bytes each.
+    pub fn new(count: usize, slot_len: usize) -> RecvSlots {
+        let count = count.clamp(1, MAX_RECV_BATCH);
+        RecvSlots {
+            data: vec![0; count * slot_len],
+            slot_len,
+            control: vec![0; count * CONTROL_LEN / 8],
+            // SAFETY: all-zero bytes are a valid `sockaddr_storage`.
+            names: vec![unsafe { std::mem::zeroed() }; count],
+            messages: Vec::with_capacity(count),
+        }
+    }
+
+    /// Slots in all.
+    pub fn count(&self) -> usize {
+        self.names.len()
+    }
+
+    /// Slot `i`'s buffer.
+    pub fn slot(&self, i: usize) -> &[u8] {
+        &self.data[i * self.slot_len..(i + 1) * self.slot_len]
+    }
+
+    /// Slot `i`'s buffer, to write into (tests that script arrivals).
+    #[cfg(test)]
+    pub fn slot_mut(&mut self, i: usize) -> &mut [u8] {
+        &mut self.data[i * self.slot_len..(i + 1) * self.slot_len]
+    }
+
+    /// The messages received since [`RecvSlots::clear`], in order.
+    pub fn messages(&self) -> &[Message] {
+        &self.messages
+    }
+
+    /// Records a message (tests that script arrivals).
+    #[cfg(test)]
+    pub fn push(&mut self, message: Message) {
+        self.messages.push(message);
+    }
+
+    /// Forgets the messages received; every slot is free again.
+    pub fn clear(&mut self) {
+        self.messages.clear();
+    }
+
+    /// Slots not holding a message.
+    pub fn free(&self) -> usize {
+        self.count() - self.messages.len()
+    }
+}
+
+/// Receives what is waiting — up to the free slots of `slots` — with one
+/// `recvmmsg`, from the error queue when `errors`; appends to
+/// `slots.messages()`. `WouldBlock` when nothing waits.
+pub fn recv_many(fd: RawFd, slots: &mut RecvSlots, errors: bool) -> io::Result<usize> {
+    let first = slots.messages.len();
+    let count = slots.free();
+    if count == 0 {
+        return Ok(0);
+    }
+    // SAFETY: all-zero `iovec`s and `mmsghdr`s are valid (null pointers,
+    // zero lengths); every one used is filled in below.
+    let mut iovecs: [libc::iovec; MAX_RECV_BATCH] = unsafe { std::mem::zeroed() };
+    let mut headers: [libc::mmsghdr; MAX_RECV_BATCH] = unsafe { std::mem::zeroed() };
+    let RecvSlots {
+        data,
+        slot_len,
+        control,
+        names,
+        ..
+    } = slots;
+    for k in 0..count {
+        let i = first + k;
+        iovecs[k] = libc::iovec {
+            iov_base: data[i * *slot_len..].as_mut_ptr().cast(),
+            iov_len: *slot_len,
+        };
+        let h = &mut headers[k].msg_hdr;
+        h.msg_name = (&raw mut names[i]).cast();
+        h.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        h.msg_iov = &raw mut iovecs[k];
+        h.msg_iovlen = 1;
+        h.msg_control = control[i * CONTROL_LEN / 8..].as_mut_ptr().cast();
+        h.msg_controllen = CONTROL_LEN as _;
+    }
+    let mut flags = libc::MSG_DONTWAIT | libc::MSG_TRUNC;
+    if errors {
+        flags |= libc::MSG_ERRQUEUE;
+    }
+    // SAFETY: `count` headers point into buffers of `slots` that stay
+    // borrowed (and unmoved) for the call: each names its own slot, its
+    // own control space and its own address storage, with their lengths.
+    let received = unsafe {
+        libc::recvmmsg(
+            fd,
+            headers.as_mut_ptr(),
+            count as libc::c_uint,
+            flags,
+            std::ptr::null_mut(),
+        )
+    };
+    if received < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let received = received as usize;
+    for (k, header) in headers[..received].iter().enumerate() {
+        let i = first + k;
+        // SAFETY: the kernel filled this header's name and control space
+        // (the lengths it wrote back bound them).
+        let message = unsafe { parse_message(i, header, *slot_len, &names[i]) };
+        slots.messages.push(message);
+    }
+    Ok(received)
+}
+
+/// One received message's length, sender and control messages.
+///
+/// # Safety
+/// `header` was filled by `recvmmsg`: its control pointer and length
+/// describe initialised control messages, and `name` holds the sender.
+unsafe fn parse_message(
+    slot: usize,
+    header: &libc::mmsghdr,
+    capacity: usize,
+    name: &libc::sockaddr_storage,
+) -> Message {
+    let h = &header.msg_hdr;
+    let bytes = header.msg_len as usize;
+    let source = sockaddr_to_std(name, h.msg_namelen)
+        .unwrap_or(SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0)));
+    let mut received = Received {
+        len: bytes.min(capacity),
+        truncated: bytes > capacity || h.msg_flags & libc::MSG_TRUNC != 0,
+        source,
+        timestamp_ns: None,
+        ttl: None,
+        drops: None,
+    };
+    let mut error = None;
+    // SAFETY: (for the whole walk) the caller's promise: the control
+    // buffer holds `msg_controllen` bytes of control messages; the CMSG_*
+    // macros stay within it, and every read checks the message's length.
+    let mut cmsg = unsafe { libc::CMSG_FIRSTHDR(h) };
+    while !cmsg.is_null() {
+        let c = unsafe { &*cmsg };
+        let data = unsafe { libc::CMSG_DATA(cmsg) };
+        let len = (c.cmsg_len as usize).saturating_sub(unsafe { libc::CMSG_LEN(0) } as usize);
+        let read_int =
+            || (len >= 4).then(|| unsafe { data.cast::<libc::c_int>().read_unaligned() });
+        match (c.cmsg_level, c.cmsg_type) {
+            (libc::SOL_SOCKET, libc::SCM_TIMESTAMPNS) if len >= size_of::<libc::timespec>() => {
+                let ts = unsafe { data.cast::<libc::timespec>().read_unaligned() };
+                received.timestamp_ns = received.timestamp_ns.or(timespec_to_ns(&ts));
+            }
+            // SO_TIMESTAMPING: the software stamp (for a transmit stamp on
+            // the error queue, when the request left).
+            (libc::SOL_SOCKET, libc::SCM_TIMESTAMPING) if len >= size_of::<libc::timespec>() => {
+                let ts = unsafe { data.cast::<libc::timespec>().read_unaligned() };
+                if let Some(ns) = timespec_to_ns(&ts).filter(|&ns| ns != 0) {
+                    received.timestamp_ns = Some(ns);
+                }
+            }
+            (libc::SOL_SOCKET, libc::SO_RXQ_OVFL) => {
+                received.drops = read_int().map(|n| n as u32);
+            }
+            (libc::IPPROTO_IP, libc::IP_TTL) => {
+                received.ttl = read_int().and_then(|n| u8::try_from(n).ok());
+            }
+            (libc::IPPROTO_IPV6, libc::IPV6_HOPLIMIT) => {
+                received.ttl = read_int().and_then(|n| u8::try_from(n).ok());
+            }
+            (libc::IPPROTO_IP, libc::IP_RECVERR) => {
+                error = unsafe { extended_error::<libc::sockaddr_in>(data, len) }
+                    .map(|(ee, a)| (ee, a.map(|a| SocketAddr::V4(sockaddr_in_to_std(&a)))));
+            }
+            (libc::IPPROTO_IPV6, libc::IPV6_RECVERR) => {
+                error = unsafe { extended_error::<libc::sockaddr_in6>(data, len) }
+                    .map(|(ee, a)| (ee, a.map(|a| SocketAddr::V6(sockaddr_in6_to_std(&a)))));
+            }
+            _ => {}
+        }
+        cmsg = unsafe { libc::CMSG_NXTHDR(h, cmsg) };
+    }
+    Message {
+        slot,
+        received,
+        error,
+    }
+}
+
+/// An `IP_RECVERR` / `IPV6_RECVERR` payload: the extended error, and the
+/// offender's address when the message carries one (`SO_EE_OFFENDER`).
+///
+/// # Safety
+/// `data` points at `len` readable bytes of the control message.
+unsafe fn extended_error<A>(
+    data: *const u8,
+    len: usize,
+) -> Option<(libc::sock_extended_err, Option<A>)> {
+    let ee_len = size_of::<libc::sock_extended_err>();
+    if len < ee_len {
+        return None;
+    }
+    // SAFETY: `len` covers the error (checked above), and the offender
+    // when `len` covers it too.
+    let ee = unsafe { data.cast::<libc::sock_extended_err>().read_unaligned() };
+    let offender = (len >= ee_len + size_of::<A>())
+        .then(|| unsafe { data.add(ee_len).cast::<A>().read_unaligned() });
+    Some((ee, offender))
+}
+
+/// What the error queue holds, from what came with a message of it: an
+/// ICMP error, a transmit stamp, or (`None`) a local error.
+pub fn queued(message: &Message) -> Option<Queued> {
+    let (ee, offender) = message.error?;
+    let received = message.received;
+    match ee.ee_origin {
         SO_EE_ORIGIN_ICMP | SO_EE_ORIGIN_ICMP6 => Some(Queued::Icmp(QueuedError {
             received,
             icmp_type: ee.ee_type,
@@ -418,90 +678,32 @@ pub fn recv_error(fd: RawFd, buf: &mut [u8]) -> io::Result<Option<Queued>> {
         })),
         SO_EE_ORIGIN_TIMESTAMPING => received.timestamp_ns.map(|_| Queued::Sent(received)),
         _ => None,
-    }))
+    }
 }
 
-type ExtendedError = (libc::sock_extended_err, Option<SocketAddr>);
+/// What came with an error-queue message, before it is classified: the
+/// extended error and the offender it names, if any.
+pub type ExtendedError = (libc::sock_extended_err, Option<SocketAddr>);
 
-fn recv_with(
-    fd: RawFd,
-    buf: &mut [u8],
-    flags: MsgFlags,
-) -> io::Result<(Received, Option<ExtendedError>)> {
-    let mut cmsg_space = nix::cmsg_space!(
-        nix::sys::time::TimeSpec,
-        [nix::sys::time::TimeSpec; 3],
-        libc::c_int,
-        libc::c_int,
-        u32,
-        libc::sock_extended_err,
-        libc::sockaddr_in6
-    );
-    let capacity = buf.len();
-    let mut iov = [IoSliceMut::new(buf)];
-    let msg = socket::recvmsg::<SockaddrStorage>(
-        fd,
-        &mut iov,
-        Some(&mut cmsg_space),
-        flags | MsgFlags::MSG_TRUNC,
-    )?;
-    let source = msg
-        .address
-        .as_ref()
-        .and_then(storage_to_std)
-        .unwrap_or(SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0)));
-    let mut received = Received {
-        len: msg.bytes.min(capacity),
-        truncated: msg.bytes > capacity || msg.flags.contains(MsgFlags::MSG_TRUNC),
-        source,
-        timestamp_ns: None,
-        ttl: None,
-        drops: None,
-    };
-    let mut error = None;
-    for cmsg in msg.cmsgs()? {
-        match cmsg {
-            ControlMessageOwned::ScmTimestampns(ts) => {
-                received.timestamp_ns = received.timestamp_ns.or(timespec_ns(&ts));
-            }
-            // SO_TIMESTAMPING: the software stamp (for a transmit stamp on
-            // the error queue, when the request left).
-            ControlMessageOwned::ScmTimestampsns(ts) => {
-                if let Some(ns) = timespec_ns(&ts.system).filter(|&ns| ns != 0) {
-                    received.timestamp_ns = Some(ns);
-                }
-            }
-            ControlMessageOwned::Ipv4Ttl(ttl) => received.ttl = u8::try_from(ttl).ok(),
-            ControlMessageOwned::Ipv6HopLimit(hl) => received.ttl = u8::try_from(hl).ok(),
-            ControlMessageOwned::RxqOvfl(n) => received.drops = Some(n),
-            ControlMessageOwned::Ipv4RecvErr(ee, from) => {
-                error = Some((ee, from.map(|a| SocketAddr::V4(sockaddr_in_to_std(&a)))));
-            }
-            ControlMessageOwned::Ipv6RecvErr(ee, from) => {
-                error = Some((ee, from.map(|a| SocketAddr::V6(sockaddr_in6_to_std(&a)))));
-            }
-            _ => {}
+fn timespec_to_ns(ts: &libc::timespec) -> Option<u64> {
+    u64::try_from(ts.tv_sec as i128 * 1_000_000_000 + ts.tv_nsec as i128).ok()
+}
+
+fn sockaddr_to_std(s: &libc::sockaddr_storage, len: libc::socklen_t) -> Option<SocketAddr> {
+    let len = len as usize;
+    match i32::from(s.ss_family) {
+        libc::AF_INET if len >= size_of::<libc::sockaddr_in>() => {
+            // SAFETY: the family says it is a `sockaddr_in`, the length covers it.
+            let a = unsafe { &*(s as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
+            Some(SocketAddr::V4(sockaddr_in_to_std(a)))
         }
+        libc::AF_INET6 if len >= size_of::<libc::sockaddr_in6>() => {
+            // SAFETY: the family says it is a `sockaddr_in6`, the length covers it.
+            let a = unsafe { &*(s as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>() };
+            Some(SocketAddr::V6(sockaddr_in6_to_std(a)))
+        }
+        _ => None,
     }
-    Ok((received, error))
-}
-
-fn timespec_ns(ts: &nix::sys::time::TimeSpec) -> Option<u64> {
-    u64::try_from(ts.tv_sec() as i128 * 1_000_000_000 + ts.tv_nsec() as i128).ok()
-}
-
-fn storage_to_std(s: &SockaddrStorage) -> Option<SocketAddr> {
-    if let Some(v4) = s.as_sockaddr_in() {
-        return Some(SocketAddr::V4(SocketAddrV4::new(v4.ip(), v4.port())));
-    }
-    s.as_sockaddr_in6().map(|v6| {
-        SocketAddr::V6(SocketAddrV6::new(
-            v6.ip(),
-            v6.port(),
-            v6.flowinfo(),
-            v6.scope_id(),
-        ))
-    })
 }
 
 fn sockaddr_in_to_std(a: &libc::sockaddr_in) -> SocketAddrV4 {

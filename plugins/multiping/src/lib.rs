@@ -3,7 +3,7 @@
 
 use std::io::BufRead;
 
-use icmp_host_sdk::json::{Decimal, ToJson};
+use icmp_host_sdk::json::{Decimal, OrderedList, ToJson};
 use icmp_host_sdk::{
     Arg, Args, Host, HostNetwork, MultipingOptions, Outcome, Output, PacketArgs, Probe, RunError,
     UsageError,
@@ -53,24 +53,38 @@ impl Probe for Multiping {
         let Some(request) = parse(args)? else {
             return Ok(Output::Text(format!("{HELP}{}", PacketArgs::ALL.help())));
         };
-        let hosts = icmp_host_sdk::multiping(
-            &mut HostNetwork,
-            &request.targets,
-            &request.options,
-            |_, host| {
-                icmp_host_sdk::note(summary_line(host));
-                if request.stream {
-                    icmp_host_sdk::result_line(&host.to_json());
-                }
+        let (targets, options) = (&request.targets, &request.options);
+        // Hosts are written as they finish, in input order, and not kept.
+        let mut list = (!request.stream)
+            .then(|| OrderedList::with_capacity(list_size(targets, options.count)));
+        let mut alive = 0;
+        icmp_host_sdk::multiping_each(&mut HostNetwork, targets, options, |i, host| {
+            icmp_host_sdk::note(summary_line(&host));
+            alive += usize::from(host.is_alive());
+            match &mut list {
+                Some(list) => list.push(i, &host),
+                None => icmp_host_sdk::result_line(&host.to_json()),
+            }
+        })?;
+        let outcome = Outcome::of(alive, targets.len());
+        Ok(match list {
+            Some(list) => Output::Report {
+                json: Some(list.finish()),
+                outcome,
             },
-        )?;
-        let alive = hosts.iter().filter(|h| h.is_alive()).count();
-        let outcome = Outcome::of(alive, hosts.len());
-        if request.stream {
-            return Ok(Output::streamed(outcome));
-        }
-        Ok(Output::json(&hosts, outcome))
+            None => Output::streamed(outcome),
+        })
     }
+}
+
+/// Room for the JSON list, generously: room never written costs nothing,
+/// while growing a list of many megabytes copies it.
+fn list_size(targets: &[String], count: u32) -> usize {
+    let per_request = 192 * count as usize;
+    targets
+        .iter()
+        .map(|t| 320 + 2 * t.len() + per_request)
+        .fold(2, usize::saturating_add)
 }
 
 /// fping's `-c` summary line for one host.
@@ -79,21 +93,23 @@ fn summary_line(h: &Host) -> String {
         return format!("{} : {e}", h.target);
     }
     let s = h.stats();
-    let mut line = format!(
-        "{} : xmt/rcv/%loss = {}/{}/{}%",
-        h.target,
-        h.packets_sent,
-        s.packets_received,
-        (s.packet_loss * 100.0).round() as u32
-    );
+    let mut line = String::with_capacity(h.target.len() + 64);
+    line.push_str(&h.target);
+    line.push_str(" : xmt/rcv/%loss = ");
+    h.packets_sent.write_json(&mut line);
+    line.push('/');
+    s.packets_received.write_json(&mut line);
+    line.push('/');
+    ((s.packet_loss * 100.0).round() as u32).write_json(&mut line);
+    line.push('%');
     if s.packets_received > 0 {
-        let ms = |x: f64| Decimal::new(x, 3).to_json();
-        line.push_str(&format!(
-            ", min/avg/max = {}/{}/{}",
-            ms(s.min_rtt),
-            ms(s.avg_rtt),
-            ms(s.max_rtt)
-        ));
+        line.push_str(", min/avg/max = ");
+        for (i, ms) in [s.min_rtt, s.avg_rtt, s.max_rtt].into_iter().enumerate() {
+            if i > 0 {
+                line.push('/');
+            }
+            Decimal::new(ms, 3).write_json(&mut line);
+        }
     }
     line
 }
