@@ -104,3 +104,28 @@ fn manifest_errors_refuse_the_whole_batch() {
     r.assert_code(2);
     assert!(r.stderr.contains("two runs are named"), "{}", r.stderr);
 }
+
+/// A thousand tenants sending at once share the raw socket: when its send
+/// buffer fills, every waiting sender must be woken (a single-waker wait
+/// once left all but one of them stuck until the wall limit).
+#[test]
+fn a_thousand_tenants_at_once_all_get_their_reply() {
+    if !require_root("a_thousand_tenants_at_once_all_get_their_reply") {
+        return;
+    }
+    let runs: Vec<_> = (0..1000)
+        .map(|i| {
+            json!({"name": format!("t{i}"), "plugin": "ping",
+                   "args": ["127.0.0.1", "-c", "1", "-W", "2"]})
+        })
+        .collect();
+    let r = batch(&json!({ "runs": runs }));
+    r.assert_code(0);
+    let report = r.json();
+    let runs = report.as_array().unwrap();
+    assert_eq!(runs.len(), 1000);
+    for run in runs {
+        assert_eq!(run["outcome"], "reached", "{run}");
+        assert_eq!(u(&run["result"], "packets_received"), 1, "{run}");
+    }
+}

@@ -13,7 +13,7 @@ use super::plane::{OwnedPlane, Plane};
 use super::queue::Queue;
 use super::table::{self, Refused, Request, SendStamp, WireKey};
 use super::tenant::SocketSlot;
-use super::transport::{self, KernelSocket, Transport};
+use super::transport::{KernelSocket, Transport};
 use super::types::{Address, EchoRequest, Family, Reply, SocketStats};
 use super::wire;
 use crate::sys::socket::{self as sys, Kind, SendOptions};
@@ -215,15 +215,10 @@ impl VirtualSocket {
             Ok(()) => {
                 let transport = self.transport_for(request, broadcast_ok)?;
                 let stamp = || sent.mark();
-                transport::send(
-                    &*transport,
-                    &packet,
-                    destination.to_socket_addr(),
-                    &options,
-                    &stamp,
-                )
-                .await
-                .map_err(|e| send_error(e, destination, self.interface))
+                transport
+                    .send(&packet, destination.to_socket_addr(), &options, &stamp)
+                    .await
+                    .map_err(|e| send_error(e, destination, self.interface))
             }
             Err(e) => Err(e),
         };

@@ -7,7 +7,6 @@ use std::io;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::pin::Pin;
-use std::task::{Context, Poll, ready};
 
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
@@ -95,19 +94,19 @@ impl Batch {
     }
 }
 
-/// A datagram socket as the engine uses it. Poll-based so it can be a
-/// trait object.
+/// A datagram socket as the engine uses it (boxed futures, so it can be a
+/// trait object).
 pub trait Transport: Send + Sync + 'static {
     /// Sends one ICMP message; calls `stamp` right before each attempt of
-    /// the system call, after any readiness wait.
-    fn poll_send(
-        &self,
-        cx: &mut Context<'_>,
-        packet: &[u8],
+    /// the system call, after any readiness wait. Any number of tasks may
+    /// wait to send at once: each is woken when the socket has room.
+    fn send<'a>(
+        &'a self,
+        packet: &'a [u8],
         destination: SocketAddr,
-        options: &SendOptions,
-        stamp: &(dyn Fn() + Sync),
-    ) -> Poll<io::Result<()>>;
+        options: &'a SendOptions,
+        stamp: &'a (dyn Fn() + Sync),
+    ) -> BoxFuture<'a, io::Result<()>>;
 
     /// Waits until something can be received, then receives what waits
     /// into `batch`, as [`Transport::try_recv_batch`] does: at least one
@@ -127,17 +126,6 @@ pub trait Transport: Send + Sync + 'static {
     fn backlog(&self) -> Option<(usize, usize)> {
         None
     }
-}
-
-/// Sends through any transport; `stamp` runs right before the system call.
-pub async fn send(
-    t: &dyn Transport,
-    packet: &[u8],
-    destination: SocketAddr,
-    options: &SendOptions,
-    stamp: &(dyn Fn() + Sync),
-) -> io::Result<()> {
-    std::future::poll_fn(|cx| t.poll_send(cx, packet, destination, options, stamp)).await
 }
 
 /// A kernel socket registered with tokio.
@@ -170,24 +158,29 @@ impl KernelSocket {
 }
 
 impl Transport for KernelSocket {
-    fn poll_send(
-        &self,
-        cx: &mut Context<'_>,
-        packet: &[u8],
+    fn send<'a>(
+        &'a self,
+        packet: &'a [u8],
         destination: SocketAddr,
-        options: &SendOptions,
-        stamp: &(dyn Fn() + Sync),
-    ) -> Poll<io::Result<()>> {
-        loop {
-            let mut guard = ready!(self.fd.poll_write_ready(cx))?;
-            match guard.try_io(|fd| {
-                stamp();
-                sys::send(fd.as_raw_fd(), packet, destination, options)
-            }) {
-                Ok(result) => return Poll::Ready(result),
-                Err(_would_block) => continue,
+        options: &'a SendOptions,
+        stamp: &'a (dyn Fn() + Sync),
+    ) -> BoxFuture<'a, io::Result<()>> {
+        Box::pin(async move {
+            loop {
+                // `writable`, not `poll_write_ready`: the latter wakes only
+                // the last of several waiting tasks, and the socket is
+                // shared by every tenant's sends (a full send buffer left
+                // the others waiting for ever).
+                let mut guard = self.fd.writable().await?;
+                match guard.try_io(|fd| {
+                    stamp();
+                    sys::send(fd.as_raw_fd(), packet, destination, options)
+                }) {
+                    Ok(result) => return result,
+                    Err(_would_block) => continue,
+                }
             }
-        }
+        })
     }
 
     fn has_pending(&self) -> bool {
@@ -285,7 +278,7 @@ impl KernelSocket {
 pub(crate) mod scripted {
     use std::collections::VecDeque;
     use std::sync::Mutex;
-    use std::task::Waker;
+    use std::task::{Poll, Waker};
 
     use super::*;
 
@@ -343,14 +336,13 @@ pub(crate) mod scripted {
     }
 
     impl Transport for Scripted {
-        fn poll_send(
-            &self,
-            _cx: &mut Context<'_>,
-            packet: &[u8],
+        fn send<'a>(
+            &'a self,
+            packet: &'a [u8],
             destination: SocketAddr,
-            options: &SendOptions,
-            stamp: &(dyn Fn() + Sync),
-        ) -> Poll<io::Result<()>> {
+            options: &'a SendOptions,
+            stamp: &'a (dyn Fn() + Sync),
+        ) -> BoxFuture<'a, io::Result<()>> {
             stamp();
             let sent = Sent {
                 packet: packet.to_vec(),
@@ -362,7 +354,7 @@ pub(crate) mod scripted {
             for (p, m) in answers {
                 self.inject(p, m);
             }
-            Poll::Ready(Ok(()))
+            Box::pin(std::future::ready(Ok(())))
         }
 
         fn has_pending(&self) -> bool {
