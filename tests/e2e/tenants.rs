@@ -129,3 +129,46 @@ fn a_thousand_tenants_at_once_all_get_their_reply() {
         assert_eq!(u(&run["result"], "packets_received"), 1, "{run}");
     }
 }
+
+/// Compiling a tenant's plugin is charged to it: each run's entry says
+/// what compiling its plugin cost in this batch (shared by the runs naming
+/// the same bytes); built-ins and cached plugins cost nothing.
+#[test]
+fn compiling_a_plugin_is_charged_to_the_runs_naming_it() {
+    if !require_root("compiling_a_plugin_is_charged_to_the_runs_naming_it") {
+        return;
+    }
+    let cache = std::env::temp_dir().join(format!("icmp-host-compile-cpu-{}", rand_tag()));
+    let manifest = json!({"runs": [
+        {"name": "one", "plugin": plugin("trap")},
+        {"name": "two", "plugin": plugin("trap")},
+        {"name": "builtin", "plugin": "ping", "args": ["127.0.0.1", "-c", "1"]},
+    ]});
+    let path = std::env::temp_dir().join(format!("icmp-host-compile-cpu-{}.json", rand_tag()));
+    std::fs::write(&path, manifest.to_string()).unwrap();
+    let batch_in = |cache: &std::path::Path| {
+        let mut cmd = icmp_host();
+        cmd.arg("batch").arg(&path).arg("--cache-dir").arg(cache);
+        let r = run(cmd, LIMIT);
+        r.assert_no_panic();
+        r.json()
+    };
+    let compile_ms = |report: &serde_json::Value, name: &str| {
+        let entry = report
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == name)
+            .unwrap();
+        entry["compile_cpu_ms"].as_f64().unwrap()
+    };
+    let first = batch_in(&cache);
+    let second = batch_in(&cache);
+    let _ = std::fs::remove_dir_all(&cache);
+    let _ = std::fs::remove_file(&path);
+    assert!(compile_ms(&first, "one") > 0.0, "{first}");
+    assert_eq!(compile_ms(&first, "one"), compile_ms(&first, "two"));
+    assert_eq!(compile_ms(&first, "builtin"), 0.0, "{first}");
+    // The second batch finds it in the cache.
+    assert_eq!(compile_ms(&second, "one"), 0.0, "{second}");
+}

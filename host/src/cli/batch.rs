@@ -225,6 +225,9 @@ pub fn run(args: BatchArgs) -> anyhow::Result<Ending> {
             };
             let (name, label) = (run.name.clone(), run.label.clone());
             let plugin = plugins[&run.plugin].clone();
+            let compile_cpu = plugin
+                .as_ref()
+                .map_or(Duration::ZERO, |p| p.code().compile_cpu());
             // Each plugin in its own task; a Ctrl-C interrupts them all.
             let task = tokio::spawn(async move {
                 let forward = tokio::spawn({
@@ -242,14 +245,14 @@ pub fn run(args: BatchArgs) -> anyhow::Result<Ending> {
                 forward.abort();
                 finished
             });
-            tasks.push((name, label, renderer, task));
+            tasks.push((name, label, compile_cpu, renderer, task));
         }
         tokio::spawn(watch_ctrl_c(all));
         let mut done = Vec::new();
-        for (name, label, renderer, task) in tasks {
+        for (name, label, compile_cpu, renderer, task) in tasks {
             // A task that panicked fails its own run only.
             let finished = task.await.unwrap_or_else(|e| Err(crashed(&e)));
-            done.push((name, label, renderer, finished));
+            done.push((name, label, compile_cpu, renderer, finished));
         }
         let lines_dropped = writer.finish();
         if lines_dropped > 0 {
@@ -259,8 +262,13 @@ pub fn run(args: BatchArgs) -> anyhow::Result<Ending> {
         }
         let mut report = Vec::new();
         let mut worst = 0;
-        for (name, label, renderer, finished) in done {
-            let (exit, entry) = summarize(&name, &label, finished, &renderer, args.progress);
+        for (name, label, compile_cpu, renderer, finished) in done {
+            let run = Summary {
+                name: &name,
+                label: &label,
+                compile_cpu,
+            };
+            let (exit, entry) = summarize(run, finished, &renderer, args.progress);
             worst = worst.max(exit);
             report.push(entry);
         }
@@ -287,10 +295,22 @@ fn crashed(e: &tokio::task::JoinError) -> String {
     format!("internal error: the host code serving this run {why} (please report it)")
 }
 
+/// What the report says of a run besides how it finished.
+struct Summary<'a> {
+    name: &'a str,
+    label: &'a str,
+    /// CPU time compiling its plugin took in this batch (plugins are
+    /// compiled serially; runs naming the same bytes share one compile).
+    compile_cpu: Duration,
+}
+
 /// One run's entry of the report, and its exit status.
 fn summarize(
-    name: &str,
-    label: &str,
+    Summary {
+        name,
+        label,
+        compile_cpu,
+    }: Summary<'_>,
     finished: Result<icmp_host::runtime::Finished, String>,
     renderer: &Renderer,
     progress: ProgressFormat,
@@ -307,6 +327,7 @@ fn summarize(
         "exit": e.exit,
         "outcome": e.outcome,
         "cpu_ms": e.cpu_ms,
+        "compile_cpu_ms": compile_cpu.as_secs_f64() * 1e3,
         "result": e.result,
         "result_lines": renderer.take_result_lines(),
         "events_dropped": renderer.events_dropped(),
@@ -344,7 +365,12 @@ mod tests {
             Err::<icmp_host::runtime::Finished, String>(String::new())
         });
         let finished = task.await.unwrap_or_else(|e| Err(crashed(&e)));
-        let (exit, entry) = summarize("boom", "p", finished, &renderer, ProgressFormat::None);
+        let run = Summary {
+            name: "boom",
+            label: "p",
+            compile_cpu: Duration::ZERO,
+        };
+        let (exit, entry) = summarize(run, finished, &renderer, ProgressFormat::None);
         writer.finish();
         assert_eq!(exit, 2);
         assert_eq!(entry["outcome"], "error");

@@ -52,6 +52,7 @@ pub use wasi::{Import, Inspection, Service};
 use crate::builtin::BuiltIn;
 use crate::icmp::{Engine, Tenant};
 use crate::policy::Policy;
+use crate::sys::clock::{process_cpu_ns, thread_cpu_ns};
 use bindings::ProbePre;
 use cpu::{CpuMeter, Metered};
 
@@ -349,16 +350,30 @@ pub enum Code {
     /// The compiled-plugin cache.
     Cached,
     /// Compiled by this process.
-    Compiled,
+    Compiled {
+        /// The CPU time compiling took (the loading thread's when the
+        /// runtime compiles serially, else the whole process's).
+        cpu: Duration,
+    },
+}
+
+impl Code {
+    /// The CPU time compiling took in this process (zero unless compiled).
+    pub fn compile_cpu(self) -> Duration {
+        match self {
+            Code::Compiled { cpu } => cpu,
+            Code::BuiltIn | Code::Cached => Duration::ZERO,
+        }
+    }
 }
 
 impl std::fmt::Display for Code {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Code::BuiltIn => "precompiled into the binary",
-            Code::Cached => "from the compiled-plugin cache",
-            Code::Compiled => "compiled now",
-        })
+        match self {
+            Code::BuiltIn => f.write_str("precompiled into the binary"),
+            Code::Cached => f.write_str("from the compiled-plugin cache"),
+            Code::Compiled { cpu } => write!(f, "compiled now ({:.2} s CPU)", cpu.as_secs_f64()),
+        }
     }
 }
 
@@ -463,6 +478,11 @@ pub struct Runtime {
     cache: std::sync::OnceLock<Result<cache::Cache, String>>,
     /// Free instance slots of a pooled runtime.
     slots: Option<Arc<Semaphore>>,
+    /// Compile on the loading thread alone (pooled, multi-tenant runtimes):
+    /// one tenant's compile takes one core, not all, and its CPU time is
+    /// exactly the thread's (charged to the tenant). Otherwise wasmtime
+    /// compiles functions in parallel, for the one user waiting.
+    serial_compile: bool,
     _helper: Helper,
 }
 
@@ -514,8 +534,17 @@ impl Runtime {
             linked: std::sync::Mutex::new(Some(rx)),
             cache_dir,
             cache: std::sync::OnceLock::new(),
+            serial_compile: slots.is_some(),
             slots,
         })
+    }
+
+    /// Compiles plugins serially on the loading thread, as a pooled
+    /// runtime does: for runtimes whose plugins belong to tenants, so that
+    /// one compile takes one core and its CPU time is exactly the tenant's.
+    pub fn compile_serially(mut self) -> Runtime {
+        self.serial_compile = true;
+        self
     }
 
     /// The host functions, once the helper thread has built them.
@@ -536,6 +565,7 @@ impl Runtime {
             .get_or_init(|| {
                 let mut config = engine_config::config();
                 profiled(&mut config);
+                config.parallel_compilation(!self.serial_compile);
                 wasmtime::Engine::new(&config).map_err(|e| root_cause(&e))
             })
             .as_ref()
@@ -653,10 +683,14 @@ impl Runtime {
             name: name.to_owned(),
             reason: root_cause(&e),
         };
-        let artifact = self
-            .compiler()?
-            .precompile_component(wasm)
-            .map_err(invalid)?;
+        let compiler = self.compiler()?;
+        let clock = match self.serial_compile {
+            true => thread_cpu_ns,
+            false => process_cpu_ns,
+        };
+        let start = clock();
+        let artifact = compiler.precompile_component(wasm).map_err(invalid)?;
+        let cpu = Duration::from_nanos(clock().saturating_sub(start));
         // SAFETY: `deserialize` runs native code from these bytes: this
         // process's compiler just produced them, with the settings of
         // `self.engine`.
@@ -667,7 +701,7 @@ impl Runtime {
             // A cache that cannot be written only costs a recompile.
             let _ = cache.store(&artifact, sha);
         }
-        Ok((component, Code::Compiled))
+        Ok((component, Code::Compiled { cpu }))
     }
 
     /// Checks a component's imports and links it against the host.

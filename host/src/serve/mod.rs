@@ -93,7 +93,7 @@ impl Service {
         cache_dir: Option<PathBuf>,
     ) -> anyhow::Result<Arc<Service>> {
         use anyhow::Context;
-        let runtime = Arc::new(Runtime::new(cache_dir)?);
+        let runtime = Arc::new(Runtime::new(cache_dir)?.compile_serially());
         if let Some(w) = runtime.cache_warning() {
             log(format!("warning: compiled-plugin cache disabled: {w}"));
         }

@@ -115,11 +115,6 @@ pub fn digest(name: &str) -> Option<String> {
         .then(|| hex.to_ascii_lowercase())
 }
 
-fn thread_cpu() -> Duration {
-    nix::time::clock_gettime(nix::time::ClockId::CLOCK_THREAD_CPUTIME_ID)
-        .map_or(Duration::ZERO, Duration::from)
-}
-
 impl Plugins {
     /// Loads every built-in.
     pub fn new(runtime: &Runtime) -> Result<Plugins, LoadError> {
@@ -215,15 +210,15 @@ impl Plugins {
                 let runtime = Arc::clone(runtime);
                 let name = format!("sha256:{sha}");
                 let sha = sha.clone();
-                let compiled = tokio::task::spawn_blocking(move || {
-                    let before = thread_cpu();
-                    let loaded = runtime.load(&name, &wasm);
-                    (loaded, wasm.len(), thread_cpu().saturating_sub(before))
-                })
-                .await
-                .map_err(|e| PluginError::Invalid(format!("compiling failed: {e}")))?;
-                let (loaded, size, cpu) = compiled;
+                let compiled =
+                    tokio::task::spawn_blocking(move || (runtime.load(&name, &wasm), wasm.len()))
+                        .await
+                        .map_err(|e| PluginError::Invalid(format!("compiling failed: {e}")))?;
+                let (loaded, size) = compiled;
                 let plugin = loaded.map_err(|e| PluginError::Invalid(e.to_string()))?;
+                // The pooled runtime compiles on this thread alone: the
+                // whole compile is charged.
+                let cpu = plugin.code().compile_cpu();
                 let upload = Arc::new(Upload {
                     sha256: sha,
                     size,
