@@ -7,6 +7,7 @@
 //! Each case runs `ping --privileged` on the loopback of a namespace of its
 //! own, so the raw sockets are proven to work, and reads
 //! `/proc/<pid>/task/*/status` of every thread several times during the run.
+//! A binary with file capabilities keeps no compiled-plugin cache.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -14,7 +15,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::netns::{Netns, sh};
-use super::util::{bin, finish, require_root, u};
+use super::util::{bin, finish, plugin, require_root, u};
 
 const LIMIT: Duration = Duration::from_secs(60);
 /// `nobody` / `nogroup`.
@@ -203,4 +204,66 @@ fn privileges_dropped_in_every_thread_with_file_caps_p() {
     let copy = CapableCopy::new("cap_net_raw+p");
     let (samples, result) = run_and_sample(&ns, Some(&copy.bin));
     assert_unprivileged("cap_net_raw+p", &samples, &result);
+}
+
+/// A binary with file capabilities keeps no compiled-plugin cache: the
+/// cache is native code the user can write, and it would run inside a
+/// process holding raw sockets the user could not open alone.
+#[test]
+fn a_binary_with_file_caps_uses_no_cache() {
+    if !require_root("a_binary_with_file_caps_uses_no_cache") {
+        return;
+    }
+    let copy = CapableCopy::new("cap_net_raw+ep");
+    let wasm = copy.dir.join("trap.wasm");
+    std::fs::copy(plugin("trap"), &wasm).unwrap();
+    std::fs::set_permissions(&wasm, std::fs::Permissions::from_mode(0o644)).unwrap();
+    // A cache directory the user owns and nobody else can write: usable
+    // by the same binary without capabilities.
+    let cache = copy.dir.join("cache");
+    std::fs::create_dir(&cache).unwrap();
+    std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::os::unix::fs::chown(&cache, Some(UID), Some(UID)).unwrap();
+    let inspect = |binary: &Path| {
+        let mut cmd = Command::new("setpriv");
+        cmd.args([format!("--reuid={UID}"), format!("--regid={UID}")])
+            .args(["--clear-groups", "--"])
+            .arg(binary)
+            .arg("inspect")
+            .arg(&wasm)
+            .arg("--cache-dir")
+            .arg(&cache)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let r = finish(cmd.spawn().unwrap(), LIMIT);
+        r.assert_no_panic();
+        r
+    };
+    let elevated = inspect(&copy.bin);
+    assert!(
+        elevated.stderr.contains("cache disabled") && elevated.stderr.contains("setcap"),
+        "{}",
+        elevated.stderr
+    );
+    assert!(
+        elevated.stdout.contains("compiled now"),
+        "{}",
+        elevated.stdout
+    );
+    let cached = |dir: &Path| std::fs::read_dir(dir).unwrap().count();
+    assert_eq!(cached(&cache), 0, "the elevated binary wrote to the cache");
+    // The plain binary, same user, same directory: the cache works.
+    let plain = copy.dir.join("icmp-host-plain");
+    std::fs::copy(bin(), &plain).unwrap();
+    std::fs::set_permissions(&plain, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let first = inspect(&plain);
+    assert!(!first.stderr.contains("cache disabled"), "{}", first.stderr);
+    assert!(cached(&cache) > 0, "the plain binary did not cache");
+    let second = inspect(&plain);
+    assert!(
+        second.stdout.contains("from the compiled-plugin cache"),
+        "{}",
+        second.stdout
+    );
 }

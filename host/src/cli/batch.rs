@@ -300,7 +300,8 @@ struct Summary<'a> {
     name: &'a str,
     label: &'a str,
     /// CPU time compiling its plugin took in this batch (plugins are
-    /// compiled serially; runs naming the same bytes share one compile).
+    /// compiled serially; runs naming the same bytes each show that one
+    /// compile).
     compile_cpu: Duration,
 }
 

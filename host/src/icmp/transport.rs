@@ -128,6 +128,10 @@ pub trait Transport: Send + Sync + 'static {
     }
 }
 
+/// How long a send waits for a full send buffer to drain when readiness
+/// cannot say (see [`KernelSocket`]'s `send`).
+const FULL_BUFFER_BACKOFF: std::time::Duration = std::time::Duration::from_millis(1);
+
 /// A kernel socket registered with tokio.
 #[derive(Debug)]
 pub struct KernelSocket {
@@ -172,12 +176,21 @@ impl Transport for KernelSocket {
                 // shared by every tenant's sends (a full send buffer left
                 // the others waiting for ever).
                 let mut guard = self.fd.writable().await?;
+                // Queued transmit stamps raise EPOLLERR, which epoll
+                // reports beside EPOLLOUT and tokio keeps as "write
+                // closed": from then on `writable` is always ready, even
+                // with the send buffer full.
+                let spurious = guard.ready().is_write_closed();
                 match guard.try_io(|fd| {
                     stamp();
                     sys::send(fd.as_raw_fd(), packet, destination, options)
                 }) {
                     Ok(result) => return result,
-                    Err(_would_block) => continue,
+                    // Back off rather than spin while the buffer drains.
+                    Err(_would_block) if spurious => {
+                        tokio::time::sleep(FULL_BUFFER_BACKOFF).await;
+                    }
+                    Err(_would_block) => {}
                 }
             }
         })
@@ -211,9 +224,15 @@ impl Transport for KernelSocket {
                 if !batch.is_empty() {
                     return Ok(());
                 }
-                if filled == Filled::Nothing {
+                match filled {
                     // Readiness is cleared only once both queues are empty.
-                    guard.clear_ready();
+                    Filled::Nothing => guard.clear_ready(),
+                    // Only a socket error was taken: let other tasks run
+                    // before reading again (errors may keep coming).
+                    Filled::Something => {
+                        drop(guard);
+                        tokio::task::yield_now().await;
+                    }
                 }
             }
         })

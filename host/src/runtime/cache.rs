@@ -7,12 +7,20 @@
 //! load; a CRC-32 of its bytes, also checked, catches a damaged file (a
 //! flipped bit must not become a crash). Whoever could rewrite the file
 //! could rewrite its checksum — or a digest — as well: only the owner can,
-//! and the owner's plugins run with no more rights than the owner has.
+//! and the owner's plugins run with no more rights than the owner has —
+//! which is why a binary that gains capabilities when executed (setcap,
+//! setuid) keeps no cache at all (see `Runtime`).
 //!
 //! A plugin file seen before is found without reading or hashing it: the
 //! cache remembers the SHA-256 of each file by its identity (device,
 //! inode, size, modification and change times; a write changes the
-//! change time, which no user can set back).
+//! change time, which no user can set back). Times are only as fine as
+//! the file system's clock tick, so a file changed within the last
+//! [`SETTLE`] is not remembered (git's "racy" rule): a same-size rewrite
+//! in the tick it was read in cannot keep its old identity. What is
+//! remembered is always code the host compiled itself from bytes it
+//! checked; a file system that reports false identities (FUSE, NFS) can at
+//! worst make it run an older plugin of the same user's.
 #![allow(unsafe_code)]
 
 use std::fs;
@@ -125,6 +133,17 @@ impl FileIdentity {
         })
     }
 
+    /// Whether the file has not changed for [`SETTLE`]: a change now would
+    /// give it a new change time.
+    pub fn settled(&self) -> bool {
+        let changed = std::time::UNIX_EPOCH
+            + std::time::Duration::new(
+                u64::try_from(self.ctime.0).unwrap_or(0),
+                u32::try_from(self.ctime.1).unwrap_or(0),
+            );
+        changed.elapsed().is_ok_and(|since| since >= SETTLE)
+    }
+
     /// The record's file name: one per file, replaced when it changes.
     fn key(&self) -> String {
         format!("{:x}-{:x}", self.dev, self.ino)
@@ -138,6 +157,10 @@ impl FileIdentity {
         format!("{size} {}.{} {}.{}", mtime.0, mtime.1, ctime.0, ctime.1)
     }
 }
+
+/// How long a file must have stayed unchanged to be remembered by its
+/// identity (comfortably more than any file system's time granularity).
+pub const SETTLE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Whether `s` looks like a hex SHA-256 (it names a file).
 fn is_digest(s: &str) -> bool {

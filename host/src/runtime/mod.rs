@@ -459,6 +459,11 @@ fn profiled(config: &mut wasmtime::Config) {
     }
 }
 
+/// Why a process that gained privileges at exec uses no cache.
+const NO_CACHE_WHEN_ELEVATED: &str = "this binary gains capabilities when run (setcap or \
+     setuid), and a cache you can write would run your native code with them; plugin \
+     files are compiled every run (built-ins are precompiled into the binary)";
+
 /// Everything needed to run plugins.
 pub struct Runtime {
     /// Runs plugins. It loads native code but never compiles: building
@@ -577,6 +582,13 @@ impl Runtime {
         let dir = self.cache_dir.as_ref()?;
         self.cache
             .get_or_init(|| {
+                // The cache holds native code the host runs unchecked, and
+                // it is the user's to write: in a binary that holds raw
+                // sockets the user could not open alone (setcap, setuid),
+                // it would hand them those sockets without any policy.
+                if crate::sys::privilege::gained_privileges_at_exec() {
+                    return Err(NO_CACHE_WHEN_ELEVATED.to_owned());
+                }
                 let compiler = self.compiler().map_err(|e| e.to_string())?;
                 cache::Cache::open(dir, compiler).map_err(|e| e.to_string())
             })
@@ -636,8 +648,10 @@ impl Runtime {
         let sha = sha256_hex(&wasm);
         let plugin = self.load_hashed(name, &wasm, &sha)?;
         if let Some(cache) = self.cache()
-            // Unchanged while read: the bytes hashed are the file's.
+            // Unchanged while read: the bytes hashed are the file's; and
+            // settled, so that a later change gets a new identity.
             && cache::FileIdentity::of(&file).is_ok_and(|now| now == identity)
+            && identity.settled()
         {
             // A cache that cannot be written only costs a hash next time.
             let _ = cache.remember(&identity, &sha);

@@ -17,6 +17,7 @@ use serde::Serialize;
 use super::config::Tenant;
 use crate::builtin;
 use crate::runtime::{LoadError, Plugin, Runtime, sha256_hex};
+use crate::sys::clock::thread_cpu_ns;
 
 /// An uploaded component, compiled.
 pub struct Upload {
@@ -180,14 +181,16 @@ impl Plugins {
         })
     }
 
-    /// Checks, compiles and stores `wasm` for `tenant`. Returns whether it
-    /// is new to the tenant, what it is, and the CPU time compiling took.
+    /// Checks, compiles and stores `wasm` for `tenant`: the CPU time the
+    /// host spent on it (checks and compiling, whether they succeeded or
+    /// not: a refused upload is charged too), and whether it is new to the
+    /// tenant and what it is.
     pub async fn upload(
         &self,
         runtime: &Arc<Runtime>,
         tenant: &Tenant,
         wasm: bytes::Bytes,
-    ) -> Result<(bool, UploadInfo, Duration), PluginError> {
+    ) -> (Duration, Result<(bool, UploadInfo), PluginError>) {
         let sha = sha256_hex(&wasm);
         let existing = {
             let store = self.lock();
@@ -195,10 +198,10 @@ impl Plugins {
             if let Some(u) = store.uploads.get(&sha)
                 && owned.is_some_and(|o| o.contains(&sha))
             {
-                return Ok((false, UploadInfo::from(&**u), Duration::ZERO));
+                return (Duration::ZERO, Ok((false, UploadInfo::from(&**u))));
             }
             if owned.map_or(0, BTreeSet::len) >= tenant.max_uploads {
-                return Err(PluginError::Quota(tenant.max_uploads));
+                return (Duration::ZERO, Err(PluginError::Quota(tenant.max_uploads)));
             }
             store.uploads.get(&sha).cloned()
         };
@@ -210,15 +213,26 @@ impl Plugins {
                 let runtime = Arc::clone(runtime);
                 let name = format!("sha256:{sha}");
                 let sha = sha.clone();
-                let compiled =
-                    tokio::task::spawn_blocking(move || (runtime.load(&name, &wasm), wasm.len()))
-                        .await
-                        .map_err(|e| PluginError::Invalid(format!("compiling failed: {e}")))?;
-                let (loaded, size) = compiled;
-                let plugin = loaded.map_err(|e| PluginError::Invalid(e.to_string()))?;
-                // The pooled runtime compiles on this thread alone: the
-                // whole compile is charged.
-                let cpu = plugin.code().compile_cpu();
+                // The service's runtime compiles on the loading thread
+                // alone: its CPU clock measures the whole load.
+                let compiled = tokio::task::spawn_blocking(move || {
+                    let start = thread_cpu_ns();
+                    let loaded = runtime.load(&name, &wasm);
+                    let cpu = Duration::from_nanos(thread_cpu_ns().saturating_sub(start));
+                    (loaded, wasm.len(), cpu)
+                })
+                .await;
+                let (loaded, size, cpu) = match compiled {
+                    Ok(done) => done,
+                    Err(e) => {
+                        let error = PluginError::Invalid(format!("compiling failed: {e}"));
+                        return (Duration::ZERO, Err(error));
+                    }
+                };
+                let plugin = match loaded {
+                    Ok(plugin) => plugin,
+                    Err(e) => return (cpu, Err(PluginError::Invalid(e.to_string()))),
+                };
                 let upload = Arc::new(Upload {
                     sha256: sha,
                     size,
@@ -231,11 +245,11 @@ impl Plugins {
         let owned = store.owned.entry(tenant.name.clone()).or_default();
         // Checked again: another upload of this tenant may have finished meanwhile.
         if !owned.contains(&upload.sha256) && owned.len() >= tenant.max_uploads {
-            return Err(PluginError::Quota(tenant.max_uploads));
+            return (cpu, Err(PluginError::Quota(tenant.max_uploads)));
         }
         let new = owned.insert(upload.sha256.clone());
         let upload = Arc::clone(store.uploads.entry(upload.sha256.clone()).or_insert(upload));
-        Ok((new, UploadInfo::from(&*upload), cpu))
+        (cpu, Ok((new, UploadInfo::from(&*upload))))
     }
 
     /// `tenant`'s uploads, by digest.

@@ -186,6 +186,16 @@ fn clear_ambient() -> io::Result<()> {
     }
 }
 
+/// Whether the kernel started this process in secure-execution mode
+/// (`AT_SECURE`): it gained privileges when it was executed — file
+/// capabilities (`setcap`) or set-user-ID — beyond those of the user who
+/// ran it.
+pub fn gained_privileges_at_exec() -> bool {
+    // SAFETY: getauxval reads the process's auxiliary vector; it has no
+    // preconditions and returns 0 for an absent entry.
+    unsafe { libc::getauxval(libc::AT_SECURE) != 0 }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -52,13 +52,13 @@ pub async fn upload(
                 "invalid"
             })
         })?;
-    match s
+    let (cpu, uploaded) = s
         .plugins()
         .upload(s.runner().runtime(), &tenant, bytes)
-        .await
-    {
-        Ok((new, info, cpu)) => {
-            s.charge(&tenant, cpu);
+        .await;
+    s.charge(&tenant, cpu);
+    match uploaded {
+        Ok((new, info)) => {
             count(if new { "stored" } else { "known" });
             let status = if new {
                 StatusCode::CREATED
