@@ -5,7 +5,7 @@
 
 use std::io;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -13,7 +13,7 @@ use tokio::task::JoinHandle;
 
 use super::queue::Queue;
 use super::table::{Arrival, KeySpace, Rejected, Table, WireKey};
-use super::transport::{Batch, Incoming, Transport};
+use super::transport::{Batch, Incoming, ReadGate, Transport};
 use super::types::{Address, Family};
 use super::wire::{self, Body, IcmpPacket};
 use crate::sys::clock::thread_cpu_ns;
@@ -49,8 +49,8 @@ pub(crate) struct Plane {
     pub(crate) stats: PlaneStats,
     /// The latest kernel receive stamp the reader has handled (ns, realtime).
     watermark_ns: AtomicU64,
-    /// The reader is handling a batch (not waiting for the socket).
-    busy: AtomicBool,
+    /// Whether the reader holds messages it has not handled yet.
+    gate: ReadGate,
     /// A private datagram plane's quota, given back when the plane (and
     /// with it the descriptor) goes.
     pub(crate) hold: Option<super::engine::DatagramHold>,
@@ -76,7 +76,7 @@ impl Plane {
             table: Mutex::new(Table::new(space, table_capacity)),
             stats: PlaneStats::default(),
             watermark_ns: AtomicU64::new(0),
-            busy: AtomicBool::new(false),
+            gate: ReadGate::default(),
             hold: None,
         }
     }
@@ -89,10 +89,12 @@ impl Plane {
 
     /// Whether everything the kernel received before `realtime_ns` has been
     /// routed: the reader handled a later packet (sockets deliver in
-    /// order), or it is idle with nothing waiting in the kernel.
+    /// order), or nothing waits in the kernel and then (in this order: a
+    /// read that emptied the queue has begun by then) the reader holds
+    /// nothing unhandled.
     pub(crate) fn caught_up(&self, realtime_ns: u64) -> bool {
         self.watermark_ns.load(Ordering::Acquire) >= realtime_ns
-            || (!self.busy.load(Ordering::Acquire) && !self.receiver.has_pending())
+            || (!self.receiver.has_pending() && self.gate.idle())
     }
 
     /// Whether the receiving socket is over half full: sending more before
@@ -266,7 +268,7 @@ async fn read_loop(plane: Arc<Plane>) {
     let mut owners: Vec<Arc<Queue>> = Vec::with_capacity(slots);
     let (mut last, mut streak) = (Instant::now(), 0);
     loop {
-        match plane.receiver.recv_batch(&mut batch).await {
+        match plane.receiver.recv_batch(&mut batch, &plane.gate).await {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(_) => {
@@ -277,7 +279,6 @@ async fn read_loop(plane: Arc<Plane>) {
                 continue;
             }
         }
-        plane.busy.store(true, Ordering::Release);
         let start = thread_cpu_ns();
         for (buf, incoming) in batch.iter() {
             owners.extend(plane.handle(buf, incoming));
@@ -291,7 +292,7 @@ async fn read_loop(plane: Arc<Plane>) {
                 queue.account().charge(share);
             }
         }
-        plane.busy.store(false, Ordering::Release);
+        plane.gate.end();
         let now = Instant::now();
         let small = batch.len() < SMALL_BATCH && now - last < STREAM_GAP;
         streak = if small { streak + 1 } else { 0 };

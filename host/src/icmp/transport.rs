@@ -7,6 +7,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
@@ -48,6 +49,35 @@ fn from_queue(q: Queued) -> Incoming {
     match q {
         Queued::Icmp(e) => Incoming::Error(e),
         Queued::Sent(r) => Incoming::Sent(r),
+    }
+}
+
+/// Whether a reader holds messages it took from the kernel but has not
+/// handled yet. A read begins before the system call that takes messages
+/// and ends once they are handled (or nothing was taken); so whoever finds
+/// the kernel's queue empty and then the gate idle knows that everything
+/// received before has been handled.
+#[derive(Debug, Default)]
+pub struct ReadGate {
+    begun: AtomicU64,
+    ended: AtomicU64,
+}
+
+impl ReadGate {
+    /// A read is about to take messages.
+    pub fn begin(&self) {
+        self.begun.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// What a read took has been handled (or it took nothing).
+    pub fn end(&self) {
+        self.ended.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// No read is under way.
+    pub fn idle(&self) -> bool {
+        let begun = self.begun.load(Ordering::SeqCst);
+        self.ended.load(Ordering::SeqCst) == begun
     }
 }
 
@@ -110,8 +140,14 @@ pub trait Transport: Send + Sync + 'static {
 
     /// Waits until something can be received, then receives what waits
     /// into `batch`, as [`Transport::try_recv_batch`] does: at least one
-    /// message.
-    fn recv_batch<'a>(&'a self, batch: &'a mut Batch) -> BoxFuture<'a, io::Result<()>>;
+    /// message. Each attempt to take messages begins a read on `gate`
+    /// first; an attempt that took nothing (or failed) ends it, and when
+    /// messages are returned the caller ends it once they are handled.
+    fn recv_batch<'a>(
+        &'a self,
+        batch: &'a mut Batch,
+        gate: &'a ReadGate,
+    ) -> BoxFuture<'a, io::Result<()>>;
 
     /// Receives what waits — queued errors and transmit stamps first, then
     /// datagrams — into `batch`, as many as it has slots for; empty when
@@ -210,7 +246,11 @@ impl Transport for KernelSocket {
         self.fill(batch).map(drop)
     }
 
-    fn recv_batch<'a>(&'a self, batch: &'a mut Batch) -> BoxFuture<'a, io::Result<()>> {
+    fn recv_batch<'a>(
+        &'a self,
+        batch: &'a mut Batch,
+        gate: &'a ReadGate,
+    ) -> BoxFuture<'a, io::Result<()>> {
         Box::pin(async move {
             let interest = if self.error_queue {
                 Interest::READABLE | Interest::ERROR
@@ -220,10 +260,12 @@ impl Transport for KernelSocket {
             loop {
                 let mut guard = self.fd.ready(interest).await?;
                 batch.clear();
-                let filled = self.fill(batch)?;
+                gate.begin();
+                let filled = self.fill(batch).inspect_err(|_| gate.end())?;
                 if !batch.is_empty() {
                     return Ok(());
                 }
+                gate.end();
                 match filled {
                     // Readiness is cleared only once both queues are empty.
                     Filled::Nothing => guard.clear_ready(),
@@ -406,14 +448,21 @@ pub(crate) mod scripted {
             Ok(())
         }
 
-        fn recv_batch<'a>(&'a self, batch: &'a mut Batch) -> BoxFuture<'a, io::Result<()>> {
+        fn recv_batch<'a>(
+            &'a self,
+            batch: &'a mut Batch,
+            gate: &'a ReadGate,
+        ) -> BoxFuture<'a, io::Result<()>> {
             Box::pin(std::future::poll_fn(move |cx| {
+                gate.begin();
                 if let Err(e) = self.try_recv_batch(batch) {
+                    gate.end();
                     return Poll::Ready(Err(e));
                 }
                 if !batch.is_empty() {
                     return Poll::Ready(Ok(()));
                 }
+                gate.end();
                 let mut st = self.state.lock().unwrap();
                 if st.inbox.is_empty() {
                     st.waker = Some(cx.waker().clone());
@@ -424,5 +473,39 @@ pub(crate) mod scripted {
                 }
             }))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::scripted::Scripted;
+    use super::*;
+
+    fn received() -> Received {
+        Received {
+            len: 0,
+            truncated: false,
+            source: "[2001:db8::1]:0".parse().unwrap(),
+            timestamp_ns: None,
+            ttl: Some(64),
+            drops: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_read_holding_messages_is_not_idle_though_the_kernel_queue_is_empty() {
+        let wire = Scripted::new(|_| Vec::new());
+        let gate = ReadGate::default();
+        assert!(gate.idle());
+        wire.inject(vec![129, 0, 0, 0, 0, 1, 0, 1], received());
+        let mut batch = Batch::new(4, 64);
+        wire.recv_batch(&mut batch, &gate).await.unwrap();
+        assert_eq!(batch.len(), 1);
+        // Taken from the kernel, not handled yet: "nothing pending" alone
+        // would call the reader caught up.
+        assert!(!wire.has_pending());
+        assert!(!gate.idle());
+        gate.end();
+        assert!(gate.idle());
     }
 }
