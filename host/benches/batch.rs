@@ -9,7 +9,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{median, mib, ms};
+use common::{median, ms};
 
 const ROUNDS: usize = 3;
 const LIMIT: Duration = Duration::from_secs(60);
@@ -40,14 +40,19 @@ fn main() {
             .expect("writing the manifest");
         let mut rounds = Vec::new();
         for _ in 0..ROUNDS {
-            let m = common::measure(common::icmp_host().arg("batch").arg(&manifest), "", LIMIT);
+            let batch = || {
+                let mut c = common::icmp_host();
+                c.arg("batch").arg(&manifest);
+                c
+            };
+            let m = common::measure_with_rss(batch, "", LIMIT);
             let report: Vec<serde_json::Value> =
                 serde_json::from_str(m.stdout.trim()).unwrap_or_default();
             let alive = report.iter().filter(|r| r["outcome"] == "reached").count();
             rounds.push((m, alive));
         }
         let cpu = median(rounds.iter().map(|(m, _)| ms(m.cpu()) / n as f64).collect());
-        let rss = median(rounds.iter().map(|(m, _)| mib(m.max_rss)).collect());
+        let rss = median(rounds.iter().map(|(m, _)| common::rss_mib(m)).collect());
         let wall = median(rounds.iter().map(|(m, _)| ms(m.wall)).collect());
         let worst = rounds.iter().map(|(_, a)| *a).min().unwrap_or(0);
         println!(

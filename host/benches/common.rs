@@ -1,14 +1,21 @@
 //! Shared by the benches: run a command (bounded in time), measure its wall
 //! time, CPU time and peak RSS, and print rows next to a peer's.
 //!
+//! Peak RSS comes from a second run under GNU time (Debian package `time`):
+//! `wait4`'s `ru_maxrss` for a child of the bench counts the bench's own
+//! memory (Linux charges the image an exec replaces to the new program),
+//! which once reported 333 MiB for a 90 MiB multiping and 368 MiB for
+//! fping's 34 MB.
+//!
 //! `ICMP_HOST_BENCH_BIN` runs another `icmp-host` binary (e.g. an older
 //! build) instead of this build's, to compare both in one sitting.
 // Each bench includes this file and uses part of it.
 #![allow(dead_code)]
-// `wait4`: the child's own CPU time and peak RSS (std reaps without them).
+// `wait4`: the child's own CPU time (std reaps without it).
 #![allow(unsafe_code)]
 
 use std::io::{Read, Write};
+use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -35,12 +42,12 @@ pub fn have(program: &str) -> bool {
 pub struct Measured {
     /// Spawn to exit.
     pub wall: Duration,
+    /// Peak resident set, bytes, when measured ([`measure_with_rss`]).
+    pub max_rss: Option<u64>,
     /// User CPU time of the child.
     pub user: Duration,
     /// System CPU time of the child.
     pub sys: Duration,
-    /// Peak resident set (the child's VmHWM), bytes.
-    pub max_rss: u64,
     /// Exit status (`None`: killed, e.g. at the time limit).
     pub code: Option<i32>,
     /// Everything written to stdout.
@@ -60,11 +67,66 @@ fn timeval(t: libc::timeval) -> Duration {
     Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
 }
 
-/// Runs `cmd` with `input` on stdin; kills it (by its PID) after `limit`.
+/// GNU time: it starts the command from its own small process, so the
+/// peak RSS it reports is the command's. (`wait4`'s `ru_maxrss` of a
+/// child spawned from the bench counts the bench's own RSS: the memory
+/// image replaced at exec is charged to the child.)
+const GNU_TIME: &str = "/usr/bin/time";
+
+/// Marks GNU time's report on stderr.
+const RSS_TAG: &str = "icmp-host-bench-max-rss-kib=";
+
+/// `cmd` run by GNU time, which prints the peak RSS.
+fn under_gnu_time(cmd: &Command) -> Command {
+    assert!(
+        std::path::Path::new(GNU_TIME).exists(),
+        "the benches measure peak RSS with GNU time: install Debian package `time`"
+    );
+    let mut wrapped = Command::new(GNU_TIME);
+    wrapped
+        .arg("-f")
+        .arg(format!("{RSS_TAG}%M"))
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    for (key, value) in cmd.get_envs() {
+        match value {
+            Some(v) => wrapped.env(key, v),
+            None => wrapped.env_remove(key),
+        };
+    }
+    if let Some(dir) = cmd.get_current_dir() {
+        wrapped.current_dir(dir);
+    }
+    wrapped
+}
+
+/// The peak RSS in bytes that GNU time wrote on stderr.
+fn reported_rss(stderr: &str) -> Option<u64> {
+    let kib = stderr.lines().rev().find_map(|l| l.strip_prefix(RSS_TAG))?;
+    kib.trim().parse::<u64>().ok().map(|kib| kib * 1024)
+}
+
+/// Runs `cmd` with `input` on stdin; kills it (its process group) after
+/// `limit`. Wall and CPU time are the command's own (no wrapper to start).
 pub fn measure(cmd: &mut Command, input: &str, limit: Duration) -> Measured {
+    run(cmd, input, limit)
+}
+
+/// [`measure`], then the peak RSS of a second run, under GNU time (its
+/// start-up would count in the first run's times). The RSS is never below
+/// GNU time's own image, about 2 MiB.
+pub fn measure_with_rss(make: impl Fn() -> Command, input: &str, limit: Duration) -> Measured {
+    let mut m = run(&mut make(), input, limit);
+    let rss_run = run(&mut under_gnu_time(&make()), input, limit);
+    m.max_rss = reported_rss(&rss_run.stderr);
+    m
+}
+
+fn run(cmd: &mut Command, input: &str, limit: Duration) -> Measured {
     cmd.stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .stderr(Stdio::piped())
+        .process_group(0);
     let start = Instant::now();
     let mut child = cmd.spawn().expect("spawning the benchmarked command");
     let pid = child.id() as libc::pid_t;
@@ -85,8 +147,9 @@ pub fn measure(cmd: &mut Command, input: &str, limit: Duration) -> Measured {
     let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
     let watchdog = std::thread::spawn(move || {
         if done_rx.recv_timeout(limit).is_err() {
-            // Still running (not yet reaped, so the PID is still ours).
-            let _ = nix::sys::signal::kill(
+            // Still running (not yet reaped, so the group is still ours):
+            // GNU time and the command it started.
+            let _ = nix::sys::signal::killpg(
                 nix::unistd::Pid::from_raw(pid),
                 nix::sys::signal::Signal::SIGKILL,
             );
@@ -106,9 +169,9 @@ pub fn measure(cmd: &mut Command, input: &str, limit: Duration) -> Measured {
     drop(child);
     Measured {
         wall,
+        max_rss: None,
         user: timeval(usage.ru_utime),
         sys: timeval(usage.ru_stime),
-        max_rss: usage.ru_maxrss as u64 * 1024,
         code: libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status)),
         stdout: out.join().unwrap_or_default(),
         stderr: err.join().unwrap_or_default(),
@@ -155,6 +218,11 @@ pub fn ms(d: Duration) -> f64 {
 /// Mebibytes, for tables.
 pub fn mib(bytes: u64) -> f64 {
     bytes as f64 / f64::from(1 << 20)
+}
+
+/// A measurement's peak RSS in MiB (NaN when not measured).
+pub fn rss_mib(m: &Measured) -> f64 {
+    m.max_rss.map_or(f64::NAN, mib)
 }
 
 /// The line under a table: how we compare with the peer, and the goal.

@@ -15,7 +15,7 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{Measured, median, mib};
+use common::{Measured, median};
 
 /// A run that takes longer is killed (and reported as such).
 const LIMIT: Duration = Duration::from_secs(60);
@@ -78,29 +78,35 @@ fn main() {
 }
 
 fn run_ours(list: &str) -> (Measured, usize) {
-    let mut ours = common::icmp_host();
-    ours.args([
-        "run",
-        "-q",
-        "--stdin",
-        "multiping",
-        "--file",
-        "-",
-        "-c",
-        "1",
-        "--rate",
-        "0",
-    ]);
-    let m = common::measure(&mut ours, list, LIMIT);
+    let ours = || {
+        let mut c = common::icmp_host();
+        c.args([
+            "run",
+            "-q",
+            "--stdin",
+            "multiping",
+            "--file",
+            "-",
+            "-c",
+            "1",
+            "--rate",
+            "0",
+        ]);
+        c
+    };
+    let m = common::measure_with_rss(ours, list, LIMIT);
     let hosts: Vec<serde_json::Value> = serde_json::from_str(m.stdout.trim()).unwrap_or_default();
     let alive = hosts.iter().filter(|h| h["is_alive"] == true).count();
     (m, alive)
 }
 
 fn run_fping(list: &str) -> (Measured, usize) {
-    let mut fping = Command::new("fping");
-    fping.args(["-q", "-c1", "-i0", "-r0"]);
-    let m = common::measure(&mut fping, list, LIMIT);
+    let fping = || {
+        let mut c = Command::new("fping");
+        c.args(["-q", "-c1", "-i0", "-r0"]);
+        c
+    };
+    let m = common::measure_with_rss(fping, list, LIMIT);
     let alive = m
         .stderr
         .lines()
@@ -120,7 +126,7 @@ struct Summary {
 fn row(tool: &str, n: u32, runs: &[(Measured, usize)]) -> Summary {
     let wall = median(runs.iter().map(|(m, _)| common::ms(m.wall)).collect());
     let cpu = median(runs.iter().map(|(m, _)| common::ms(m.cpu())).collect());
-    let rss = median(runs.iter().map(|(m, _)| mib(m.max_rss)).collect());
+    let rss = median(runs.iter().map(|(m, _)| common::rss_mib(m)).collect());
     let alive = median(runs.iter().map(|(_, a)| *a).collect());
     let killed = runs.iter().filter(|(m, _)| m.code.is_none()).count();
     let rate = f64::from(n) / (wall / 1e3);

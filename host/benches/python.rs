@@ -105,7 +105,16 @@ fn main() {
     let rust_wasm = Path::new(env!("ICMP_HOST_PLUGIN_DIR")).join("ping.wasm");
     println!("{:<52} {:>9.0} KiB", "ping.wasm (Rust)", size(&rust_wasm));
     for (what, args) in [("python-ping.wasm", &python), ("ping (Rust)", &rust)] {
-        let mib = common::mib(run(args.as_slice()).max_rss);
+        let m = common::measure_with_rss(
+            || {
+                let mut c = common::icmp_host();
+                c.args(args.as_slice());
+                c
+            },
+            "",
+            Duration::from_secs(120),
+        );
+        let mib = common::rss_mib(&m);
         println!("{:<52} {mib:>9.1} MiB", format!("peak RSS, {what}"));
     }
 }

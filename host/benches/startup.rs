@@ -59,7 +59,7 @@ fn main() {
     let mut samples: Vec<Vec<common::Measured>> = tools.iter().map(|_| Vec::new()).collect();
     for _ in 0..RUNS {
         for (i, (_, make)) in tools.iter().enumerate() {
-            samples[i].push(common::measure(&mut make(), "", LIMIT));
+            samples[i].push(common::measure_with_rss(make, "", LIMIT));
         }
     }
     println!("one ping to 127.0.0.1, spawn to exit, median of {RUNS}");
@@ -72,7 +72,7 @@ fn main() {
         let wall = median(runs.iter().map(|m| ms(m.wall)).collect());
         let user = median(runs.iter().map(|m| ms(m.user)).collect());
         let sys = median(runs.iter().map(|m| ms(m.sys)).collect());
-        let rss = median(runs.iter().map(|m| common::mib(m.max_rss)).collect());
+        let rss = median(runs.iter().map(common::rss_mib).collect());
         let ok = runs.iter().filter(|m| m.code == Some(0)).count();
         println!("{name:<40} {wall:>8.2} {user:>8.2} {sys:>8.2} {rss:>8.1} {ok:>3}/{RUNS}");
         walls.push((*name, wall));
