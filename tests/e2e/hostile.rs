@@ -442,6 +442,37 @@ fn send_many() {
     assert!(b.elapsed < Duration::from_secs(8), "{:?}", b.elapsed);
 }
 
+/// Eighty tenants sending full batches in a loop keep the async workers
+/// busy: the neighbour's replies must still be routed before its receive
+/// deadlines (the planes' reader has a thread of its own; among the
+/// workers it once waited its turn past them, and 1 or 2 replies in 20
+/// that had arrived in time were reported lost).
+#[test]
+fn many_send_many_tenants() {
+    if !require_root("many_send_many_tenants") {
+        return;
+    }
+    let limits = json!({"limits": {"cpu_seconds": 2, "wall_seconds": 3}});
+    let mut runs: Vec<Value> = (0..80)
+        .map(|i| {
+            let mut run = hostile("send-many", limits.clone());
+            run["name"] = json!(format!("send-many-{i}"));
+            run["args"] = json!(["--batches-only"]);
+            run
+        })
+        .collect();
+    runs.push(neighbour(NEIGHBOUR_COUNT));
+    let b = batch(&runs, None, &[]);
+    for i in 0..80 {
+        b.assert_stopped(
+            &format!("send-many-{i}"),
+            &["CPU time limit of 2s", "wall-clock limit of 3s"],
+        );
+    }
+    b.assert_neighbour_exact(NEIGHBOUR_COUNT)
+        .assert_peak_rss_below(BASE_RSS_MIB + 256);
+}
+
 #[test]
 fn queue_flood() {
     if !require_root("queue_flood") {

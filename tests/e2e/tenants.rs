@@ -131,8 +131,9 @@ fn a_thousand_tenants_at_once_all_get_their_reply() {
 }
 
 /// Compiling a tenant's plugin is charged to it: each run's entry says
-/// what compiling its plugin cost in this batch (shared by the runs naming
-/// the same bytes); built-ins and cached plugins cost nothing.
+/// what compiling its plugin cost in this batch (each run naming the same
+/// bytes shows the one compile), refused plugins included; built-ins and
+/// cached plugins cost nothing.
 #[test]
 fn compiling_a_plugin_is_charged_to_the_runs_naming_it() {
     if !require_root("compiling_a_plugin_is_charged_to_the_runs_naming_it") {
@@ -143,6 +144,8 @@ fn compiling_a_plugin_is_charged_to_the_runs_naming_it() {
         {"name": "one", "plugin": plugin("trap")},
         {"name": "two", "plugin": plugin("trap")},
         {"name": "builtin", "plugin": "ping", "args": ["127.0.0.1", "-c", "1"]},
+        // Compiled, then refused (it imports what the host does not serve).
+        {"name": "refused", "plugin": super::hostile_batch::component("unknown-interface")},
     ]});
     let path = std::env::temp_dir().join(format!("icmp-host-compile-cpu-{}.json", rand_tag()));
     std::fs::write(&path, manifest.to_string()).unwrap();
@@ -169,6 +172,7 @@ fn compiling_a_plugin_is_charged_to_the_runs_naming_it() {
     assert!(compile_ms(&first, "one") > 0.0, "{first}");
     assert_eq!(compile_ms(&first, "one"), compile_ms(&first, "two"));
     assert_eq!(compile_ms(&first, "builtin"), 0.0, "{first}");
+    assert!(compile_ms(&first, "refused") > 0.0, "{first}");
     // The second batch finds it in the cache.
     assert_eq!(compile_ms(&second, "one"), 0.0, "{second}");
 }

@@ -11,7 +11,9 @@
 //!
 //! Each distinct plugin is read, checked and loaded once, whatever the
 //! number of runs naming it; instances come from a pool sized for the
-//! batch.
+//! batch. Plugins compile one at a time while the runs start: a run waits
+//! for its own plugin only, so a component slow to compile delays nobody
+//! else's.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -25,6 +27,7 @@ use icmp_host::icmp::{Engine, EngineConfig, Quota};
 use icmp_host::policy::{PolicySpec, SHARED_HOST_PPS};
 use icmp_host::report::{self, shorten};
 use icmp_host::runtime::{Interrupt, LimitSpec, Limits, Plugin, Runtime, Session, sha256_hex};
+use icmp_host::sys::clock::thread_cpu_ns;
 
 use super::args::{BatchArgs, ProgressFormat};
 use super::render::Renderer;
@@ -153,27 +156,49 @@ fn prepare(manifest: Manifest) -> anyhow::Result<(Vec<Prepared>, HashMap<String,
     Ok((runs, plugins))
 }
 
-/// Loads each plugin once — built-ins from their precompiled code, files
-/// from the bytes read (and checked) — for all the runs naming it.
-fn load_all(
-    runtime: &Runtime,
-    plugins: HashMap<String, Named>,
-) -> HashMap<String, Result<Plugin, String>> {
-    plugins
-        .into_iter()
-        .map(|(key, named)| {
-            let load = || match named.source {
-                Source::BuiltIn(b) => runtime.load_builtin(b).map_err(|e| e.to_string()),
-                Source::File(_) => runtime
-                    .load(&named.label, &named.wasm)
-                    .map_err(|e| e.to_string()),
-            };
-            // A host bug while loading fails the runs of this plugin only.
-            let plugin = std::panic::catch_unwind(std::panic::AssertUnwindSafe(load))
-                .unwrap_or_else(|_| Err(CRASHED_LOADING.to_owned()));
-            (key, plugin)
-        })
-        .collect()
+/// A plugin loaded for its runs, and the CPU time the host spent
+/// compiling (or, when it was refused, checking) it.
+type Loaded = (Result<Plugin, String>, Duration);
+
+/// Where the runs naming one plugin wait for it to be loaded.
+type Pending = tokio::sync::watch::Receiver<Option<Loaded>>;
+
+/// Loads each plugin once — built-ins from their precompiled code first,
+/// then files from the bytes read (and checked), one compile at a time —
+/// for all the runs naming it. Each is announced on its own channel as
+/// soon as it is loaded: a plugin slow to compile holds back only its
+/// own runs.
+fn load_all(runtime: &Runtime, plugins: Vec<(Named, tokio::sync::watch::Sender<Option<Loaded>>)>) {
+    let mut plugins = plugins;
+    plugins.sort_by_key(|(named, _)| !matches!(named.source, Source::BuiltIn(_)));
+    for (named, loaded) in plugins {
+        let load = || match named.source {
+            Source::BuiltIn(b) => runtime.load_builtin(b).map_err(|e| e.to_string()),
+            Source::File(_) => runtime
+                .load(&named.label, &named.wasm)
+                .map_err(|e| e.to_string()),
+        };
+        let start = thread_cpu_ns();
+        // A host bug while loading fails the runs of this plugin only.
+        let plugin = std::panic::catch_unwind(std::panic::AssertUnwindSafe(load))
+            .unwrap_or_else(|_| Err(CRASHED_LOADING.to_owned()));
+        // The pooled runtime compiles on this thread alone: a refused
+        // plugin is charged what checking and compiling it took.
+        let cpu = match &plugin {
+            Ok(p) => p.code().compile_cpu(),
+            Err(_) => Duration::from_nanos(thread_cpu_ns().saturating_sub(start)),
+        };
+        let _ = loaded.send(Some((plugin, cpu)));
+    }
+}
+
+/// Waits for a plugin to be loaded (a loader that ended without loading
+/// it is a host bug, reported in the runs' entries).
+async fn loaded(mut pending: Pending) -> Loaded {
+    match pending.wait_for(Option::is_some).await {
+        Ok(loaded) => loaded.clone().expect("waited for Some"),
+        Err(_) => (Err(CRASHED_LOADING.to_owned()), Duration::ZERO),
+    }
 }
 
 pub fn run(args: BatchArgs) -> anyhow::Result<Ending> {
@@ -191,11 +216,17 @@ pub fn run(args: BatchArgs) -> anyhow::Result<Ending> {
     async_runtime(Workers::PerCore)?.block_on(async move {
         let slots = runs.len().min(MAX_CONCURRENT) as u32;
         let runtime = Arc::new(Runtime::pooled(cache_dir, slots)?);
-        // Compiling takes a core for a while: not on a worker.
+        let mut pending: HashMap<String, Pending> = HashMap::new();
+        let mut to_load = Vec::new();
+        for (key, named) in plugins {
+            let (tx, rx) = tokio::sync::watch::channel(None);
+            pending.insert(key, rx);
+            to_load.push((named, tx));
+        }
+        // Compiling takes a core for a while: not on a worker. Runs start
+        // meanwhile, each waiting for its own plugin only.
         let loader = Arc::clone(&runtime);
-        let plugins = tokio::task::spawn_blocking(move || load_all(&loader, plugins))
-            .await
-            .context("loading the plugins")?;
+        tokio::task::spawn_blocking(move || load_all(&loader, to_load));
         let engine =
             Engine::new(EngineConfig::default(), raw).context("starting the ICMP engine")?;
         let writer = Writer::start();
@@ -224,10 +255,7 @@ pub fn run(args: BatchArgs) -> anyhow::Result<Ending> {
                 interrupt: interrupt.clone(),
             };
             let (name, label) = (run.name.clone(), run.label.clone());
-            let plugin = plugins[&run.plugin].clone();
-            let compile_cpu = plugin
-                .as_ref()
-                .map_or(Duration::ZERO, |p| p.code().compile_cpu());
+            let plugin = pending[&run.plugin].clone();
             // Each plugin in its own task; a Ctrl-C interrupts them all.
             let task = tokio::spawn(async move {
                 let forward = tokio::spawn({
@@ -237,21 +265,26 @@ pub fn run(args: BatchArgs) -> anyhow::Result<Ending> {
                         interrupt.trigger();
                     }
                 });
-                let plugin = plugin?;
-                let finished = runtime
-                    .run(&plugin, run.args, session, &run.limits)
-                    .await
-                    .map_err(|e| e.to_string());
+                let (plugin, compile_cpu) = loaded(plugin).await;
+                let finished = match plugin {
+                    Ok(plugin) => runtime
+                        .run(&plugin, run.args, session, &run.limits)
+                        .await
+                        .map_err(|e| e.to_string()),
+                    Err(e) => Err(e),
+                };
                 forward.abort();
-                finished
+                (finished, compile_cpu)
             });
-            tasks.push((name, label, compile_cpu, renderer, task));
+            tasks.push((name, label, renderer, task));
         }
         tokio::spawn(watch_ctrl_c(all));
         let mut done = Vec::new();
-        for (name, label, compile_cpu, renderer, task) in tasks {
+        for (name, label, renderer, task) in tasks {
             // A task that panicked fails its own run only.
-            let finished = task.await.unwrap_or_else(|e| Err(crashed(&e)));
+            let (finished, compile_cpu) = task
+                .await
+                .unwrap_or_else(|e| (Err(crashed(&e)), Duration::ZERO));
             done.push((name, label, compile_cpu, renderer, finished));
         }
         let lines_dropped = writer.finish();

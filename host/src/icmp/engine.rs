@@ -9,6 +9,7 @@ use super::error::Error;
 use super::plane::{OwnedPlane, Plane, PlaneStats};
 use super::queue::Queue;
 use super::raw::{RawFamilySockets, RawSockets};
+use super::reader::ReaderThread;
 use super::socket::{Open, PrivatePlane, Route, VirtualSocket};
 use super::tenant::{Account, DatagramSlot, Quota, SocketSlot, Tenant, TenantState};
 use super::transport::{KernelSocket, Transport};
@@ -62,6 +63,27 @@ struct Inner {
     reserved: Arc<AtomicUsize>,
     /// Datagram sockets open, over all tenants.
     datagram_sockets: Arc<AtomicUsize>,
+    /// Where the planes' readers run (`None` in unit tests: on the test's
+    /// runtime). Last: dropped after the planes above.
+    reader: Option<ReaderThread>,
+}
+
+impl Inner {
+    /// Registers a socket where the planes' readers run.
+    fn register(&self, socket: socket2::Socket, error_queue: bool) -> io::Result<KernelSocket> {
+        match &self.reader {
+            Some(r) => r.register(socket, error_queue),
+            None => KernelSocket::new(socket, error_queue),
+        }
+    }
+
+    /// Starts a plane's reader where the planes' readers run.
+    fn start(&self, plane: Plane) -> OwnedPlane {
+        match &self.reader {
+            Some(r) => r.read(plane),
+            None => OwnedPlane::start(plane, &tokio::runtime::Handle::current()),
+        }
+    }
 }
 
 /// The ICMP engine: owns every ICMP socket of the process.
@@ -74,20 +96,27 @@ impl Engine {
     /// Starts the engine with raw sockets opened earlier (or none). Must run
     /// inside a tokio runtime.
     pub fn new(config: EngineConfig, raw: RawSockets) -> io::Result<Engine> {
+        let reader = ReaderThread::start()?;
         let start = |sockets: Option<RawFamilySockets>, family| -> io::Result<Option<OwnedPlane>> {
             let Some(s) = sockets else { return Ok(None) };
             // The error queue carries the transmit stamps of its sends.
-            let receiver: Arc<dyn Transport> = Arc::new(KernelSocket::new(s.receiver, true)?);
+            let receiver: Arc<dyn Transport> = Arc::new(reader.register(s.receiver, true)?);
             let mut plane = Plane::new(family, Kind::Raw, receiver, config.table_capacity);
-            plane.dont_fragment = Some(Arc::new(KernelSocket::new(s.dont_fragment, false)?));
+            plane.dont_fragment = Some(Arc::new(reader.register(s.dont_fragment, false)?));
             if let Some(b) = s.broadcast {
-                plane.broadcast = Some(Arc::new(KernelSocket::new(b, false)?));
+                plane.broadcast = Some(Arc::new(reader.register(b, false)?));
             }
-            Ok(Some(OwnedPlane::start(plane)))
+            Ok(Some(reader.read(plane)))
         };
         let raw_v4 = start(raw.v4, Family::V4)?;
         let raw_v6 = start(raw.v6, Family::V6)?;
-        Ok(Engine::assemble(config, raw_v4, raw_v6, raw.unavailable))
+        Ok(Engine::assemble(
+            config,
+            raw_v4,
+            raw_v6,
+            raw.unavailable,
+            Some(reader),
+        ))
     }
 
     fn assemble(
@@ -95,6 +124,7 @@ impl Engine {
         raw_v4: Option<OwnedPlane>,
         raw_v6: Option<OwnedPlane>,
         raw_unavailable: Option<String>,
+        reader: Option<ReaderThread>,
     ) -> Engine {
         Engine {
             inner: Arc::new(Inner {
@@ -104,6 +134,7 @@ impl Engine {
                 raw_unavailable,
                 reserved: Arc::default(),
                 datagram_sockets: Arc::default(),
+                reader,
             }),
         }
     }
@@ -116,10 +147,13 @@ impl Engine {
         config: EngineConfig,
     ) -> Engine {
         let start = |t: Option<Arc<dyn Transport>>, family| {
-            t.map(|t| OwnedPlane::start(Plane::new(family, Kind::Raw, t, config.table_capacity)))
+            t.map(|t| {
+                let plane = Plane::new(family, Kind::Raw, t, config.table_capacity);
+                OwnedPlane::start(plane, &tokio::runtime::Handle::current())
+            })
         };
         let (v4, v6) = (start(v4, Family::V4), start(v6, Family::V6));
-        Engine::assemble(config, v4, v6, None)
+        Engine::assemble(config, v4, v6, None, None)
     }
 
     /// Admits a tenant with `quota`. Refused when the in-flight quotas of
@@ -275,7 +309,9 @@ impl Engine {
         )
         .map_err(|e| Error::io("setting up a datagram ICMP socket", e))?;
         let socket = Arc::new(
-            KernelSocket::new(socket, true).map_err(|e| Error::io("registering a socket", e))?,
+            self.inner
+                .register(socket, true)
+                .map_err(|e| Error::io("registering a socket", e))?,
         );
         let receiver: Arc<dyn Transport> = socket.clone();
         let mut plane = Plane::new(
@@ -286,7 +322,7 @@ impl Engine {
         );
         plane.hold = Some(hold);
         Ok(PrivatePlane {
-            plane: OwnedPlane::start(plane),
+            plane: self.inner.start(plane),
             socket,
         })
     }

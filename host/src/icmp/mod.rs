@@ -18,6 +18,7 @@ mod error;
 mod plane;
 mod queue;
 mod raw;
+mod reader;
 mod socket;
 mod table;
 mod tenant;

@@ -313,9 +313,10 @@ pub(crate) struct OwnedPlane {
 }
 
 impl OwnedPlane {
-    pub(crate) fn start(plane: Plane) -> OwnedPlane {
+    /// Starts the plane's reader task on `runtime`.
+    pub(crate) fn start(plane: Plane, runtime: &tokio::runtime::Handle) -> OwnedPlane {
         let plane = Arc::new(plane);
-        let reader = tokio::spawn(read_loop(Arc::clone(&plane)));
+        let reader = runtime.spawn(read_loop(Arc::clone(&plane)));
         OwnedPlane { plane, reader }
     }
 }
