@@ -2,8 +2,10 @@
 The plugins tenants run: the built-ins (loaded once at start) and the
 components tenants upload. An upload is checked exactly as `icmp-host run`
 checks a file ([`Runtime::load`]: a valid component importing only the
-contract), compiled once on the blocking pool (one compile at a time), and
-stored by its SHA-256. Identical bytes uploaded by two tenants are
+contract), compiled once on the blocking pool, and stored by its SHA-256.
+Compiles take one core each, at most one per core at once, and each
+tenant has at most one upload in progress: a tenant uploading expensive
+components back to back holds one lane, never all of them. Identical bytes uploaded by two tenants are
 compiled once; each tenant sees only its own uploads, bounded in number
 and size.
 */
@@ -116,6 +118,12 @@ pub fn digest(name: &str) -> Option<String> {
         .then(|| hex.to_ascii_lowercase())
 }
 
+/// Compiles going at once: one per core, at least two (so that one tenant,
+/// limited to one upload at a time, cannot hold them all).
+fn compile_lanes() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get().max(2))
+}
+
 impl Plugins {
     /// Loads every built-in.
     pub fn new(runtime: &Runtime) -> Result<Plugins, LoadError> {
@@ -126,7 +134,7 @@ impl Plugins {
         Ok(Plugins {
             builtins,
             store: Mutex::default(),
-            compiling: tokio::sync::Semaphore::new(1),
+            compiling: tokio::sync::Semaphore::new(compile_lanes()),
             uploading: Mutex::default(),
         })
     }
@@ -208,7 +216,8 @@ impl Plugins {
         let (upload, cpu) = match existing {
             Some(u) => (u, Duration::ZERO),
             None => {
-                // One compile at a time: uploads cannot starve the runs.
+                // A lane per core: uploads cannot take every core from the
+                // runs, nor one tenant every lane from the others.
                 let _permit = self.compiling.acquire().await;
                 let runtime = Arc::clone(runtime);
                 let name = format!("sha256:{sha}");
