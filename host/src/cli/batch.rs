@@ -227,8 +227,15 @@ pub fn run(args: BatchArgs) -> anyhow::Result<Ending> {
         // meanwhile, each waiting for its own plugin only.
         let loader = Arc::clone(&runtime);
         tokio::task::spawn_blocking(move || load_all(&loader, to_load));
-        let engine =
-            Engine::new(EngineConfig::default(), raw).context("starting the ICMP engine")?;
+        let engine = Engine::new(
+            EngineConfig {
+                // Tenants' plugins must not delay each other's replies.
+                reader_thread: true,
+                ..EngineConfig::default()
+            },
+            raw,
+        )
+        .context("starting the ICMP engine")?;
         let writer = Writer::start();
         let all = Interrupt::new();
         // Every run is a tenant; their in-flight quotas share the key table.

@@ -6,6 +6,8 @@
 //! milliseconds, and a neighbour's reply that had arrived in time was
 //! routed after its receive deadline and reported lost. On its own thread
 //! the reader is scheduled by the kernel as soon as a packet wakes it.
+//! Engines shared by tenants (batch, serve) use it; see
+//! `EngineConfig::reader_thread`.
 
 use std::io;
 

@@ -97,8 +97,15 @@ impl Service {
         if let Some(w) = runtime.cache_warning() {
             log(format!("warning: compiled-plugin cache disabled: {w}"));
         }
-        let engine =
-            Engine::new(EngineConfig::default(), raw).context("starting the ICMP engine")?;
+        let engine = Engine::new(
+            EngineConfig {
+                // Tenants' plugins must not delay each other's replies.
+                reader_thread: true,
+                ..EngineConfig::default()
+            },
+            raw,
+        )
+        .context("starting the ICMP engine")?;
         let plugins = Plugins::new(&runtime).context("loading the built-in plugins")?;
         let service = Arc::new_cyclic(|weak: &std::sync::Weak<Service>| {
             let weak = weak.clone();
