@@ -9,10 +9,10 @@ use super::error::Error;
 use super::plane::{OwnedPlane, Plane, PlaneStats};
 use super::queue::Queue;
 use super::raw::{RawFamilySockets, RawSockets};
-use super::reader::ReaderThread;
+use super::reader::Readers;
 use super::socket::{Open, PrivatePlane, Route, VirtualSocket};
 use super::tenant::{Account, DatagramSlot, Quota, SocketSlot, Tenant, TenantState};
-use super::transport::{KernelSocket, Transport};
+use super::transport::Transport;
 use super::types::{Address, Family, Mode};
 use crate::sys::socket::{self as sys, Kind};
 
@@ -70,28 +70,9 @@ struct Inner {
     reserved: Arc<AtomicUsize>,
     /// Datagram sockets open, over all tenants.
     datagram_sockets: Arc<AtomicUsize>,
-    /// Where the planes' readers run, when on a thread of their own
-    /// ([`EngineConfig::reader_thread`]); else on the caller's runtime.
+    /// Where the planes' readers run ([`EngineConfig::reader_thread`]).
     /// Last: dropped after the planes above.
-    reader: Option<ReaderThread>,
-}
-
-impl Inner {
-    /// Registers a socket where the planes' readers run.
-    fn register(&self, socket: socket2::Socket, error_queue: bool) -> io::Result<KernelSocket> {
-        match &self.reader {
-            Some(r) => r.register(socket, error_queue),
-            None => KernelSocket::new(socket, error_queue),
-        }
-    }
-
-    /// Starts a plane's reader where the planes' readers run.
-    fn start(&self, plane: Plane) -> OwnedPlane {
-        match &self.reader {
-            Some(r) => r.read(plane),
-            None => OwnedPlane::start(plane, &tokio::runtime::Handle::current()),
-        }
-    }
+    readers: Readers,
 }
 
 /// The ICMP engine: owns every ICMP socket of the process.
@@ -104,27 +85,17 @@ impl Engine {
     /// Starts the engine with raw sockets opened earlier (or none). Must run
     /// inside a tokio runtime.
     pub fn new(config: EngineConfig, raw: RawSockets) -> io::Result<Engine> {
-        let reader = match config.reader_thread {
-            true => Some(ReaderThread::start()?),
-            false => None,
-        };
-        let register = |socket, error_queue| match &reader {
-            Some(r) => r.register(socket, error_queue),
-            None => KernelSocket::new(socket, error_queue),
-        };
+        let readers = Readers::new(config.reader_thread)?;
         let start = |sockets: Option<RawFamilySockets>, family| -> io::Result<Option<OwnedPlane>> {
             let Some(s) = sockets else { return Ok(None) };
             // The error queue carries the transmit stamps of its sends.
-            let receiver: Arc<dyn Transport> = Arc::new(register(s.receiver, true)?);
+            let receiver: Arc<dyn Transport> = Arc::new(readers.register(s.receiver, true)?);
             let mut plane = Plane::new(family, Kind::Raw, receiver, config.table_capacity);
-            plane.dont_fragment = Some(Arc::new(register(s.dont_fragment, false)?));
+            plane.dont_fragment = Some(Arc::new(readers.register(s.dont_fragment, false)?));
             if let Some(b) = s.broadcast {
-                plane.broadcast = Some(Arc::new(register(b, false)?));
+                plane.broadcast = Some(Arc::new(readers.register(b, false)?));
             }
-            Ok(Some(match &reader {
-                Some(r) => r.read(plane),
-                None => OwnedPlane::start(plane, &tokio::runtime::Handle::current()),
-            }))
+            Ok(Some(readers.read(plane)))
         };
         let raw_v4 = start(raw.v4, Family::V4)?;
         let raw_v6 = start(raw.v6, Family::V6)?;
@@ -133,7 +104,7 @@ impl Engine {
             raw_v4,
             raw_v6,
             raw.unavailable,
-            reader,
+            readers,
         ))
     }
 
@@ -142,7 +113,7 @@ impl Engine {
         raw_v4: Option<OwnedPlane>,
         raw_v6: Option<OwnedPlane>,
         raw_unavailable: Option<String>,
-        reader: Option<ReaderThread>,
+        readers: Readers,
     ) -> Engine {
         Engine {
             inner: Arc::new(Inner {
@@ -152,7 +123,7 @@ impl Engine {
                 raw_unavailable,
                 reserved: Arc::default(),
                 datagram_sockets: Arc::default(),
-                reader,
+                readers,
             }),
         }
     }
@@ -165,13 +136,10 @@ impl Engine {
         config: EngineConfig,
     ) -> Engine {
         let start = |t: Option<Arc<dyn Transport>>, family| {
-            t.map(|t| {
-                let plane = Plane::new(family, Kind::Raw, t, config.table_capacity);
-                OwnedPlane::start(plane, &tokio::runtime::Handle::current())
-            })
+            t.map(|t| Readers::Caller.read(Plane::new(family, Kind::Raw, t, config.table_capacity)))
         };
         let (v4, v6) = (start(v4, Family::V4), start(v6, Family::V6));
-        Engine::assemble(config, v4, v6, None, None)
+        Engine::assemble(config, v4, v6, None, Readers::Caller)
     }
 
     /// Admits a tenant with `quota`. Refused when the in-flight quotas of
@@ -328,6 +296,7 @@ impl Engine {
         .map_err(|e| Error::io("setting up a datagram ICMP socket", e))?;
         let socket = Arc::new(
             self.inner
+                .readers
                 .register(socket, true)
                 .map_err(|e| Error::io("registering a socket", e))?,
         );
@@ -340,7 +309,7 @@ impl Engine {
         );
         plane.hold = Some(hold);
         Ok(PrivatePlane {
-            plane: self.inner.start(plane),
+            plane: self.inner.readers.read(plane),
             socket,
         })
     }

@@ -16,6 +16,43 @@ use tokio::runtime::Handle;
 use super::plane::{OwnedPlane, Plane};
 use super::transport::KernelSocket;
 
+/// Where an engine's plane readers run: on its [`ReaderThread`], or on
+/// the runtime that starts each plane (a single run's, or a unit test's).
+pub(crate) enum Readers {
+    Thread(ReaderThread),
+    Caller,
+}
+
+impl Readers {
+    /// A thread of their own when `thread`, else the caller's runtime.
+    pub(crate) fn new(thread: bool) -> io::Result<Readers> {
+        Ok(match thread {
+            true => Readers::Thread(ReaderThread::start()?),
+            false => Readers::Caller,
+        })
+    }
+
+    /// Registers `socket` with the reactor the readers use.
+    pub(crate) fn register(
+        &self,
+        socket: socket2::Socket,
+        error_queue: bool,
+    ) -> io::Result<KernelSocket> {
+        match self {
+            Readers::Thread(t) => t.register(socket, error_queue),
+            Readers::Caller => KernelSocket::new(socket, error_queue),
+        }
+    }
+
+    /// Starts `plane`'s reader task where the readers run.
+    pub(crate) fn read(&self, plane: Plane) -> OwnedPlane {
+        match self {
+            Readers::Thread(t) => t.read(plane),
+            Readers::Caller => OwnedPlane::start(plane, &Handle::current()),
+        }
+    }
+}
+
 /// The thread; it ends when this is dropped.
 pub(crate) struct ReaderThread {
     handle: Handle,
