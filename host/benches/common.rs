@@ -106,23 +106,19 @@ fn reported_rss(stderr: &str) -> Option<u64> {
     kib.trim().parse::<u64>().ok().map(|kib| kib * 1024)
 }
 
-/// Runs `cmd` with `input` on stdin; kills it (its process group) after
-/// `limit`. Wall and CPU time are the command's own (no wrapper to start).
-pub fn measure(cmd: &mut Command, input: &str, limit: Duration) -> Measured {
-    run(cmd, input, limit)
-}
-
 /// [`measure`], then the peak RSS of a second run, under GNU time (its
 /// start-up would count in the first run's times). The RSS is never below
 /// GNU time's own image, about 2 MiB.
 pub fn measure_with_rss(make: impl Fn() -> Command, input: &str, limit: Duration) -> Measured {
-    let mut m = run(&mut make(), input, limit);
-    let rss_run = run(&mut under_gnu_time(&make()), input, limit);
+    let mut m = measure(&mut make(), input, limit);
+    let rss_run = measure(&mut under_gnu_time(&make()), input, limit);
     m.max_rss = reported_rss(&rss_run.stderr);
     m
 }
 
-fn run(cmd: &mut Command, input: &str, limit: Duration) -> Measured {
+/// Runs `cmd` with `input` on stdin; kills it (its process group) after
+/// `limit`. Wall and CPU time are the command's own (no wrapper to start).
+pub fn measure(cmd: &mut Command, input: &str, limit: Duration) -> Measured {
     cmd.stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
