@@ -8,6 +8,8 @@
 
 #[path = "src/runtime/engine_config.rs"]
 mod engine_config;
+#[path = "build/shrink.rs"]
+mod shrink;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -27,7 +29,9 @@ fn main() {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
     println!("cargo:rerun-if-changed=src/runtime/engine_config.rs");
+    println!("cargo:rerun-if-changed=build/shrink.rs");
     println!("cargo:rerun-if-env-changed=ICMP_HOST_PLUGINS_OFFLINE");
+    println!("cargo:rerun-if-env-changed=WASM_OPT");
 
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
@@ -73,10 +77,33 @@ fn main() {
         wasm_dir.display()
     );
     let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").unwrap());
-    precompile(&wasm_dir, &out_dir);
+    shrink_built_ins(&wasm_dir, &out_dir);
+    precompile(&out_dir);
     // Relative relocations packed (RELR): the loader reads kilobytes, not
     // the 690 KB of RELA entries a binary this size otherwise carries.
     println!("cargo:rustc-link-arg-bins=-Wl,-z,pack-relative-relocs");
+}
+
+/// Writes `<name>.wasm` for every built-in into `out_dir`: the plugin,
+/// shrunk (see `build/shrink.rs`).
+fn shrink_built_ins(wasm_dir: &Path, out_dir: &Path) {
+    let optimiser = shrink::Optimiser::find(out_dir);
+    if let shrink::Optimiser::None = optimiser {
+        println!(
+            "cargo:warning=wasm-opt (binaryen) not found: the built-in plugins are embedded \
+             unoptimised, about 25% larger"
+        );
+    }
+    for name in BUILT_INS {
+        let path = wasm_dir.join(format!("{name}.wasm"));
+        let wasm =
+            std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+        let shrunk = shrink::component(&wasm, &optimiser)
+            .unwrap_or_else(|e| panic!("shrinking {}: {e}", path.display()));
+        let path = out_dir.join(format!("{name}.wasm"));
+        std::fs::write(&path, shrunk)
+            .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+    }
 }
 
 /// Writes `<name>.cwasm` for every built-in: its native code for this
@@ -87,7 +114,7 @@ fn main() {
 /// (the build-dependency is pinned to the same version). The runtime still
 /// treats the artifact as a candidate: wasmtime checks version, target,
 /// CPU features and settings when loading it and refuses a mismatch.
-fn precompile(wasm_dir: &Path, out_dir: &Path) {
+fn precompile(out_dir: &Path) {
     let native = std::env::var_os("HOST") == std::env::var_os("TARGET");
     let engine = native.then(|| {
         wasmtime::Engine::new(&engine_config::config())
@@ -96,7 +123,7 @@ fn precompile(wasm_dir: &Path, out_dir: &Path) {
     for name in BUILT_INS {
         let artifact = match &engine {
             Some(engine) => {
-                let path = wasm_dir.join(format!("{name}.wasm"));
+                let path = out_dir.join(format!("{name}.wasm"));
                 let wasm = std::fs::read(&path)
                     .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
                 engine

@@ -9,7 +9,7 @@ pub struct BuiltIn {
     pub name: &'static str,
     /// One line for `icmp-host list`.
     pub summary: &'static str,
-    /// The component.
+    /// The component, shrunk by `build.rs` (optimised, names demangled).
     pub wasm: &'static [u8],
     /// Its native code, as `Engine::precompile_component` wrote it at build
     /// time; empty when cross-compiled. Loaded only after wasmtime has
@@ -22,7 +22,7 @@ macro_rules! plugin {
         BuiltIn {
             name: $name,
             summary: $summary,
-            wasm: include_bytes!(concat!(env!("ICMP_HOST_PLUGIN_DIR"), "/", $name, ".wasm")),
+            wasm: include_bytes!(concat!(env!("OUT_DIR"), "/", $name, ".wasm")),
             native: include_bytes!(concat!(env!("OUT_DIR"), "/", $name, ".cwasm")),
         }
     };
@@ -64,6 +64,30 @@ mod tests {
                 let plugin = runtime.load_builtin(b).unwrap();
                 assert_eq!(plugin.code(), Code::BuiltIn, "{}", b.name);
             }
+        }
+    }
+
+    /// Shrinking kept every function's name, demangled: a trap in a
+    /// built-in still names the SDK's functions.
+    #[test]
+    fn built_ins_keep_readable_function_names() {
+        let contains = |wasm: &[u8], needle: &[u8]| wasm.windows(needle.len()).any(|w| w == needle);
+        for b in BUILT_INS {
+            assert!(
+                contains(b.wasm, b"icmp_host_sdk::args::Args::next_arg"),
+                "{}: the SDK's functions are named",
+                b.name
+            );
+            assert!(
+                !contains(b.wasm, b"_ZN"),
+                "{}: no mangled name is left",
+                b.name
+            );
+            assert!(
+                !contains(b.wasm, b"component-name"),
+                "{}: unused custom sections are dropped",
+                b.name
+            );
         }
     }
 }
