@@ -94,16 +94,22 @@ fn shrink_built_ins(wasm_dir: &Path, out_dir: &Path) {
              unoptimised, about 25% larger"
         );
     }
-    for name in BUILT_INS {
-        let path = wasm_dir.join(format!("{name}.wasm"));
-        let wasm =
-            std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-        let shrunk = shrink::component(&wasm, &optimiser)
-            .unwrap_or_else(|e| panic!("shrinking {}: {e}", path.display()));
-        let path = out_dir.join(format!("{name}.wasm"));
-        std::fs::write(&path, shrunk)
-            .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
-    }
+    // wasm-opt takes most of a second per plugin: one thread each.
+    std::thread::scope(|scope| {
+        for name in BUILT_INS {
+            let optimiser = &optimiser;
+            scope.spawn(move || {
+                let path = wasm_dir.join(format!("{name}.wasm"));
+                let wasm = std::fs::read(&path)
+                    .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+                let shrunk = shrink::component(name, &wasm, optimiser)
+                    .unwrap_or_else(|e| panic!("shrinking {}: {e}", path.display()));
+                let path = out_dir.join(format!("{name}.wasm"));
+                std::fs::write(&path, shrunk)
+                    .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+            });
+        }
+    });
 }
 
 /// Writes `<name>.cwasm` for every built-in: its native code for this

@@ -49,6 +49,8 @@ extern crate self as icmp_host_sdk;
 
 mod args;
 #[doc(hidden)]
+// Generated FFI glue (the code `wit_bindgen::generate!` would expand to).
+#[allow(clippy::all, missing_docs, unsafe_code)]
 pub mod bindings;
 mod error;
 pub mod flight;

@@ -52,17 +52,21 @@ impl Optimiser {
     }
 }
 
-/// The component `wasm`, shrunk.
-pub fn component(wasm: &[u8], optimiser: &Optimiser) -> Result<Vec<u8>, String> {
+/// The component `wasm`, shrunk; `name` keeps its scratch files apart from
+/// other components' shrinking at the same time.
+pub fn component(name: &str, wasm: &[u8], optimiser: &Optimiser) -> Result<Vec<u8>, String> {
     let body = wasm
         .strip_prefix(&COMPONENT_HEADER)
         .ok_or("not a WebAssembly component")?;
     let mut out = COMPONENT_HEADER.to_vec();
-    for section in Sections(body) {
+    for (i, section) in Sections(body).enumerate() {
         let (id, contents) = section?;
         match id {
             CUSTOM if is_unused_custom(contents)? => {}
-            CORE_MODULE => push_section(&mut out, id, &module(contents, optimiser)?),
+            CORE_MODULE => {
+                let module = module(&format!("{name}.{i}"), contents, optimiser)?;
+                push_section(&mut out, id, &module)
+            }
             _ => push_section(&mut out, id, contents),
         }
     }
@@ -70,12 +74,12 @@ pub fn component(wasm: &[u8], optimiser: &Optimiser) -> Result<Vec<u8>, String> 
 }
 
 /// A core module, optimised, with short names and without unused sections.
-fn module(wasm: &[u8], optimiser: &Optimiser) -> Result<Vec<u8>, String> {
+fn module(name: &str, wasm: &[u8], optimiser: &Optimiser) -> Result<Vec<u8>, String> {
     let optimised = match optimiser {
         // wasm-opt can grow a module of a few hundred bytes (the
         // component's shims) by naming its functions: keep the smaller. A
         // binaryen too old for this module is not worth failing the build.
-        Optimiser::WasmOpt { program, scratch } => match wasm_opt(program, scratch, wasm) {
+        Optimiser::WasmOpt { program, scratch } => match wasm_opt(program, scratch, name, wasm) {
             Ok(optimised) => Some(optimised).filter(|o| o.len() < wasm.len()),
             Err(e) => {
                 println!("cargo:warning=not optimised: {e}");
@@ -102,9 +106,9 @@ fn module(wasm: &[u8], optimiser: &Optimiser) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
-fn wasm_opt(program: &Path, scratch: &Path, wasm: &[u8]) -> Result<Vec<u8>, String> {
-    let input = scratch.join("shrink-in.wasm");
-    let output = scratch.join("shrink-out.wasm");
+fn wasm_opt(program: &Path, scratch: &Path, name: &str, wasm: &[u8]) -> Result<Vec<u8>, String> {
+    let input = scratch.join(format!("{name}.in.wasm"));
+    let output = scratch.join(format!("{name}.out.wasm"));
     std::fs::write(&input, wasm).map_err(|e| format!("writing {}: {e}", input.display()))?;
     let result = Command::new(program)
         .args(["-Oz", "--debuginfo"])
