@@ -32,6 +32,7 @@ fn main() {
     println!("cargo:rerun-if-changed=build/shrink.rs");
     println!("cargo:rerun-if-env-changed=ICMP_HOST_PLUGINS_OFFLINE");
     println!("cargo:rerun-if-env-changed=WASM_OPT");
+    println!("cargo:rerun-if-env-changed=CI");
 
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
@@ -88,11 +89,17 @@ fn main() {
 /// shrunk (see `build/shrink.rs`).
 fn shrink_built_ins(wasm_dir: &Path, out_dir: &Path) {
     let optimiser = shrink::Optimiser::find(out_dir);
-    if let shrink::Optimiser::None = optimiser {
-        println!(
+    match &optimiser {
+        shrink::Optimiser::WasmOpt { program, .. } => {
+            println!("cargo:rerun-if-changed={}", program.display());
+        }
+        shrink::Optimiser::None if std::env::var_os("CI").is_some_and(|v| v == "true") => {
+            panic!("wasm-opt (binaryen) not found: CI installs it (.ci/run)");
+        }
+        shrink::Optimiser::None => println!(
             "cargo:warning=wasm-opt (binaryen) not found: the built-in plugins are embedded \
              unoptimised, about 25% larger"
-        );
+        ),
     }
     // wasm-opt takes most of a second per plugin: one thread each.
     std::thread::scope(|scope| {

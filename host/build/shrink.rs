@@ -6,13 +6,16 @@
 //!   about a fifth of the code rustc's `opt-level = "z"` leaves;
 //! - function names are stored demangled and without their hash
 //!   (`icmp_host_sdk::flight::Flight<N>::receive`, not
-//!   `_ZN13icmp_host_sdk6flight15Flight$LT$N$GT$7receive17h…E`): wasmtime
-//!   prints an unmangled name as it is, so trap reports read the same;
+//!   `_ZN13icmp_host_sdk6flight15Flight$LT$N$GT$7receive17h…E`), as
+//!   trap reports show every plugin's names;
 //! - custom sections nothing reads at run time are dropped (`producers`,
 //!   `target_features`, the component's `component-name`).
 //!
 //! Only the component's own top-level sections are rewritten; every other
-//! byte is copied, so imports, exports and types are untouched.
+//! byte is copied, so imports, exports and types are untouched. As with
+//! LLVM's inlining, a trap report names the function the trapping code
+//! ended up in: wasm-opt inlines more, and names a function it made from
+//! several alike ones after the first (`byn$mgfn-shared$…`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -70,6 +73,11 @@ pub fn component(name: &str, wasm: &[u8], optimiser: &Optimiser) -> Result<Vec<u
             _ => push_section(&mut out, id, contents),
         }
     }
+    // wasmtime validates it again when precompiling, but not when the
+    // build cross-compiles (nothing is precompiled then).
+    wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all())
+        .validate_all(&out)
+        .map_err(|e| format!("the shrunk component is invalid: {e}"))?;
     Ok(out)
 }
 
@@ -78,11 +86,14 @@ fn module(name: &str, wasm: &[u8], optimiser: &Optimiser) -> Result<Vec<u8>, Str
     let optimised = match optimiser {
         // wasm-opt can grow a module of a few hundred bytes (the
         // component's shims) by naming its functions: keep the smaller. A
-        // binaryen too old for this module is not worth failing the build.
+        // binaryen too old for this module is not worth failing the build,
+        // except in CI, which installs a working one.
         Optimiser::WasmOpt { program, scratch } => match wasm_opt(program, scratch, name, wasm) {
             Ok(optimised) => Some(optimised).filter(|o| o.len() < wasm.len()),
+            Err(e) if std::env::var_os("CI").is_some_and(|v| v == "true") => return Err(e),
             Err(e) => {
-                println!("cargo:warning=not optimised: {e}");
+                let e = e.replace('\n', " ");
+                println!("cargo:warning={name}: not optimised: {e}");
                 None
             }
         },
@@ -111,6 +122,9 @@ fn wasm_opt(program: &Path, scratch: &Path, name: &str, wasm: &[u8]) -> Result<V
     let output = scratch.join(format!("{name}.out.wasm"));
     std::fs::write(&input, wasm).map_err(|e| format!("writing {}: {e}", input.display()))?;
     let result = Command::new(program)
+        // One thread: the build runs one wasm-opt per built-in at once,
+        // beside cargo's own jobs.
+        .env("BINARYEN_CORES", "1")
         .args(["-Oz", "--debuginfo"])
         .arg(&input)
         .arg("-o")
@@ -192,7 +206,9 @@ fn is_unused_custom(contents: &[u8]) -> Result<bool, String> {
 /// A custom section's name, and where its data starts.
 fn custom_name(contents: &[u8]) -> Result<(&str, usize), String> {
     let (len, start) = read_u32(contents)?;
-    let end = start + len as usize;
+    let end = start
+        .checked_add(len as usize)
+        .ok_or("a custom section's name is malformed")?;
     let name = contents
         .get(start..end)
         .and_then(|bytes| std::str::from_utf8(bytes).ok())
@@ -219,6 +235,9 @@ fn push_section(out: &mut Vec<u8>, id: u8, contents: &[u8]) {
 fn read_u32(bytes: &[u8]) -> Result<(u32, usize), String> {
     let mut value = 0u32;
     for (i, &byte) in bytes.iter().take(5).enumerate() {
+        if i == 4 && byte & 0xf0 != 0 {
+            break; // more than 32 bits
+        }
         value |= u32::from(byte & 0x7f) << (7 * i);
         if byte & 0x80 == 0 {
             return Ok((value, i + 1));
@@ -240,8 +259,11 @@ impl<'a> Iterator for Sections<'a> {
     fn next(&mut self) -> Option<Self::Item> {
         let (&id, rest) = self.0.split_first()?;
         let section = read_u32(rest).and_then(|(len, len_bytes)| {
-            let end = len_bytes + len as usize;
-            let contents = rest.get(len_bytes..end).ok_or("a section is truncated")?;
+            let contents = len_bytes
+                .checked_add(len as usize)
+                .and_then(|end| rest.get(len_bytes..end))
+                .ok_or("a section is truncated")?;
+            let end = len_bytes + contents.len();
             self.0 = &rest[end..];
             Ok((id, contents))
         });
