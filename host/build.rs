@@ -10,6 +10,8 @@
 mod engine_config;
 #[path = "build/shrink.rs"]
 mod shrink;
+#[path = "src/runtime/symbols.rs"]
+mod symbols;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -30,6 +32,7 @@ fn main() {
     }
     println!("cargo:rerun-if-changed=src/runtime/engine_config.rs");
     println!("cargo:rerun-if-changed=build/shrink.rs");
+    println!("cargo:rerun-if-changed=src/runtime/symbols.rs");
     println!("cargo:rerun-if-env-changed=ICMP_HOST_PLUGINS_OFFLINE");
     println!("cargo:rerun-if-env-changed=WASM_OPT");
     println!("cargo:rerun-if-env-changed=CI");
@@ -78,22 +81,22 @@ fn main() {
         wasm_dir.display()
     );
     let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").unwrap());
-    shrink_built_ins(&wasm_dir, &out_dir);
-    precompile(&out_dir);
+    let built_ins = shrink_built_ins(&wasm_dir, &out_dir);
+    precompile(&built_ins, &out_dir);
     // Relative relocations packed (RELR): the loader reads kilobytes, not
     // the 690 KB of RELA entries a binary this size otherwise carries.
     println!("cargo:rustc-link-arg-bins=-Wl,-z,pack-relative-relocs");
 }
 
 /// Writes `<name>.wasm` for every built-in into `out_dir`: the plugin,
-/// shrunk (see `build/shrink.rs`).
-fn shrink_built_ins(wasm_dir: &Path, out_dir: &Path) {
+/// shrunk (see `build/shrink.rs`); returns each name with those bytes.
+fn shrink_built_ins(wasm_dir: &Path, out_dir: &Path) -> Vec<(&'static str, Vec<u8>)> {
     let optimiser = shrink::Optimiser::find(out_dir);
     match &optimiser {
         shrink::Optimiser::WasmOpt { program, .. } => {
             println!("cargo:rerun-if-changed={}", program.display());
         }
-        shrink::Optimiser::None if std::env::var_os("CI").is_some_and(|v| v == "true") => {
+        shrink::Optimiser::None if shrink::in_ci() => {
             panic!("wasm-opt (binaryen) not found: CI installs it (.ci/run)");
         }
         shrink::Optimiser::None => println!(
@@ -103,20 +106,28 @@ fn shrink_built_ins(wasm_dir: &Path, out_dir: &Path) {
     }
     // wasm-opt takes most of a second per plugin: one thread each.
     std::thread::scope(|scope| {
-        for name in BUILT_INS {
-            let optimiser = &optimiser;
-            scope.spawn(move || {
-                let path = wasm_dir.join(format!("{name}.wasm"));
-                let wasm = std::fs::read(&path)
-                    .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-                let shrunk = shrink::component(name, &wasm, optimiser)
-                    .unwrap_or_else(|e| panic!("shrinking {}: {e}", path.display()));
-                let path = out_dir.join(format!("{name}.wasm"));
-                std::fs::write(&path, shrunk)
-                    .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
-            });
-        }
-    });
+        let optimiser = &optimiser;
+        let shrinking: Vec<_> = BUILT_INS
+            .into_iter()
+            .map(|name| {
+                scope.spawn(move || {
+                    let path = wasm_dir.join(format!("{name}.wasm"));
+                    let wasm = std::fs::read(&path)
+                        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+                    let shrunk = shrink::component(name, &wasm, optimiser)
+                        .unwrap_or_else(|e| panic!("shrinking {}: {e}", path.display()));
+                    let path = out_dir.join(format!("{name}.wasm"));
+                    std::fs::write(&path, &shrunk)
+                        .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+                    (name, shrunk)
+                })
+            })
+            .collect();
+        shrinking
+            .into_iter()
+            .map(|thread| thread.join().expect("a shrinking thread panicked"))
+            .collect()
+    })
 }
 
 /// Writes `<name>.cwasm` for every built-in: its native code for this
@@ -127,22 +138,17 @@ fn shrink_built_ins(wasm_dir: &Path, out_dir: &Path) {
 /// (the build-dependency is pinned to the same version). The runtime still
 /// treats the artifact as a candidate: wasmtime checks version, target,
 /// CPU features and settings when loading it and refuses a mismatch.
-fn precompile(out_dir: &Path) {
+fn precompile(built_ins: &[(&str, Vec<u8>)], out_dir: &Path) {
     let native = std::env::var_os("HOST") == std::env::var_os("TARGET");
     let engine = native.then(|| {
         wasmtime::Engine::new(&engine_config::config())
             .unwrap_or_else(|e| panic!("the runtime's engine configuration is invalid: {e:#}"))
     });
-    for name in BUILT_INS {
+    for (name, wasm) in built_ins {
         let artifact = match &engine {
-            Some(engine) => {
-                let path = out_dir.join(format!("{name}.wasm"));
-                let wasm = std::fs::read(&path)
-                    .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-                engine
-                    .precompile_component(&wasm)
-                    .unwrap_or_else(|e| panic!("precompiling {name}: {e:#}"))
-            }
+            Some(engine) => engine
+                .precompile_component(wasm)
+                .unwrap_or_else(|e| panic!("precompiling {name}: {e:#}")),
             None => Vec::new(),
         };
         let path = out_dir.join(format!("{name}.cwasm"));

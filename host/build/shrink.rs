@@ -4,10 +4,9 @@
 //! - each core module goes through `wasm-opt -Oz` when binaryen is
 //!   installed (`--debuginfo`: the name section is kept), which removes
 //!   about a fifth of the code rustc's `opt-level = "z"` leaves;
-//! - function names are stored demangled and without their hash
-//!   (`icmp_host_sdk::flight::Flight<N>::receive`, not
-//!   `_ZN13icmp_host_sdk6flight15Flight$LT$N$GT$7receive17h…E`), as
-//!   trap reports show every plugin's names;
+//! - function names are stored as trap reports show them
+//!   (`src/runtime/symbols.rs`: `icmp_host_sdk::flight::Flight<N>::receive`,
+//!   not `_ZN13icmp_host_sdk6flight15Flight$LT$N$GT$7receive17h…E`);
 //! - custom sections nothing reads at run time are dropped (`producers`,
 //!   `target_features`, the component's `component-name`).
 //!
@@ -20,11 +19,16 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use wasm_encoder::RawSection;
+use wasmparser::{BinaryReader, CustomSectionReader, Parser};
+
+use crate::symbols;
+
 /// Custom sections dropped from components and their core modules.
 const UNUSED_CUSTOM: [&str; 3] = ["component-name", "producers", "target_features"];
 
-const COMPONENT_HEADER: [u8; 8] = *b"\0asm\x0d\0\x01\0";
-const MODULE_HEADER: [u8; 8] = *b"\0asm\x01\0\0\0";
+/// Bytes before the first section, in a module and in a component.
+const HEADER_LEN: usize = 8;
 const CUSTOM: u8 = 0;
 /// A core module nested in a component.
 const CORE_MODULE: u8 = 1;
@@ -55,24 +59,35 @@ impl Optimiser {
     }
 }
 
+/// Whether this build runs in CI (`CI=true`), which installs a working
+/// binaryen: there, not optimising is an error.
+pub fn in_ci() -> bool {
+    std::env::var_os("CI").is_some_and(|v| v == "true")
+}
+
 /// The component `wasm`, shrunk; `name` keeps its scratch files apart from
 /// other components' shrinking at the same time.
 pub fn component(name: &str, wasm: &[u8], optimiser: &Optimiser) -> Result<Vec<u8>, String> {
-    let body = wasm
-        .strip_prefix(&COMPONENT_HEADER)
-        .ok_or("not a WebAssembly component")?;
-    let mut out = COMPONENT_HEADER.to_vec();
-    for (i, section) in Sections(body).enumerate() {
-        let (id, contents) = section?;
-        match id {
-            CUSTOM if is_unused_custom(contents)? => {}
+    if !Parser::is_component(wasm) {
+        return Err("not a WebAssembly component".into());
+    }
+    let mut out = wasm_encoder::Component::new();
+    for (i, section) in sections(wasm)?.iter().enumerate() {
+        match section.id {
+            CUSTOM if is_unused(&custom(section)?) => {}
             CORE_MODULE => {
-                let module = module(&format!("{name}.{i}"), contents, optimiser)?;
-                push_section(&mut out, id, &module)
+                let module = module(&format!("{name}.{i}"), section.data, optimiser)?;
+                out.section(&RawSection {
+                    id: CORE_MODULE,
+                    data: &module,
+                });
             }
-            _ => push_section(&mut out, id, contents),
+            _ => {
+                out.section(section);
+            }
         }
     }
+    let out = out.finish();
     // wasmtime validates it again when precompiling, but not when the
     // build cross-compiles (nothing is precompiled then).
     wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all())
@@ -81,16 +96,17 @@ pub fn component(name: &str, wasm: &[u8], optimiser: &Optimiser) -> Result<Vec<u
     Ok(out)
 }
 
-/// A core module, optimised, with short names and without unused sections.
+/// A core module, optimised, with readable names and without unused
+/// sections.
 fn module(name: &str, wasm: &[u8], optimiser: &Optimiser) -> Result<Vec<u8>, String> {
     let optimised = match optimiser {
         // wasm-opt can grow a module of a few hundred bytes (the
         // component's shims) by naming its functions: keep the smaller. A
         // binaryen too old for this module is not worth failing the build,
-        // except in CI, which installs a working one.
+        // except in CI.
         Optimiser::WasmOpt { program, scratch } => match wasm_opt(program, scratch, name, wasm) {
             Ok(optimised) => Some(optimised).filter(|o| o.len() < wasm.len()),
-            Err(e) if std::env::var_os("CI").is_some_and(|v| v == "true") => return Err(e),
+            Err(e) if in_ci() => return Err(e),
             Err(e) => {
                 let e = e.replace('\n', " ");
                 println!("cargo:warning={name}: not optimised: {e}");
@@ -100,21 +116,24 @@ fn module(name: &str, wasm: &[u8], optimiser: &Optimiser) -> Result<Vec<u8>, Str
         Optimiser::None => None,
     };
     let optimised = optimised.as_deref().unwrap_or(wasm);
-    let body = optimised
-        .strip_prefix(&MODULE_HEADER)
-        .ok_or("not a core module")?;
-    let mut out = MODULE_HEADER.to_vec();
-    for section in Sections(body) {
-        let (id, contents) = section?;
-        match id {
-            CUSTOM if is_unused_custom(contents)? => {}
-            CUSTOM if custom_name(contents)?.0 == "name" => {
-                push_section(&mut out, CUSTOM, &demangled_names(contents)?)
-            }
-            _ => push_section(&mut out, id, contents),
-        }
+    if !Parser::is_core_wasm(optimised) {
+        return Err("not a core module".into());
     }
-    Ok(out)
+    let mut out = wasm_encoder::Module::new();
+    for section in sections(optimised)? {
+        if section.id == CUSTOM {
+            let custom = custom(&section)?;
+            if is_unused(&custom) {
+                continue;
+            }
+            if custom.name() == "name" {
+                out.section(&readable_names(&custom)?);
+                continue;
+            }
+        }
+        out.section(&section);
+    }
+    Ok(out.finish())
 }
 
 fn wasm_opt(program: &Path, scratch: &Path, name: &str, wasm: &[u8]) -> Result<Vec<u8>, String> {
@@ -145,32 +164,23 @@ fn wasm_opt(program: &Path, scratch: &Path, name: &str, wasm: &[u8]) -> Result<V
     optimised
 }
 
-/// The custom section `contents` (a name, then data) with every function
-/// name demangled; the module's, globals' and data segments' names are
-/// kept as they are.
-fn demangled_names(contents: &[u8]) -> Result<Vec<u8>, String> {
-    let (_, data_offset) = custom_name(contents)?;
-    let reader = wasmparser::NameSectionReader::new(wasmparser::BinaryReader::new(
-        &contents[data_offset..],
-        0,
-    ));
-    let mut names = wasm_encoder::NameSection::new();
-    for subsection in reader {
+/// The name section `names` with every function named as trap reports
+/// show it; the module's, globals' and data segments' names kept as they
+/// are.
+fn readable_names(names: &CustomSectionReader<'_>) -> Result<wasm_encoder::NameSection, String> {
+    let mut out = wasm_encoder::NameSection::new();
+    for subsection in wasmparser::NameSectionReader::new(names.data_reader()) {
         match subsection.map_err(|e| format!("name section: {e}"))? {
-            wasmparser::Name::Module { name, .. } => names.module(name),
-            wasmparser::Name::Function(map) => names.functions(&name_map(map, demangle)?),
-            wasmparser::Name::Global(map) => names.globals(&name_map(map, str::to_owned)?),
-            wasmparser::Name::Data(map) => names.data(&name_map(map, str::to_owned)?),
+            wasmparser::Name::Module { name, .. } => out.module(name),
+            wasmparser::Name::Function(map) => out.functions(&name_map(map, symbols::readable)?),
+            wasmparser::Name::Global(map) => out.globals(&name_map(map, str::to_owned)?),
+            wasmparser::Name::Data(map) => out.data(&name_map(map, str::to_owned)?),
             // Locals, labels, types, tables…: wasm-ld writes none of these,
             // and traps do not use them.
             _ => {}
         }
     }
-    let mut out = Vec::new();
-    wasm_encoder::Encode::encode(&names, &mut out);
-    // `encode` writes the section's size first: keep only its contents.
-    let size_len = leb128_len(&out)?;
-    Ok(out.split_off(size_len))
+    Ok(out)
 }
 
 fn name_map(
@@ -185,91 +195,28 @@ fn name_map(
     Ok(out)
 }
 
-/// `name` demangled without its hash; a name that is not a Rust symbol
-/// (`dlmalloc`, `cabi_realloc`) is kept. wasm-opt names a function it made
-/// from several alike ones after the first, behind a prefix it keeps.
-fn demangle(name: &str) -> String {
-    const MERGED: &str = "byn$mgfn-shared$";
-    if let Some(first) = name.strip_prefix(MERGED) {
-        return format!("{MERGED}{}", demangle(first));
+/// The sections of a module or component, in order.
+fn sections(wasm: &[u8]) -> Result<Vec<RawSection<'_>>, String> {
+    let mut reader = BinaryReader::new(&wasm[HEADER_LEN..], HEADER_LEN);
+    let mut sections = Vec::new();
+    while !reader.eof() {
+        let section = (|| {
+            let id = reader.read_u8()?;
+            let len = reader.read_var_u32()?;
+            let data = reader.read_bytes(len as usize)?;
+            Ok::<_, wasmparser::BinaryReaderError>(RawSection { id, data })
+        })();
+        sections.push(section.map_err(|e| format!("malformed section: {e}"))?);
     }
-    match rustc_demangle::try_demangle(name) {
-        Ok(demangled) => format!("{demangled:#}"),
-        Err(_) => name.to_owned(),
-    }
+    Ok(sections)
 }
 
-fn is_unused_custom(contents: &[u8]) -> Result<bool, String> {
-    Ok(UNUSED_CUSTOM.contains(&custom_name(contents)?.0))
+/// A custom section's name and data.
+fn custom<'a>(section: &RawSection<'a>) -> Result<CustomSectionReader<'a>, String> {
+    CustomSectionReader::new(BinaryReader::new(section.data, 0))
+        .map_err(|e| format!("malformed custom section: {e}"))
 }
 
-/// A custom section's name, and where its data starts.
-fn custom_name(contents: &[u8]) -> Result<(&str, usize), String> {
-    let (len, start) = read_u32(contents)?;
-    let end = start
-        .checked_add(len as usize)
-        .ok_or("a custom section's name is malformed")?;
-    let name = contents
-        .get(start..end)
-        .and_then(|bytes| std::str::from_utf8(bytes).ok())
-        .ok_or("a custom section's name is malformed")?;
-    Ok((name, end))
-}
-
-fn push_section(out: &mut Vec<u8>, id: u8, contents: &[u8]) {
-    out.push(id);
-    let mut len = contents.len();
-    loop {
-        let byte = (len & 0x7f) as u8;
-        len >>= 7;
-        if len == 0 {
-            out.push(byte);
-            break;
-        }
-        out.push(byte | 0x80);
-    }
-    out.extend_from_slice(contents);
-}
-
-/// A LEB128 `u32` at the start of `bytes`, and its length in bytes.
-fn read_u32(bytes: &[u8]) -> Result<(u32, usize), String> {
-    let mut value = 0u32;
-    for (i, &byte) in bytes.iter().take(5).enumerate() {
-        if i == 4 && byte & 0xf0 != 0 {
-            break; // more than 32 bits
-        }
-        value |= u32::from(byte & 0x7f) << (7 * i);
-        if byte & 0x80 == 0 {
-            return Ok((value, i + 1));
-        }
-    }
-    Err("malformed LEB128 number".into())
-}
-
-fn leb128_len(bytes: &[u8]) -> Result<usize, String> {
-    read_u32(bytes).map(|(_, len)| len)
-}
-
-/// The `(id, contents)` of each section in a module's or component's body.
-struct Sections<'a>(&'a [u8]);
-
-impl<'a> Iterator for Sections<'a> {
-    type Item = Result<(u8, &'a [u8]), String>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        let (&id, rest) = self.0.split_first()?;
-        let section = read_u32(rest).and_then(|(len, len_bytes)| {
-            let contents = len_bytes
-                .checked_add(len as usize)
-                .and_then(|end| rest.get(len_bytes..end))
-                .ok_or("a section is truncated")?;
-            let end = len_bytes + contents.len();
-            self.0 = &rest[end..];
-            Ok((id, contents))
-        });
-        if section.is_err() {
-            self.0 = &[];
-        }
-        Some(section)
-    }
+fn is_unused(custom: &CustomSectionReader<'_>) -> bool {
+    UNUSED_CUSTOM.contains(&custom.name())
 }

@@ -29,6 +29,7 @@ mod interrupt;
 mod limiter;
 mod output;
 mod send_many;
+mod symbols;
 mod wasi;
 
 use std::path::{Path, PathBuf};
@@ -893,44 +894,7 @@ fn classify(e: wasmtime::Error, meter: &CpuMeter, limits: &Limits) -> RunError {
     if let Some(bt) = e.downcast_ref::<wasmtime::WasmBacktrace>()
         && let Some(name) = bt.frames().iter().find_map(|f| f.func_name())
     {
-        what.push_str(&format!(" (in {})", readable_name(name)));
+        what.push_str(&format!(" (in {})", symbols::readable(name)));
     }
     RunError::Trap(what)
-}
-
-/// A function's name as a trap report shows it: a Rust symbol demangled
-/// without its hash (the built-ins store their names that way already, so
-/// a plugin reads the same built in or loaded from a file); anything else
-/// (C, Python's runtime) as it is.
-fn readable_name(name: &str) -> String {
-    match rustc_demangle::try_demangle(name) {
-        Ok(demangled) => format!("{demangled:#}"),
-        Err(_) => name.to_owned(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::readable_name;
-
-    #[test]
-    fn trap_reports_name_rust_functions_demangled_and_others_as_they_are() {
-        let legacy = "_ZN13icmp_host_sdk6flight15Flight$LT$N$GT$7receive17h0123456789abcdefE";
-        assert_eq!(
-            readable_name(legacy),
-            "icmp_host_sdk::flight::Flight<N>::receive"
-        );
-        assert_eq!(
-            readable_name("_RNvNtCs9pv848UzQwQ_4core3fmt5write"),
-            "core::fmt::write"
-        );
-        // Already readable (a built-in's), or not Rust at all.
-        for name in [
-            "icmp_host_sdk::args::Args::next_arg",
-            "dlmalloc",
-            "PyObject_Call",
-        ] {
-            assert_eq!(readable_name(name), name);
-        }
-    }
 }
