@@ -74,6 +74,12 @@ pub struct FlightOptions {
     /// Broadcast: enable it on the sockets, and let every request listen
     /// for its whole timeout, reporting each responder's reply.
     pub broadcast: bool,
+    /// Remember answered requests for as long as the flight lasts, to
+    /// report their duplicates ([`Fate::Duplicate`]), as ping does. Off, a
+    /// request is forgotten once settled, and a duplicate is dropped like
+    /// a late reply: a sweep of a /16 that has no use for them then keeps
+    /// no book of 65,536 answers (true).
+    pub duplicates: bool,
     /// Source address; used by the socket of its own family only.
     pub source: Option<Address>,
     /// Raw, datagram or automatic sockets.
@@ -90,6 +96,7 @@ impl Default for FlightOptions {
             per_destination: Duration::ZERO,
             window: usize::MAX,
             broadcast: false,
+            duplicates: true,
             source: None,
             mode: Mode::Auto,
             interface: None,
@@ -622,6 +629,13 @@ impl<'n, N: Network> Flight<'n, N> {
             self.report(key, &slot, Fate::Timeout);
         } else {
             self.report(key, &slot, Fate::Reply(reply));
+            self.remember(key, &slot);
+        }
+    }
+
+    /// Keeps an answered request for its duplicates, if they are wanted.
+    fn remember(&mut self, key: Key, slot: &Slot) {
+        if self.options.duplicates {
             self.answered.insert(key, (slot.index, slot.destination));
         }
     }
@@ -660,7 +674,7 @@ impl<'n, N: Network> Flight<'n, N> {
             let (key, _) = self.order.pop_front().expect("a deadline has an entry");
             let slot = self.in_flight.remove(&key).expect("present");
             if slot.answered {
-                self.answered.insert(key, (slot.index, slot.destination));
+                self.remember(key, &slot);
             } else {
                 self.report(key, &slot, Fate::Timeout);
             }

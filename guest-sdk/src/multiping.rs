@@ -150,6 +150,9 @@ pub fn multiping_each<N: Network>(
         } else {
             o.interval
         },
+        // With one request per host, a host is handed over with its reply:
+        // a later duplicate has no host left to count in.
+        duplicates: count > 1,
         ..o.packet.flight(o.timeout)
     };
     let mut flight = Flight::new(net, flight_options);

@@ -58,7 +58,8 @@ impl Outcome {
 pub enum Output {
     /// A JSON result (`None` when it was streamed already) and its outcome.
     Report {
-        /// The JSON document for stdout.
+        /// The JSON document for stdout (over 1 MiB, [`export_probe!`]
+        /// hands it to the host in parts).
         json: Option<String>,
         /// How the probe went.
         outcome: Outcome,
@@ -161,6 +162,47 @@ fn install_panic_hook() {
     }));
 }
 
+/// A report larger than this goes to the host in parts of at most this
+/// size (`progress.write-report`), so the host never copies it whole.
+const REPORT_PART: usize = 1 << 20;
+
+/// What `run` returns of a report: all of a small one; nothing of a large
+/// one, handed over in parts. Past the run's output limit the host takes
+/// no more parts and fails the run itself.
+fn hand_over(json: String) -> Option<String> {
+    if json.len() <= REPORT_PART {
+        return Some(json);
+    }
+    for part in parts(&json, REPORT_PART) {
+        if crate::bindings::icmp_host::probe::progress::write_report(part).is_err() {
+            break;
+        }
+    }
+    None
+}
+
+/// `text` in pieces of at most `size` bytes (at least one character each),
+/// split between characters.
+fn parts(text: &str, size: usize) -> impl Iterator<Item = &str> {
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let mut end = size.min(rest.len());
+        while !rest.is_char_boundary(end) {
+            end -= 1;
+        }
+        if end == 0 {
+            // A character longer than `size`: whole.
+            end = rest.chars().next().map_or(rest.len(), char::len_utf8);
+        }
+        let (part, after) = rest.split_at(end);
+        rest = after;
+        Some(part)
+    })
+}
+
 #[doc(hidden)]
 pub fn run_exported<P: Probe>(
     args: Vec<String>,
@@ -173,7 +215,7 @@ pub fn run_exported<P: Probe>(
     match P::run(args) {
         Ok(Output::Text(t)) => Ok(wit::RunOutput::Text(t)),
         Ok(Output::Report { json, outcome }) => Ok(wit::RunOutput::Report(wit::Report {
-            json,
+            json: json.and_then(hand_over),
             outcome: match outcome {
                 Outcome::Reached => wit::Outcome::Reached,
                 Outcome::NotReached => wit::Outcome::NotReached,
@@ -235,5 +277,17 @@ mod tests {
             report,
             format!("panicked at guest-sdk/src/plugin.rs:{line}:45: boom 42\n")
         );
+    }
+
+    #[test]
+    fn parts_split_between_characters_and_lose_nothing() {
+        let text = "ab\u{e9}\u{1f600}cd"; // 1, 1, 2, 4, 1, 1 bytes
+        let split = |size| parts(text, size).collect::<Vec<_>>();
+        assert_eq!(split(100), [text]);
+        assert_eq!(split(3), ["ab", "\u{e9}", "\u{1f600}", "cd"]);
+        assert_eq!(split(4), ["ab\u{e9}", "\u{1f600}", "cd"]);
+        // A character longer than a part goes whole.
+        assert_eq!(split(1), ["a", "b", "\u{e9}", "\u{1f600}", "c", "d"]);
+        assert_eq!(parts("", 4).count(), 0);
     }
 }

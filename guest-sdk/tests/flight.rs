@@ -249,3 +249,28 @@ fn interrupted_flights_end_with_what_is_out_as_timeouts() {
     assert!(flight.interrupted());
     assert_eq!(fates, [Fate::Timeout, Fate::Timeout, Fate::Timeout]);
 }
+
+#[test]
+fn duplicates_are_reported_only_when_wanted() {
+    for wanted in [true, false] {
+        let mut net = SimNetwork::new(|_| vec![Response::echo(MS), Response::echo(MS * 2)]);
+        // Stop and wait: each duplicate comes while the next request is out
+        // (the last one's, after the flight ended, never does).
+        let options = FlightOptions {
+            window: 1,
+            duplicates: wanted,
+            ..FlightOptions::default()
+        };
+        let requests = (1..=3).map(|s| EchoRequest::new("192.0.2.1".parse().unwrap(), 4, s));
+        let (mut replies, mut duplicates) = (Vec::new(), Vec::new());
+        probe_all(&mut net, requests, options, |_, e| match e.fate {
+            Fate::Reply(_) => replies.push(e.sequence),
+            Fate::Duplicate(_) => duplicates.push(e.sequence),
+            other => panic!("unexpected {other:?}"),
+        })
+        .unwrap();
+        assert_eq!(replies, [1, 2, 3]);
+        let expected: &[u16] = if wanted { &[1, 2] } else { &[] };
+        assert_eq!(duplicates, expected, "duplicates wanted: {wanted}");
+    }
+}

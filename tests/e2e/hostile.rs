@@ -595,6 +595,55 @@ fn output_flood_in_run_keeps_stdout_to_json_lines() {
     assert_eq!(lines.next(), None);
 }
 
+/// `write-report` called 1,024 times with 64 KiB: the host keeps 4 MiB of
+/// it and no more, the run fails on the limit, the neighbour is exact.
+#[test]
+fn report_parts_past_the_output_limit() {
+    if !require_root("report_parts_past_the_output_limit") {
+        return;
+    }
+    let b = batch(
+        &[
+            hostile(
+                "output-flood",
+                json!({"args": ["--flood-mib", "0", "--report-mib", "64"],
+                       "limits": {"output_mib": 4}}),
+            ),
+            neighbour(NEIGHBOUR_COUNT),
+        ],
+        None,
+        &[],
+    );
+    b.assert_stopped("output-flood", &["exceeds the output limit of 4 MiB"])
+        .assert_neighbour_exact(NEIGHBOUR_COUNT)
+        .assert_peak_rss_below(BASE_RSS_MIB + 32);
+}
+
+/// Report parts go to stdout in order, after the result lines, and with
+/// what `run` returned make one JSON document on one line.
+#[test]
+fn report_parts_in_run_make_one_document() {
+    if !require_root("report_parts_in_run_make_one_document") {
+        return;
+    }
+    for layout in ["compact", "pretty"] {
+        let mut cmd = icmp_host();
+        cmd.args(["run", "--progress", "none", "--json", layout])
+            .arg(component("output-flood"))
+            .args(["--flood-mib", "0", "--report-mib", "3"]);
+        let r = run(cmd, Duration::from_secs(60));
+        r.assert_no_panic().assert_code(0);
+        let (lines, report) = r.stdout.split_at(r.stdout.find("\n[").unwrap() + 1);
+        assert_eq!(lines, "{\"kept\":1}\n{\"after\":\"flood\"}\n", "{layout}");
+        assert!(report.ends_with("]\n"), "{layout}");
+        assert_eq!(report.lines().count() == 1, layout == "compact", "{layout}");
+        let items: Vec<String> = serde_json::from_str(report).unwrap();
+        assert_eq!(items.len(), 3 * 16 + 1, "{layout}");
+        assert!(items[..48].iter().all(|i| i.len() == (64 << 10) - 3));
+        assert_eq!(items[48], "end");
+    }
+}
+
 #[test]
 fn plugin_text_is_escaped_on_a_terminal() {
     if !require_root("plugin_text_is_escaped_on_a_terminal") {

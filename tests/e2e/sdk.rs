@@ -192,3 +192,30 @@ fn issue11_rate_limited_multiping_keeps_every_live_host() {
         assert_eq!(alive.count(), 14, "{rate:?}: {hosts}");
     }
 }
+
+/// A report over 1 MiB goes to the host in parts (`write-report`): 8,192
+/// hosts' records (2.9 MB) arrive whole, once each, in input order.
+#[test]
+fn a_large_multiping_report_arrives_whole_in_input_order() {
+    if !require_root("a_large_multiping_report_arrives_whole_in_input_order") {
+        return;
+    }
+    let targets: Vec<String> = (0..8192)
+        .map(|i| format!("127.1.{}.{}", i >> 8, i & 0xff))
+        .collect();
+    let mut cmd = icmp_host();
+    cmd.args(["run", "-q", "multiping", "-c", "1", "-r", "0"])
+        .args(&targets);
+    let r = run(cmd, Duration::from_secs(60));
+    r.assert_no_panic().assert_code(0);
+    assert!(r.stdout.len() > 2 << 20, "{} bytes", r.stdout.len());
+    assert_eq!(r.stdout.lines().count(), 1);
+    let hosts = r.json();
+    let hosts = hosts.as_array().unwrap();
+    let addresses: Vec<&str> = hosts
+        .iter()
+        .map(|h| h["address"].as_str().unwrap())
+        .collect();
+    assert_eq!(addresses, targets);
+    assert!(hosts.iter().all(|h| h["is_alive"] == true));
+}

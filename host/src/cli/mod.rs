@@ -13,6 +13,7 @@ use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -21,7 +22,9 @@ use clap::Parser;
 use icmp_host::builtin;
 use icmp_host::icmp::{Engine, EngineConfig, Quota, RawSockets};
 use icmp_host::policy::{Policy, PolicySpec};
-use icmp_host::runtime::{GuestOutput, Interrupt, Limits, Plugin, Runtime, Session, types};
+use icmp_host::runtime::{
+    GuestOutput, Interrupt, Limits, Plugin, ReportTo, Runtime, Session, types,
+};
 
 use args::{Cli, Command, JsonLayout, ProgressFormat, RunArgs};
 use render::Renderer;
@@ -278,9 +281,30 @@ fn run(args: RunArgs) -> anyhow::Result<Ending> {
         // The plugin runs here, on the `block_on` thread; the engine's
         // readers and the Ctrl-C watch run on the worker, so neither waits
         // for the other (an epoch yield delays nothing else).
+        // A compact report goes out part by part as the plugin hands it
+        // over (a sweep's is tens of megabytes), after the result lines and
+        // progress; an indented one is laid out whole at the end.
+        // `open_line`: whether what was written leaves its line open.
+        let open_line = Arc::new(AtomicBool::new(false));
+        let report = match pretty(json_layout) {
+            true => ReportTo::Caller,
+            false => {
+                let (writer, open_line) = (Arc::clone(&writer), Arc::clone(&open_line));
+                ReportTo::Writer(Box::new(move |part: &str| {
+                    writer.finish();
+                    write_stdout(part);
+                    if let Some(last) = part.chars().last() {
+                        open_line.store(last != '\n', Ordering::Relaxed);
+                    }
+                }))
+            }
+        };
         let finished = runtime
-            .run(&plugin, plugin_args.to_vec(), session, &limits)
+            .run_to(&plugin, plugin_args.to_vec(), session, &limits, report)
             .await;
+        if open_line.load(Ordering::Relaxed) {
+            write_stdout("\n");
+        }
         // Result lines and progress first, then the summary or the error.
         writer.finish();
         let show_output = settings.progress != ProgressFormat::None;
@@ -311,7 +335,7 @@ fn run(args: RunArgs) -> anyhow::Result<Ending> {
             }
             Ok(types::RunOutput::Report(report)) => {
                 if let Some(json) = report.json {
-                    print_stdout(&layout(json, json_layout));
+                    print_stdout(&indented(json));
                 }
                 Ok(ending(report.outcome))
             }
@@ -329,18 +353,19 @@ fn run(args: RunArgs) -> anyhow::Result<Ending> {
     ended
 }
 
-/// Lays out a plugin's JSON: plugins return it compact; people at a
-/// terminal get it indented.
-fn layout(json: String, layout: JsonLayout) -> String {
+/// Whether a plugin's JSON is indented: plugins return it compact;
+/// people at a terminal get it indented.
+fn pretty(layout: JsonLayout) -> bool {
     use std::io::IsTerminal;
-    let pretty = match layout {
+    match layout {
         JsonLayout::Pretty => true,
         JsonLayout::Compact => false,
         JsonLayout::Auto => std::io::stdout().is_terminal(),
-    };
-    if !pretty {
-        return json;
     }
+}
+
+/// A plugin's JSON, indented.
+fn indented(json: String) -> String {
     match serde_json::from_str::<serde_json::Value>(&json) {
         Ok(v) => serde_json::to_string_pretty(&v).unwrap_or(json),
         Err(_) => json, // not JSON after all: as the plugin wrote it
@@ -414,16 +439,22 @@ async fn watch_ctrl_c(interrupt: Interrupt) {
     }
 }
 
-/// Prints to stdout; a closed pipe (`| head`) is not an error.
+/// Prints to stdout, ending the line; a closed pipe (`| head`) is not an
+/// error.
 fn print_stdout(text: &str) {
+    write_stdout(text);
+    if !text.ends_with('\n') {
+        write_stdout("\n");
+    }
+}
+
+/// Writes to stdout as it is (control characters escaped for a terminal).
+fn write_stdout(text: &str) {
     let text = match std::io::stdout().is_terminal() {
         true => writer::escape_controls(text),
         false => text.into(),
     };
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes());
-    if !text.ends_with('\n') {
-        let _ = out.write_all(b"\n");
-    }
     let _ = out.flush();
 }

@@ -40,6 +40,8 @@ pub struct ProbeCtx {
     pub(super) open_sockets: usize,
     /// The run's limits, as `limits.current` reports them.
     pub(super) run_limits: super::Limits,
+    /// The report's parts so far.
+    pub(super) document: super::document::Document,
 }
 
 /// Handles a run may hold at once (sockets, and WASI streams and
@@ -325,6 +327,16 @@ impl progress::Host for ProbeCtx {
             None => self.sink.dropped(),
         }
         Ok(())
+    }
+
+    async fn write_report(&mut self, part: String) -> Result<(), HostError> {
+        self.document.append(&part).map_err(|size| {
+            types::Error::InvalidArgument(format!(
+                "the report would be {size} bytes, over the output limit of {} MiB",
+                self.run_limits.output >> 20
+            ))
+            .into()
+        })
     }
 }
 

@@ -22,6 +22,7 @@ mod clocks;
 mod compat;
 mod convert;
 mod cpu;
+mod document;
 mod engine_config;
 mod events;
 mod host;
@@ -44,6 +45,7 @@ use wasmtime::{InstanceAllocationStrategy, PoolingAllocationConfig, Store, Updat
 
 pub use bindings::icmp_host::probe::{progress, types};
 pub use cache::{CacheError, default_dir as default_cache_dir, sha256_hex};
+pub use document::ReportTo;
 pub use events::MAX_EVENT_BYTES;
 pub use host::{HostError, ProbeCtx, SocketHandle};
 pub use interrupt::Interrupt;
@@ -56,6 +58,7 @@ use crate::policy::Policy;
 use crate::sys::clock::{process_cpu_ns, thread_cpu_ns};
 use bindings::ProbePre;
 use cpu::{CpuMeter, Metered};
+use document::Document;
 
 /// Receives a plugin's progress events.
 pub trait ProgressSink: Send + Sync {
@@ -759,6 +762,19 @@ impl Runtime {
         session: Session,
         limits: &Limits,
     ) -> Result<Finished, Stopped> {
+        self.run_to(plugin, args, session, limits, ReportTo::Caller)
+            .await
+    }
+
+    /// Like [`Runtime::run`], with the report's JSON going to `report`.
+    pub async fn run_to(
+        &self,
+        plugin: &Plugin,
+        args: Vec<String>,
+        session: Session,
+        limits: &Limits,
+        report: ReportTo,
+    ) -> Result<Finished, Stopped> {
         let Session {
             engine,
             tenant,
@@ -788,6 +804,7 @@ impl Runtime {
             interrupt: interrupt.clone(),
             open_sockets: 0,
             run_limits: limits.clone(),
+            document: Document::new(report, limits.output),
         };
         let mut store = Store::new(&self.engine, ctx);
         store.limiter(|c| &mut c.limiter);
@@ -821,8 +838,19 @@ impl Runtime {
         // was interrupted all the same (its pending calls said so).
         let interrupted = cut_short || interrupt.is_set();
         let answer = result.map_err(|e| stopped(classify(e, &meter, limits)))?;
+        let document = std::mem::replace(
+            &mut store.data_mut().document,
+            Document::new(ReportTo::Caller, 0),
+        );
+        let answer = match answer {
+            Ok(types::RunOutput::Report(types::Report { json, outcome })) => {
+                let json = document.finish(json).map_err(stopped)?;
+                Ok(types::RunOutput::Report(types::Report { json, outcome }))
+            }
+            other => other,
+        };
         let size = match &answer {
-            Ok(types::RunOutput::Report(r)) => r.json.as_ref().map_or(0, String::len),
+            Ok(types::RunOutput::Report(_)) => 0, // within the limit: `finish` saw to it
             Ok(types::RunOutput::Text(t)) => t.len(),
             Err(types::RunError::Usage(m) | types::RunError::Failed(m)) => m.len(),
         };

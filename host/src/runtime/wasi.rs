@@ -47,14 +47,16 @@ pub struct Import {
 }
 
 /// The `icmp-host:probe` interfaces this host serves (`wit/`), exactly.
+/// Earlier compatible versions of them are served too (see
+/// [`probe_interface`]).
 const PROBE_INTERFACES: &[&str] = &[
-    "icmp-host:probe/types@0.2.0",
-    "icmp-host:probe/sockets@0.2.0",
-    "icmp-host:probe/dns@0.2.0",
-    "icmp-host:probe/progress@0.2.0",
-    "icmp-host:probe/control@0.2.0",
-    "icmp-host:probe/limits@0.2.0",
-    // Served beside 0.2.0 (runtime/compat.rs).
+    "icmp-host:probe/types@0.2.1",
+    "icmp-host:probe/sockets@0.2.1",
+    "icmp-host:probe/dns@0.2.1",
+    "icmp-host:probe/progress@0.2.1",
+    "icmp-host:probe/control@0.2.1",
+    "icmp-host:probe/limits@0.2.1",
+    // Served beside 0.2 (runtime/compat.rs).
     "icmp-host:probe/types@0.1.0",
     "icmp-host:probe/sockets@0.1.0",
     "icmp-host:probe/dns@0.1.0",
@@ -147,9 +149,42 @@ const SERVED_WASI: &[(&str, Service)] = &[
     ),
 ];
 
+/// Whether `import` is a served `icmp-host:probe` interface, or the same
+/// interface of an earlier compatible version (`@0.2.0` of a served
+/// `@0.2.1`: a later version only adds functions), as the linker resolves
+/// imports by semver.
+fn probe_interface(import: &str) -> bool {
+    let Some((name, wanted)) = import.split_once('@') else {
+        return false;
+    };
+    PROBE_INTERFACES.iter().any(|served| {
+        served
+            .split_once('@')
+            .is_some_and(|(n, version)| n == name && serves(version, wanted))
+    })
+}
+
+/// Whether a `served` version answers imports of `wanted`: the same major
+/// version (minor while below 1.0), and not later.
+fn serves(served: &str, wanted: &str) -> bool {
+    let parse = |v: &str| -> Option<[u64; 3]> {
+        let mut parts = v.split('.').map(|p| p.parse::<u64>().ok());
+        let version = [parts.next()??, parts.next()??, parts.next()??];
+        parts.next().is_none().then_some(version)
+    };
+    let (Some(s), Some(w)) = (parse(served), parse(wanted)) else {
+        return false;
+    };
+    let same_line = match s[0] {
+        0 => s[..2] == w[..2],
+        _ => s[0] == w[0],
+    };
+    same_line && w <= s
+}
+
 /// How the host serves `import`, or `None` when it does not.
 pub fn service(import: &str) -> Option<Service> {
-    if PROBE_INTERFACES.contains(&import) {
+    if probe_interface(import) {
         return Some(Service::Provided("icmp-host, under the run's policy"));
     }
     let (unversioned, version) = import.split_once('@').unwrap_or((import, ""));
@@ -367,6 +402,24 @@ mod tests {
 
     /// The served list is the contract: every interface of `wit/`, at the
     /// package's version, and nothing else.
+    #[test]
+    fn earlier_compatible_probe_versions_are_served() {
+        for (import, served) in [
+            ("icmp-host:probe/progress@0.2.1", true),
+            ("icmp-host:probe/progress@0.2.0", true),
+            ("icmp-host:probe/sockets@0.1.0", true),
+            ("icmp-host:probe/progress@0.2.2", false),
+            ("icmp-host:probe/progress@0.3.0", false),
+            ("icmp-host:probe/limits@0.1.0", false),
+            ("icmp-host:probe/telepathy@0.2.0", false),
+            ("icmp-host:probe/progress@0.2", false),
+            ("icmp-host:probe/progress@0.2.0-rc1", false),
+            ("icmp-host:probe/progress", false),
+        ] {
+            assert_eq!(service(import).is_some(), served, "{import}");
+        }
+    }
+
     #[test]
     fn probe_interfaces_are_those_of_the_wit() {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../wit");

@@ -2,7 +2,9 @@
 //! are not JSON or are too large, terminal escape sequences, a payload size
 //! that overflows `u32` arithmetic when rendered, a hop with a hundred
 //! thousand probes, a flood of progress notes (`--flood-mib`), and finally
-//! a text result larger than the output limit (`--text-mib`).
+//! a text result larger than the output limit (`--text-mib`) or, with
+//! `--report-mib`, that many MiB of report parts (`write-report`, 64 KiB a
+//! call, refusals ignored) and a report.
 
 include!("../../hostile_prelude.rs");
 
@@ -48,6 +50,17 @@ impl Guest for OutputFlood {
             progress::emit(&note);
         }
         line("{\"after\":\"flood\"}".into());
+        if let Some(report) = arg(&args, "--report-mib").and_then(|v| v.parse::<usize>().ok()) {
+            let part = format!("\"{}\",", "r".repeat((64 << 10) - 3));
+            progress::write_report("[").ok();
+            for _ in 0..report * 16 {
+                let _ = progress::write_report(&part);
+            }
+            return Ok(RunOutput::Report(Report {
+                json: Some("\"end\"]".into()),
+                outcome: Outcome::Reached,
+            }));
+        }
         Ok(RunOutput::Text("t".repeat(mib("--text-mib", 8) << 20)))
     }
 }
