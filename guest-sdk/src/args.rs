@@ -120,9 +120,12 @@ impl Args {
             self.attached = value;
             return Ok(Some(self.remember(Arg::Long(name))));
         }
-        // A lone "-" is a value (stdin, by convention).
-        if item.len() > 1 && item.starts_with('-') {
-            let chars: Vec<char> = item[1..].chars().collect();
+        // A lone "-" is a value (stdin, by convention). `strip_prefix`, not
+        // slicing: a slice's panic would link `Debug` escaping of strings.
+        if let Some(cluster) = item.strip_prefix('-')
+            && !cluster.is_empty()
+        {
+            let chars: Vec<char> = cluster.chars().collect();
             let c = chars[0];
             self.cluster = Some((chars, 1));
             return Ok(Some(self.remember(Arg::Short(c))));

@@ -3,8 +3,10 @@
 //! types live here, and only here.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::sync::OnceLock;
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use wasip2::clocks::{monotonic_clock, wall_clock};
 
 use crate::bindings::icmp_host::probe::{control, dns, limits, progress, sockets, types as wit};
 use crate::error::{Error, PolicyRule};
@@ -205,9 +207,20 @@ pub fn result_line(json: &str) {
 /// // ... probe ...
 /// let elapsed = icmp_host_sdk::now() - start;
 /// ```
+///
+/// Both clocks are read from WASI directly rather than through
+/// `std::time::{Instant, SystemTime}`: std reads them through wasi-libc's
+/// `clock_gettime` and unwraps an `io::Error`, which links that error's
+/// `Debug` (with Unicode escaping and libc's error strings), about 10 KB of
+/// every plugin.
 pub fn now() -> Duration {
-    static ORIGIN: OnceLock<Instant> = OnceLock::new();
-    ORIGIN.get_or_init(Instant::now).elapsed()
+    // The first reading; `u64::MAX` (585 years of uptime) until taken.
+    static ORIGIN: AtomicU64 = AtomicU64::new(u64::MAX);
+    let now = monotonic_clock::now();
+    let origin = ORIGIN
+        .compare_exchange(u64::MAX, now, Ordering::Relaxed, Ordering::Relaxed)
+        .unwrap_or_else(|first| first);
+    Duration::from_nanos(now.saturating_sub(origin))
 }
 
 /// The realtime clock, nanoseconds since the Unix epoch: the clock of the
@@ -219,9 +232,10 @@ pub fn now() -> Duration {
 /// assert!(ns > 1_700_000_000_000_000_000);
 /// ```
 pub fn wall_clock() -> u64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, nanos)
+    let now = wall_clock::now();
+    now.seconds
+        .saturating_mul(1_000_000_000)
+        .saturating_add(u64::from(now.nanoseconds))
 }
 
 /// Where a host timestamp (a send time, [`Reply::received_at`]) falls on

@@ -395,7 +395,9 @@ impl Ascii {
     }
 
     fn append_to(&self, out: &mut String) {
-        out.push_str(std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default());
+        // ASCII: every byte is a char of its own, so nothing to validate
+        // (`str::from_utf8`'s validator is the largest piece of this file).
+        out.extend(self.buf[..self.len].iter().map(|&b| char::from(b)));
     }
 }
 
@@ -431,8 +433,10 @@ fn escaped(out: &mut String, s: &str) {
             0..0x20 => "",
             _ => continue,
         };
-        // Only ASCII bytes end a run: the slice bounds are char boundaries.
-        out.push_str(&s[run..at]);
+        // Only ASCII bytes end a run: its bounds are char boundaries, so
+        // `get` always finds it. (Indexing would link the panic that
+        // `Debug`-formats the string: Unicode escaping, about 3 KB.)
+        out.push_str(s.get(run..at).unwrap_or_default());
         run = at + 1;
         if short.is_empty() {
             let mut text = Ascii::default();
@@ -451,7 +455,7 @@ fn escaped(out: &mut String, s: &str) {
             out.push_str(short);
         }
     }
-    out.push_str(&s[run..]);
+    out.push_str(s.get(run..).unwrap_or_default());
 }
 
 impl ToJson for str {
