@@ -629,14 +629,9 @@ impl<'n, N: Network> Flight<'n, N> {
             self.report(key, &slot, Fate::Timeout);
         } else {
             self.report(key, &slot, Fate::Reply(reply));
-            self.remember(key, &slot);
-        }
-    }
-
-    /// Keeps an answered request for its duplicates, if they are wanted.
-    fn remember(&mut self, key: Key, slot: &Slot) {
-        if self.options.duplicates {
-            self.answered.insert(key, (slot.index, slot.destination));
+            if self.options.duplicates {
+                self.answered.insert(key, (slot.index, slot.destination));
+            }
         }
     }
 
@@ -673,10 +668,10 @@ impl<'n, N: Network> Flight<'n, N> {
             }
             let (key, _) = self.order.pop_front().expect("a deadline has an entry");
             let slot = self.in_flight.remove(&key).expect("present");
-            if slot.answered {
-                self.remember(key, &slot);
-            } else {
+            if !slot.answered {
                 self.report(key, &slot, Fate::Timeout);
+            } else if self.options.duplicates {
+                self.answered.insert(key, (slot.index, slot.destination));
             }
         }
     }

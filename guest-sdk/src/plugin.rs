@@ -174,30 +174,29 @@ fn hand_over(json: String) -> Option<String> {
         return Some(json);
     }
     for part in parts(&json, REPORT_PART) {
-        if crate::bindings::icmp_host::probe::progress::write_report(part).is_err() {
+        if !crate::bindings::icmp_host::probe::progress::write_report(part) {
             break;
         }
     }
     None
 }
 
-/// `text` in pieces of at most `size` bytes (at least one character each),
-/// split between characters.
+/// `text` in pieces of at most `size` bytes (4 at least, a character's
+/// most), split between characters.
 fn parts(text: &str, size: usize) -> impl Iterator<Item = &str> {
     let mut rest = text;
     std::iter::from_fn(move || {
         if rest.is_empty() {
             return None;
         }
-        let mut end = size.min(rest.len());
+        // A boundary is at most 3 bytes back, and not at 0.
+        let mut end = size.max(4).min(rest.len());
         while !rest.is_char_boundary(end) {
             end -= 1;
         }
-        if end == 0 {
-            // A character longer than `size`: whole.
-            end = rest.chars().next().map_or(rest.len(), char::len_utf8);
-        }
-        let (part, after) = rest.split_at(end);
+        // `end` is a boundary, so this always splits. (`split_at` would link
+        // the panic that `Debug`-formats the string: about 7 KB.)
+        let (part, after) = rest.split_at_checked(end).unwrap_or((rest, ""));
         rest = after;
         Some(part)
     })
@@ -284,10 +283,10 @@ mod tests {
         let text = "ab\u{e9}\u{1f600}cd"; // 1, 1, 2, 4, 1, 1 bytes
         let split = |size| parts(text, size).collect::<Vec<_>>();
         assert_eq!(split(100), [text]);
-        assert_eq!(split(3), ["ab", "\u{e9}", "\u{1f600}", "cd"]);
+        assert_eq!(split(5), ["ab\u{e9}", "\u{1f600}c", "d"]);
         assert_eq!(split(4), ["ab\u{e9}", "\u{1f600}", "cd"]);
-        // A character longer than a part goes whole.
-        assert_eq!(split(1), ["a", "b", "\u{e9}", "\u{1f600}", "c", "d"]);
+        // Never less than a character: 4 bytes at least.
+        assert_eq!(split(1), split(4));
         assert_eq!(parts("", 4).count(), 0);
     }
 }

@@ -1,13 +1,13 @@
 //! Shrinks a built-in plugin before the host embeds it, keeping what a
 //! trap report needs (every function's name):
 //!
-//! - each core module goes through `wasm-opt` (`OPTIMISE`: `-Oz` after
-//!   re-looping) when binaryen is installed (`--debuginfo`: the name
-//!   section is kept), which removes about a fifth of the code rustc's
-//!   `opt-level = "z"` leaves;
+//! - each core module goes through `wasm-opt -Oz` when binaryen is
+//!   installed (`--debuginfo`: the name section is kept), which removes
+//!   about a fifth of the code rustc's `opt-level = "z"` leaves;
 //! - function names are stored as trap reports show them
 //!   (`src/runtime/symbols.rs`: `icmp_host_sdk::flight::Flight<N>::receive`,
-//!   not `_ZN13icmp_host_sdk6flight15Flight$LT$N$GT$7receive17h…E`);
+//!   not `_ZN13icmp_host_sdk6flight15Flight$LT$N$GT$7receive17h…E`;
+//!   `drop_in_place<Flight<HostNetwork>>`, type arguments without paths);
 //! - custom sections nothing reads at run time are dropped (`producers`,
 //!   `target_features`, the component's `component-name`).
 //!
@@ -24,12 +24,6 @@ use wasm_encoder::RawSection;
 use wasmparser::{BinaryReader, CustomSectionReader, Parser};
 
 use crate::symbols;
-
-/// wasm-opt's passes. Flattening and re-running the relooper before `-Oz`
-/// lets `-Oz` rebuild the control flow smaller, and a second `-Oz` takes
-/// what the first one exposed: about 900 bytes less per built-in than one
-/// `-Oz` (binaryen 108), for twice its second or so.
-const OPTIMISE: [&str; 4] = ["--flatten", "--rereloop", "-Oz", "-Oz"];
 
 /// Custom sections dropped from components and their core modules.
 const UNUSED_CUSTOM: [&str; 3] = ["component-name", "producers", "target_features"];
@@ -151,8 +145,7 @@ fn wasm_opt(program: &Path, scratch: &Path, name: &str, wasm: &[u8]) -> Result<V
         // One thread: the build runs one wasm-opt per built-in at once,
         // beside cargo's own jobs.
         .env("BINARYEN_CORES", "1")
-        .args(OPTIMISE)
-        .arg("--debuginfo")
+        .args(["-Oz", "--debuginfo"])
         .arg(&input)
         .arg("-o")
         .arg(&output)

@@ -3626,7 +3626,6 @@ pub mod icmp_host {
             static __FORCE_SECTION_REF: fn() = super::super::super::__link_custom_section_describing_imports;
             use super::super::super::_rt;
             pub type Duration = super::super::super::icmp_host::probe::types::Duration;
-            pub type Error = super::super::super::icmp_host::probe::types::Error;
             pub type IpAddress = super::super::super::icmp_host::probe::types::IpAddress;
             pub type Reply = super::super::super::icmp_host::probe::types::Reply;
             /// The kind of probe starting, for the header line.
@@ -4305,210 +4304,27 @@ pub mod icmp_host {
             /// the host would otherwise copy whole): the document is every part in
             /// order, then the `json` that `run` returns, if any. The host writes
             /// each part out as it comes, or keeps it, within the run's output
-            /// limit; past it, `invalid-argument`, and the run fails. A run that
-            /// returns anything but a report drops its parts (or leaves those
+            /// limit: past it, it takes no more (`false`), and the run fails. A run
+            /// that returns anything but a report drops its parts (or leaves those
             /// written out as they are). Since 0.2.1.
             #[allow(async_fn_in_trait)]
-            pub fn write_report(part: &str) -> ::core::result::Result<(), Error> {
+            pub fn write_report(part: &str) -> bool {
                 unsafe {
-                    #[repr(align(8))]
-                    struct RetArea(
-                        [::core::mem::MaybeUninit<
-                            u8,
-                        >; 24 + 2 * ::core::mem::size_of::<*const u8>()],
-                    );
-                    let mut ret_area = RetArea(
-                        [::core::mem::MaybeUninit::uninit(); 24
-                            + 2 * ::core::mem::size_of::<*const u8>()],
-                    );
                     let vec0 = part;
                     let ptr0 = vec0.as_ptr().cast::<u8>();
                     let len0 = vec0.len();
-                    let ptr1 = ret_area.0.as_mut_ptr().cast::<u8>();
                     #[cfg(target_arch = "wasm32")]
                     #[link(wasm_import_module = "icmp-host:probe/progress@0.2.1")]
                     unsafe extern "C" {
                         #[link_name = "write-report"]
-                        fn wit_import2(_: *mut u8, _: usize, _: *mut u8);
+                        fn wit_import1(_: *mut u8, _: usize) -> i32;
                     }
                     #[cfg(not(target_arch = "wasm32"))]
-                    unsafe extern "C" fn wit_import2(_: *mut u8, _: usize, _: *mut u8) {
+                    unsafe extern "C" fn wit_import1(_: *mut u8, _: usize) -> i32 {
                         unreachable!()
                     }
-                    wit_import2(ptr0.cast_mut(), len0, ptr1);
-                    let l3 = i32::from(*ptr1.add(0).cast::<u8>());
-                    let result33 = match l3 {
-                        0 => {
-                            let e = ();
-                            Ok(e)
-                        }
-                        1 => {
-                            let e = {
-                                let l4 = i32::from(*ptr1.add(8).cast::<u8>());
-                                use super::super::super::icmp_host::probe::types::Error as V32;
-                                let v32 = match l4 {
-                                    0 => {
-                                        let e32 = {
-                                            let l5 = *ptr1.add(16).cast::<*mut u8>();
-                                            let l6 = *ptr1
-                                                .add(16 + 1 * ::core::mem::size_of::<*const u8>())
-                                                .cast::<usize>();
-                                            let len7 = l6;
-                                            let bytes7 = _rt::Vec::from_raw_parts(
-                                                l5.cast(),
-                                                len7,
-                                                len7,
-                                            );
-                                            _rt::string_lift(bytes7)
-                                        };
-                                        V32::NameLookup(e32)
-                                    }
-                                    1 => {
-                                        let e32 = {
-                                            let l8 = *ptr1.add(16).cast::<*mut u8>();
-                                            let l9 = *ptr1
-                                                .add(16 + 1 * ::core::mem::size_of::<*const u8>())
-                                                .cast::<usize>();
-                                            let len10 = l9;
-                                            let bytes10 = _rt::Vec::from_raw_parts(
-                                                l8.cast(),
-                                                len10,
-                                                len10,
-                                            );
-                                            _rt::string_lift(bytes10)
-                                        };
-                                        V32::SocketAddress(e32)
-                                    }
-                                    2 => {
-                                        let e32 = {
-                                            let l11 = *ptr1.add(16).cast::<*mut u8>();
-                                            let l12 = *ptr1
-                                                .add(16 + 1 * ::core::mem::size_of::<*const u8>())
-                                                .cast::<usize>();
-                                            let len13 = l12;
-                                            let bytes13 = _rt::Vec::from_raw_parts(
-                                                l11.cast(),
-                                                len13,
-                                                len13,
-                                            );
-                                            _rt::string_lift(bytes13)
-                                        };
-                                        V32::SocketPermission(e32)
-                                    }
-                                    3 => V32::SocketUnavailable,
-                                    4 => V32::SocketBroadcast,
-                                    5 => {
-                                        let e32 = {
-                                            let l14 = *ptr1.add(16).cast::<i64>();
-                                            l14 as u64
-                                        };
-                                        V32::TimeoutExceeded(e32)
-                                    }
-                                    6 => {
-                                        let e32 = {
-                                            let l15 = *ptr1.add(16).cast::<*mut u8>();
-                                            let l16 = *ptr1
-                                                .add(16 + 1 * ::core::mem::size_of::<*const u8>())
-                                                .cast::<usize>();
-                                            let len17 = l16;
-                                            let bytes17 = _rt::Vec::from_raw_parts(
-                                                l15.cast(),
-                                                len17,
-                                                len17,
-                                            );
-                                            _rt::string_lift(bytes17)
-                                        };
-                                        V32::IcmpSocket(e32)
-                                    }
-                                    7 => {
-                                        let e32 = {
-                                            let l18 = i32::from(*ptr1.add(16).cast::<u8>());
-                                            let l19 = *ptr1
-                                                .add(16 + 1 * ::core::mem::size_of::<*const u8>())
-                                                .cast::<*mut u8>();
-                                            let l20 = *ptr1
-                                                .add(16 + 2 * ::core::mem::size_of::<*const u8>())
-                                                .cast::<usize>();
-                                            let len21 = l20;
-                                            let bytes21 = _rt::Vec::from_raw_parts(
-                                                l19.cast(),
-                                                len21,
-                                                len21,
-                                            );
-                                            super::super::super::icmp_host::probe::types::Denial {
-                                                rule: super::super::super::icmp_host::probe::types::PolicyRule::_lift(
-                                                    l18 as u8,
-                                                ),
-                                                message: _rt::string_lift(bytes21),
-                                            }
-                                        };
-                                        V32::PolicyDenied(e32)
-                                    }
-                                    8 => V32::Interrupted,
-                                    9 => {
-                                        let e32 = {
-                                            let l22 = *ptr1.add(16).cast::<*mut u8>();
-                                            let l23 = *ptr1
-                                                .add(16 + 1 * ::core::mem::size_of::<*const u8>())
-                                                .cast::<usize>();
-                                            let len24 = l23;
-                                            let bytes24 = _rt::Vec::from_raw_parts(
-                                                l22.cast(),
-                                                len24,
-                                                len24,
-                                            );
-                                            _rt::string_lift(bytes24)
-                                        };
-                                        V32::ResourceExhausted(e32)
-                                    }
-                                    10 => {
-                                        let e32 = {
-                                            let l25 = *ptr1.add(16).cast::<*mut u8>();
-                                            let l26 = *ptr1
-                                                .add(16 + 1 * ::core::mem::size_of::<*const u8>())
-                                                .cast::<usize>();
-                                            let len27 = l26;
-                                            let bytes27 = _rt::Vec::from_raw_parts(
-                                                l25.cast(),
-                                                len27,
-                                                len27,
-                                            );
-                                            _rt::string_lift(bytes27)
-                                        };
-                                        V32::InvalidArgument(e32)
-                                    }
-                                    11 => {
-                                        let e32 = {
-                                            let l28 = *ptr1.add(16).cast::<*mut u8>();
-                                            let l29 = *ptr1
-                                                .add(16 + 1 * ::core::mem::size_of::<*const u8>())
-                                                .cast::<usize>();
-                                            let len30 = l29;
-                                            let bytes30 = _rt::Vec::from_raw_parts(
-                                                l28.cast(),
-                                                len30,
-                                                len30,
-                                            );
-                                            _rt::string_lift(bytes30)
-                                        };
-                                        V32::Unsupported(e32)
-                                    }
-                                    n => {
-                                        debug_assert_eq!(n, 12, "invalid enum discriminant");
-                                        let e32 = {
-                                            let l31 = *ptr1.add(16).cast::<i32>();
-                                            l31 as u32
-                                        };
-                                        V32::MessageTooBig(e32)
-                                    }
-                                };
-                                v32
-                            };
-                            Err(e)
-                        }
-                        _ => _rt::invalid_enum_discriminant(),
-                    };
-                    result33
+                    let ret = wit_import1(ptr0.cast_mut(), len0);
+                    _rt::bool_lift(ret as u8)
                 }
             }
         }
@@ -5478,8 +5294,8 @@ pub(crate) use __export_probe_impl as export;
 )]
 #[doc(hidden)]
 #[allow(clippy::octal_escapes)]
-pub static __WIT_BINDGEN_COMPONENT_TYPE: [u8; 3744] = *b"\
-\0asm\x0d\0\x01\0\0\x19\x16wit-component-encoding\x04\0\x07\xa4\x1c\x01A\x02\x01\
+pub static __WIT_BINDGEN_COMPONENT_TYPE: [u8; 3723] = *b"\
+\0asm\x0d\0\x01\0\0\x19\x16wit-component-encoding\x04\0\x07\x8f\x1c\x01A\x02\x01\
 A\x1d\x01B)\x01w\x04\0\x09timestamp\x03\0\0\x01w\x04\0\x08duration\x03\0\x02\x01\
 m\x02\x04ipv4\x04ipv6\x04\0\x06family\x03\0\x04\x01o\x04}}}}\x04\0\x0cipv4-addre\
 ss\x03\0\x06\x01o\x08{{{{{{{{\x01r\x02\x08segments\x08\x08scope-idy\x04\0\x0cipv\
@@ -5531,37 +5347,36 @@ socket.close\x01/\x03\0\x1dicmp-host:probe/sockets@0.2.1\x05\x09\x01B\x0b\x02\x0
 \x02\x01\x02\x04\0\x05error\x03\0\0\x02\x03\x02\x01\x04\x04\0\x06family\x03\0\x02\
 \x02\x03\x02\x01\x05\x04\0\x0aip-address\x03\0\x04\x01k\x03\x01p\x05\x01j\x01\x07\
 \x01\x01\x01@\x02\x04names\x06family\x06\0\x08\x04\0\x07resolve\x01\x09\x03\0\x19\
-icmp-host:probe/dns@0.2.1\x05\x0a\x01B\x1e\x02\x03\x02\x01\x01\x04\0\x08duration\
-\x03\0\0\x02\x03\x02\x01\x02\x04\0\x05error\x03\0\x02\x02\x03\x02\x01\x05\x04\0\x0a\
-ip-address\x03\0\x04\x02\x03\x02\x01\x07\x04\0\x05reply\x03\0\x06\x01m\x03\x04pi\
-ng\x0atraceroute\x05other\x04\0\x0aprobe-kind\x03\0\x08\x01k\x05\x01r\x05\x04kin\
-d\x09\x06targets\x07address\x0a\x0cpayload-sizey\x08max-hops}\x04\0\x05start\x03\
-\0\x0b\x01r\x03\x0bdestination\x05\x02id{\x08sequence{\x04\0\x07timeout\x03\0\x0d\
-\x01k\x01\x01r\x04\x09responder\x0a\x03rtt\x0f\x04type}\x04code}\x04\0\x09hop-pr\
-obe\x03\0\x10\x01p\x11\x01r\x02\x08distance}\x06probes\x12\x04\0\x03hop\x03\0\x13\
-\x01r\x0a\x06targets\x0cpackets-senty\x10packets-receivedy\x0aduplicatesy\x06err\
-orsy\x07min-rtt\x01\x07avg-rtt\x01\x07max-rtt\x01\x04mdev\x01\x07elapsed\x01\x04\
-\0\x07summary\x03\0\x15\x01q\x07\x05start\x01\x0c\0\x05reply\x01\x07\0\x07timeou\
-t\x01\x0e\0\x03hop\x01\x14\0\x07summary\x01\x16\0\x04note\x01s\0\x0bresult-line\x01\
-s\0\x04\0\x05event\x03\0\x17\x01@\x01\x05event\x18\x01\0\x04\0\x04emit\x01\x19\x01\
-j\0\x01\x03\x01@\x01\x04parts\0\x1a\x04\0\x0cwrite-report\x01\x1b\x03\0\x1eicmp-\
-host:probe/progress@0.2.1\x05\x0b\x01B\x07\x02\x03\x02\x01\x01\x04\0\x08duration\
-\x03\0\0\x02\x03\x02\x01\x02\x04\0\x05error\x03\0\x02\x01j\0\x01\x03\x01@\x01\x08\
-duration\x01\0\x04\x04\0\x05sleep\x01\x05\x03\0\x1dicmp-host:probe/control@0.2.1\
-\x05\x0c\x02\x03\0\0\x06denial\x01B\x13\x02\x03\x02\x01\x0d\x04\0\x06denial\x03\0\
-\0\x02\x03\x02\x01\x01\x04\0\x08duration\x03\0\x02\x02\x03\x02\x01\x05\x04\0\x0a\
-ip-address\x03\0\x04\x01r\x02\x07address\x05\x06prefix}\x04\0\x04cidr\x03\0\x06\x01\
-p\x07\x01ku\x01kw\x01k\x03\x01r\x11\x05allow\x08\x04deny\x08\x0fallow-broadcast\x7f\
-\x0fallow-multicast\x7f\x10allow-privileged\x7f\x0ballow-names\x7f\x0bmax-payloa\
-dy\x0bmax-socketsy\x07max-pps\x09\x0bmax-packets\x0a\x0cpackets-sentw\x09max-bat\
-chy\x0fmax-batch-bytesy\x0bmax-timeout\x03\x06memoryw\x03cpu\x03\x04wall\x0b\x04\
-\0\x05rules\x03\0\x0c\x01@\0\0\x0d\x04\0\x07current\x01\x0e\x01j\0\x01\x01\x01@\x01\
-\x0bdestination\x05\0\x0f\x04\0\x11check-destination\x01\x10\x03\0\x1cicmp-host:\
-probe/limits@0.2.1\x05\x0e\x02\x03\0\0\x0arun-output\x03\0\x0arun-output\x03\0\x0f\
-\x02\x03\0\0\x09run-error\x03\0\x09run-error\x03\0\x11\x01ps\x01j\x01\x10\x01\x12\
-\x01@\x01\x04args\x13\0\x14\x04\0\x03run\x01\x15\x04\0\x1bicmp-host:probe/probe@\
-0.2.1\x04\0\x0b\x0b\x01\0\x05probe\x03\0\0\0G\x09producers\x01\x0cprocessed-by\x02\
-\x0dwit-component\x070.258.3\x10wit-bindgen-rust\x060.61.1";
+icmp-host:probe/dns@0.2.1\x05\x0a\x01B\x1b\x02\x03\x02\x01\x01\x04\0\x08duration\
+\x03\0\0\x02\x03\x02\x01\x05\x04\0\x0aip-address\x03\0\x02\x02\x03\x02\x01\x07\x04\
+\0\x05reply\x03\0\x04\x01m\x03\x04ping\x0atraceroute\x05other\x04\0\x0aprobe-kin\
+d\x03\0\x06\x01k\x03\x01r\x05\x04kind\x07\x06targets\x07address\x08\x0cpayload-s\
+izey\x08max-hops}\x04\0\x05start\x03\0\x09\x01r\x03\x0bdestination\x03\x02id{\x08\
+sequence{\x04\0\x07timeout\x03\0\x0b\x01k\x01\x01r\x04\x09responder\x08\x03rtt\x0d\
+\x04type}\x04code}\x04\0\x09hop-probe\x03\0\x0e\x01p\x0f\x01r\x02\x08distance}\x06\
+probes\x10\x04\0\x03hop\x03\0\x11\x01r\x0a\x06targets\x0cpackets-senty\x10packet\
+s-receivedy\x0aduplicatesy\x06errorsy\x07min-rtt\x01\x07avg-rtt\x01\x07max-rtt\x01\
+\x04mdev\x01\x07elapsed\x01\x04\0\x07summary\x03\0\x13\x01q\x07\x05start\x01\x0a\
+\0\x05reply\x01\x05\0\x07timeout\x01\x0c\0\x03hop\x01\x12\0\x07summary\x01\x14\0\
+\x04note\x01s\0\x0bresult-line\x01s\0\x04\0\x05event\x03\0\x15\x01@\x01\x05event\
+\x16\x01\0\x04\0\x04emit\x01\x17\x01@\x01\x04parts\0\x7f\x04\0\x0cwrite-report\x01\
+\x18\x03\0\x1eicmp-host:probe/progress@0.2.1\x05\x0b\x01B\x07\x02\x03\x02\x01\x01\
+\x04\0\x08duration\x03\0\0\x02\x03\x02\x01\x02\x04\0\x05error\x03\0\x02\x01j\0\x01\
+\x03\x01@\x01\x08duration\x01\0\x04\x04\0\x05sleep\x01\x05\x03\0\x1dicmp-host:pr\
+obe/control@0.2.1\x05\x0c\x02\x03\0\0\x06denial\x01B\x13\x02\x03\x02\x01\x0d\x04\
+\0\x06denial\x03\0\0\x02\x03\x02\x01\x01\x04\0\x08duration\x03\0\x02\x02\x03\x02\
+\x01\x05\x04\0\x0aip-address\x03\0\x04\x01r\x02\x07address\x05\x06prefix}\x04\0\x04\
+cidr\x03\0\x06\x01p\x07\x01ku\x01kw\x01k\x03\x01r\x11\x05allow\x08\x04deny\x08\x0f\
+allow-broadcast\x7f\x0fallow-multicast\x7f\x10allow-privileged\x7f\x0ballow-name\
+s\x7f\x0bmax-payloady\x0bmax-socketsy\x07max-pps\x09\x0bmax-packets\x0a\x0cpacke\
+ts-sentw\x09max-batchy\x0fmax-batch-bytesy\x0bmax-timeout\x03\x06memoryw\x03cpu\x03\
+\x04wall\x0b\x04\0\x05rules\x03\0\x0c\x01@\0\0\x0d\x04\0\x07current\x01\x0e\x01j\
+\0\x01\x01\x01@\x01\x0bdestination\x05\0\x0f\x04\0\x11check-destination\x01\x10\x03\
+\0\x1cicmp-host:probe/limits@0.2.1\x05\x0e\x02\x03\0\0\x0arun-output\x03\0\x0aru\
+n-output\x03\0\x0f\x02\x03\0\0\x09run-error\x03\0\x09run-error\x03\0\x11\x01ps\x01\
+j\x01\x10\x01\x12\x01@\x01\x04args\x13\0\x14\x04\0\x03run\x01\x15\x04\0\x1bicmp-\
+host:probe/probe@0.2.1\x04\0\x0b\x0b\x01\0\x05probe\x03\0\0\0G\x09producers\x01\x0c\
+processed-by\x02\x0dwit-component\x070.258.3\x10wit-bindgen-rust\x060.61.1";
 #[inline(never)]
 #[doc(hidden)]
 pub fn __link_custom_section_describing_imports() {

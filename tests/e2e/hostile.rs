@@ -617,6 +617,22 @@ fn report_parts_past_the_output_limit() {
     b.assert_stopped("output-flood", &["exceeds the output limit of 4 MiB"])
         .assert_neighbour_exact(NEIGHBOUR_COUNT)
         .assert_peak_rss_below(BASE_RSS_MIB + 32);
+
+    // Returning text instead of the report does not escape the limit.
+    let b = batch(
+        &[
+            hostile(
+                "output-flood",
+                json!({"args": ["--flood-mib", "0", "--report-mib", "8", "--then-text"],
+                       "limits": {"output_mib": 4}}),
+            ),
+            neighbour(NEIGHBOUR_COUNT),
+        ],
+        None,
+        &[],
+    );
+    b.assert_stopped("output-flood", &["exceeds the output limit of 4 MiB"])
+        .assert_neighbour_exact(NEIGHBOUR_COUNT);
 }
 
 /// Report parts go to stdout in order, after the result lines, and with
@@ -626,6 +642,9 @@ fn report_parts_in_run_make_one_document() {
     if !require_root("report_parts_in_run_make_one_document") {
         return;
     }
+    // Events dropped (the plugin's invalid result lines, and in compact
+    // layout the one after the first part).
+    let mut dropped = Vec::new();
     for layout in ["compact", "pretty"] {
         let mut cmd = icmp_host();
         cmd.args(["run", "--progress", "none", "--json", layout])
@@ -634,7 +653,20 @@ fn report_parts_in_run_make_one_document() {
         let r = run(cmd, Duration::from_secs(60));
         r.assert_no_panic().assert_code(0);
         let (lines, report) = r.stdout.split_at(r.stdout.find("\n[").unwrap() + 1);
-        assert_eq!(lines, "{\"kept\":1}\n{\"after\":\"flood\"}\n", "{layout}");
+        // The result line sent after the first part would land inside a
+        // report written as it comes (compact): dropped and counted. Before
+        // a report laid out at the end, it is a line like the others.
+        let mut expected = "{\"kept\":1}\n{\"after\":\"flood\"}\n".to_owned();
+        if layout == "pretty" {
+            expected.push_str("{\"inside\":\"report\"}\n");
+        }
+        assert_eq!(lines, expected, "{layout}");
+        dropped.push(
+            r.stderr
+                .split_once(" progress events dropped")
+                .and_then(|(before, _)| before.rsplit(' ').next()?.parse::<u32>().ok())
+                .unwrap_or_else(|| panic!("no drop count: {}", r.stderr)),
+        );
         assert!(report.ends_with("]\n"), "{layout}");
         assert_eq!(report.lines().count() == 1, layout == "compact", "{layout}");
         let items: Vec<String> = serde_json::from_str(report).unwrap();
@@ -642,6 +674,7 @@ fn report_parts_in_run_make_one_document() {
         assert!(items[..48].iter().all(|i| i.len() == (64 << 10) - 3));
         assert_eq!(items[48], "end");
     }
+    assert_eq!(dropped[0], dropped[1] + 1, "compact, pretty: {dropped:?}");
 }
 
 #[test]

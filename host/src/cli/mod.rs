@@ -13,7 +13,6 @@ use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -278,33 +277,23 @@ fn run(args: RunArgs) -> anyhow::Result<Ending> {
         };
         let limits = settings.limits.clone();
         tokio::spawn(watch_ctrl_c(interrupt));
-        // The plugin runs here, on the `block_on` thread; the engine's
-        // readers and the Ctrl-C watch run on the worker, so neither waits
-        // for the other (an epoch yield delays nothing else).
         // A compact report goes out part by part as the plugin hands it
-        // over (a sweep's is tens of megabytes), after the result lines and
-        // progress; an indented one is laid out whole at the end.
-        // `open_line`: whether what was written leaves its line open.
-        let open_line = Arc::new(AtomicBool::new(false));
+        // over (a sweep's is tens of megabytes), through the writer: after
+        // the result lines, and never blocking the plugin. An indented one
+        // is laid out whole at the end.
         let report = match pretty(json_layout) {
             true => ReportTo::Caller,
             false => {
-                let (writer, open_line) = (Arc::clone(&writer), Arc::clone(&open_line));
-                ReportTo::Writer(Box::new(move |part: &str| {
-                    writer.finish();
-                    write_stdout(part);
-                    if let Some(last) = part.chars().last() {
-                        open_line.store(last != '\n', Ordering::Relaxed);
-                    }
-                }))
+                let writer = Arc::clone(&writer);
+                ReportTo::Writer(Box::new(move |part: &str| writer.report(part)))
             }
         };
+        // The plugin runs here, on the `block_on` thread; the engine's
+        // readers and the Ctrl-C watch run on the worker, so neither waits
+        // for the other (an epoch yield delays nothing else).
         let finished = runtime
             .run_to(&plugin, plugin_args.to_vec(), session, &limits, report)
             .await;
-        if open_line.load(Ordering::Relaxed) {
-            write_stdout("\n");
-        }
         // Result lines and progress first, then the summary or the error.
         writer.finish();
         let show_output = settings.progress != ProgressFormat::None;
@@ -325,7 +314,8 @@ fn run(args: RunArgs) -> anyhow::Result<Ending> {
         if dropped > 0 {
             eprintln!(
                 "icmp-host: warning: {label}: {dropped} progress events dropped (over the \
-                 output limits, not JSON, or more than the terminal took)"
+                 output limits, not JSON, more than the terminal took, or result lines \
+                 after the report began)"
             );
         }
         let ended = match finished.output {
@@ -439,22 +429,16 @@ async fn watch_ctrl_c(interrupt: Interrupt) {
     }
 }
 
-/// Prints to stdout, ending the line; a closed pipe (`| head`) is not an
-/// error.
+/// Prints to stdout; a closed pipe (`| head`) is not an error.
 fn print_stdout(text: &str) {
-    write_stdout(text);
-    if !text.ends_with('\n') {
-        write_stdout("\n");
-    }
-}
-
-/// Writes to stdout as it is (control characters escaped for a terminal).
-fn write_stdout(text: &str) {
     let text = match std::io::stdout().is_terminal() {
         true => writer::escape_controls(text),
         false => text.into(),
     };
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes());
+    if !text.ends_with('\n') {
+        let _ = out.write_all(b"\n");
+    }
     let _ = out.flush();
 }

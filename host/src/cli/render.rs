@@ -96,7 +96,11 @@ impl ProgressSink for Renderer {
         if let progress::Event::ResultLine(json) = &event {
             // The runtime passes on exactly one JSON value, compact.
             match &self.results {
-                ResultLines::Stdout => self.writer.stdout(json),
+                ResultLines::Stdout => {
+                    if !self.writer.stdout(json) {
+                        self.dropped.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
                 ResultLines::Keep(lines) => {
                     let value = serde_json::from_str(json).unwrap_or(Value::Null);
                     lines.lock().unwrap_or_else(|e| e.into_inner()).push(value);

@@ -2,14 +2,16 @@
 //! slow terminal or a full pipe never blocks a host call or a tokio worker,
 //! and plugin text made harmless on a terminal.
 //!
-//! Stdout lines (results) are never dropped: what a run may send is bounded
-//! before it gets here ([`icmp_host::runtime::MAX_EVENT_BYTES`] and the
-//! output limit). Stderr lines (progress) wait in a queue of at most
+//! Stdout lines (results) and report parts are never dropped: what a run
+//! may send is bounded before it gets here
+//! ([`icmp_host::runtime::MAX_EVENT_BYTES`] and the output limit) — except
+//! a result line after the report has begun, which would land inside it.
+//! Stderr lines (progress) wait in a queue of at most
 //! [`MAX_PENDING_BYTES`]; past that they are dropped and counted.
 
 use std::borrow::Cow;
 use std::io::{IsTerminal, Write};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -20,6 +22,8 @@ pub const MAX_PENDING_BYTES: usize = 1 << 20;
 enum Line {
     Stdout(String),
     Stderr(String),
+    /// A part of the report: written as it is, without a newline.
+    Report(String),
 }
 
 /// Writes lines to stdout and stderr on its own thread, started with the
@@ -28,9 +32,12 @@ pub struct Writer {
     tx: Mutex<Option<Sender<Line>>>,
     /// The lines' receiving end, until the thread takes it.
     rx: Mutex<Option<Receiver<Line>>>,
-    thread: Mutex<Option<JoinHandle<()>>>,
+    /// The thread; it returns whether the report left its line open.
+    thread: Mutex<Option<JoinHandle<bool>>>,
     pending: Arc<AtomicUsize>,
     dropped: AtomicU64,
+    /// A report part was queued: result lines are over.
+    report_begun: AtomicBool,
     stdout_terminal: bool,
     stderr_terminal: bool,
 }
@@ -45,6 +52,7 @@ impl Writer {
             thread: Mutex::new(None),
             pending: Arc::new(AtomicUsize::new(0)),
             dropped: AtomicU64::new(0),
+            report_begun: AtomicBool::new(false),
             stdout_terminal: std::io::stdout().is_terminal(),
             stderr_terminal: std::io::stderr().is_terminal(),
         })
@@ -59,6 +67,7 @@ impl Writer {
         let thread = std::thread::Builder::new()
             .name("output".into())
             .spawn(move || {
+                let mut open_line = false;
                 for line in rx {
                     // A closed pipe (`| head`) is not an error: keep
                     // draining so nothing waits on us.
@@ -71,8 +80,16 @@ impl Writer {
                             left.fetch_sub(text.len(), Ordering::Relaxed);
                             let _ = writeln!(std::io::stderr().lock(), "{text}");
                         }
+                        Line::Report(part) => {
+                            if let Some(last) = part.chars().last() {
+                                open_line = last != '\n';
+                            }
+                            let mut out = std::io::stdout().lock();
+                            let _ = out.write_all(part.as_bytes()).and_then(|()| out.flush());
+                        }
                     }
                 }
+                open_line
             })
             .ok();
         *self.thread.lock().unwrap_or_else(|e| e.into_inner()) = thread;
@@ -87,14 +104,31 @@ impl Writer {
         tx.send(line).is_ok()
     }
 
-    /// Queues a result line for stdout (escaped on a terminal).
-    pub fn stdout(&self, text: &str) {
+    /// Queues a result line for stdout (escaped on a terminal); `false`
+    /// when it was dropped because the report has begun.
+    pub fn stdout(&self, text: &str) -> bool {
+        if self.report_begun.load(Ordering::Relaxed) {
+            return false;
+        }
         let text = if self.stdout_terminal {
             escape_controls(text).into_owned()
         } else {
             text.to_owned()
         };
-        self.send(Line::Stdout(text));
+        self.send(Line::Stdout(text))
+    }
+
+    /// Queues a part of the run's report for stdout, as it is (escaped on a
+    /// terminal); [`Writer::finish`] ends its line. Result lines after it
+    /// are dropped.
+    pub fn report(&self, part: &str) {
+        self.report_begun.store(true, Ordering::Relaxed);
+        let part = if self.stdout_terminal {
+            escape_controls(part).into_owned()
+        } else {
+            part.to_owned()
+        };
+        self.send(Line::Report(part));
     }
 
     /// Queues a progress line for stderr (escaped on a terminal); `false`
@@ -126,8 +160,11 @@ impl Writer {
     /// dropped. Returns how many stderr lines were dropped in all.
     pub fn finish(&self) -> u64 {
         drop(self.tx.lock().unwrap_or_else(|e| e.into_inner()).take());
-        if let Some(t) = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            let _ = t.join();
+        if let Some(t) = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take()
+            && t.join().unwrap_or(false)
+        {
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(b"\n").and_then(|()| out.flush());
         }
         self.dropped.load(Ordering::Relaxed)
     }
@@ -183,6 +220,7 @@ mod tests {
             thread: Mutex::new(None),
             pending: Arc::new(AtomicUsize::new(0)),
             dropped: AtomicU64::new(0),
+            report_begun: AtomicBool::new(false),
             stdout_terminal: false,
             stderr_terminal: false,
         };

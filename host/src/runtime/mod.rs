@@ -121,7 +121,9 @@ pub struct Limits {
     /// Time a plugin gets to return after an interrupt.
     pub grace: Duration,
     /// Bytes of the result, and of progress events and streamed results
-    /// (each event at most [`MAX_EVENT_BYTES`]), each.
+    /// (each event at most [`MAX_EVENT_BYTES`]), each. A report handed over
+    /// in parts may reach this in the host's memory (batch, the service)
+    /// whatever the plugin's memory limit.
     pub output: usize,
     /// Bytes of the plugin's own stdout and stderr kept; more are counted.
     pub guest_output: usize,
@@ -842,12 +844,17 @@ impl Runtime {
             &mut store.data_mut().document,
             Document::new(ReportTo::Caller, 0),
         );
+        // Parts past the output limit fail the run whatever it returns;
+        // anything but a report drops them.
         let answer = match answer {
             Ok(types::RunOutput::Report(types::Report { json, outcome })) => {
                 let json = document.finish(json).map_err(stopped)?;
                 Ok(types::RunOutput::Report(types::Report { json, outcome }))
             }
-            other => other,
+            other => {
+                document.finish(None).map_err(stopped)?;
+                other
+            }
         };
         let size = match &answer {
             Ok(types::RunOutput::Report(_)) => 0, // within the limit: `finish` saw to it

@@ -4,7 +4,8 @@
 //! thousand probes, a flood of progress notes (`--flood-mib`), and finally
 //! a text result larger than the output limit (`--text-mib`) or, with
 //! `--report-mib`, that many MiB of report parts (`write-report`, 64 KiB a
-//! call, refusals ignored) and a report.
+//! call, refusals ignored, a result line after the first) and a report, or
+//! with `--then-text` too, a text result.
 
 include!("../../hostile_prelude.rs");
 
@@ -52,9 +53,14 @@ impl Guest for OutputFlood {
         line("{\"after\":\"flood\"}".into());
         if let Some(report) = arg(&args, "--report-mib").and_then(|v| v.parse::<usize>().ok()) {
             let part = format!("\"{}\",", "r".repeat((64 << 10) - 3));
-            progress::write_report("[").ok();
+            let _ = progress::write_report("[");
+            // Too late in `run`: it would land inside the report.
+            line("{\"inside\":\"report\"}".into());
             for _ in 0..report * 16 {
                 let _ = progress::write_report(&part);
+            }
+            if args.iter().any(|a| a == "--then-text") {
+                return Ok(RunOutput::Text("after the parts".into()));
             }
             return Ok(RunOutput::Report(Report {
                 json: Some("\"end\"]".into()),
