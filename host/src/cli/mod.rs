@@ -22,7 +22,7 @@ use icmp_host::builtin;
 use icmp_host::icmp::{Engine, EngineConfig, Quota, RawSockets};
 use icmp_host::policy::{Policy, PolicySpec};
 use icmp_host::runtime::{
-    GuestOutput, Interrupt, Limits, Plugin, ReportTo, Runtime, Session, types,
+    GuestOutput, Interrupt, Limits, PartSink, Plugin, ReportTo, Runtime, Session, types,
 };
 
 use args::{Cli, Command, JsonLayout, ProgressFormat, RunArgs};
@@ -283,10 +283,7 @@ fn run(args: RunArgs) -> anyhow::Result<Ending> {
         // is laid out whole at the end.
         let report = match pretty(json_layout) {
             true => ReportTo::Caller,
-            false => {
-                let writer = Arc::clone(&writer);
-                ReportTo::Writer(Box::new(move |part: &str| writer.report(part)))
-            }
+            false => ReportTo::Parts(Arc::clone(&writer) as Arc<dyn PartSink>),
         };
         // The plugin runs here, on the `block_on` thread; the engine's
         // readers and the Ctrl-C watch run on the worker, so neither waits

@@ -16,6 +16,9 @@ use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
+use icmp_host::runtime::PartSink;
+use tokio::sync::Notify;
+
 /// Progress bytes that may wait for stderr before lines are dropped.
 pub const MAX_PENDING_BYTES: usize = 1 << 20;
 
@@ -38,6 +41,10 @@ pub struct Writer {
     dropped: AtomicU64,
     /// A report part was queued: result lines are over.
     report_begun: AtomicBool,
+    /// Report bytes queued and not yet written.
+    report_pending: Arc<AtomicUsize>,
+    /// Notified as each report part is written.
+    report_written: Arc<Notify>,
     stdout_terminal: bool,
     stderr_terminal: bool,
 }
@@ -53,6 +60,8 @@ impl Writer {
             pending: Arc::new(AtomicUsize::new(0)),
             dropped: AtomicU64::new(0),
             report_begun: AtomicBool::new(false),
+            report_pending: Arc::new(AtomicUsize::new(0)),
+            report_written: Arc::new(Notify::new()),
             stdout_terminal: std::io::stdout().is_terminal(),
             stderr_terminal: std::io::stderr().is_terminal(),
         })
@@ -64,6 +73,8 @@ impl Writer {
             return;
         };
         let left = Arc::clone(&self.pending);
+        let report_left = Arc::clone(&self.report_pending);
+        let report_written = Arc::clone(&self.report_written);
         let thread = std::thread::Builder::new()
             .name("output".into())
             .spawn(move || {
@@ -86,6 +97,8 @@ impl Writer {
                             }
                             let mut out = std::io::stdout().lock();
                             let _ = out.write_all(part.as_bytes()).and_then(|()| out.flush());
+                            report_left.fetch_sub(part.len(), Ordering::Relaxed);
+                            report_written.notify_one();
                         }
                     }
                 }
@@ -121,14 +134,17 @@ impl Writer {
     /// Queues a part of the run's report for stdout, as it is (escaped on a
     /// terminal); [`Writer::finish`] ends its line. Result lines after it
     /// are dropped.
-    pub fn report(&self, part: &str) {
+    pub fn report(&self, part: String) {
         self.report_begun.store(true, Ordering::Relaxed);
-        let part = if self.stdout_terminal {
-            escape_controls(part).into_owned()
-        } else {
-            part.to_owned()
+        let part = match self.stdout_terminal {
+            true => escape_controls(&part).into_owned(),
+            false => part,
         };
-        self.send(Line::Report(part));
+        let len = part.len();
+        self.report_pending.fetch_add(len, Ordering::Relaxed);
+        if !self.send(Line::Report(part)) {
+            self.report_pending.fetch_sub(len, Ordering::Relaxed);
+        }
     }
 
     /// Queues a progress line for stderr (escaped on a terminal); `false`
@@ -167,6 +183,21 @@ impl Writer {
             let _ = out.write_all(b"\n").and_then(|()| out.flush());
         }
         self.dropped.load(Ordering::Relaxed)
+    }
+}
+
+/// A report written out part by part, as `run` prints it.
+impl PartSink for Writer {
+    fn write(&self, part: String) {
+        self.report(part);
+    }
+
+    fn backlog(&self) -> usize {
+        self.report_pending.load(Ordering::Relaxed)
+    }
+
+    fn written(&self) -> &Notify {
+        &self.report_written
     }
 }
 
@@ -221,6 +252,8 @@ mod tests {
             pending: Arc::new(AtomicUsize::new(0)),
             dropped: AtomicU64::new(0),
             report_begun: AtomicBool::new(false),
+            report_pending: Arc::new(AtomicUsize::new(0)),
+            report_written: Arc::new(Notify::new()),
             stdout_terminal: false,
             stderr_terminal: false,
         };

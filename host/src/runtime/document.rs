@@ -4,15 +4,30 @@
 //! part as it comes, so the host never holds a copy of the whole beside
 //! the plugin's.
 
+use std::sync::Arc;
+
+use tokio::sync::Notify;
+
 use super::RunError;
 
 /// Where a run's JSON report goes.
 pub enum ReportTo {
     /// Into [`super::Finished::output`], whole.
     Caller,
-    /// To this function, part by part; the finished run's report then has
-    /// no `json`, as when a plugin streamed its results.
-    Writer(Box<dyn FnMut(&str) + Send>),
+    /// To this sink, part by part; the finished run's report then has no
+    /// `json`, as when a plugin streamed its results.
+    Parts(Arc<dyn PartSink>),
+}
+
+/// Takes a report's parts as they come, to write them out.
+pub trait PartSink: Send + Sync {
+    /// Takes a part; never blocks.
+    fn write(&self, part: String);
+    /// Bytes taken and not yet written out: the plugin waits while there
+    /// are many, so that parts do not pile up in memory.
+    fn backlog(&self) -> usize;
+    /// Notified (`notify_one`) each time a part has been written out.
+    fn written(&self) -> &Notify;
 }
 
 /// The report so far, within the run's output limit.
@@ -41,7 +56,7 @@ impl Document {
 
     /// Appends a part; past the limit nothing more is taken, and the run
     /// will fail (`Err` with the size the parts would reach).
-    pub fn append(&mut self, part: &str) -> Result<(), usize> {
+    pub fn append(&mut self, part: String) -> Result<(), usize> {
         let size = self.size.saturating_add(part.len());
         if self.overflow.is_some() || size > self.limit {
             let size = self.overflow.map_or(size, |s| s.saturating_add(part.len()));
@@ -49,11 +64,20 @@ impl Document {
             return Err(size);
         }
         self.size = size;
-        match &mut self.to {
-            ReportTo::Caller => self.kept.push_str(part),
-            ReportTo::Writer(write) => write(part),
+        match &self.to {
+            ReportTo::Caller => self.kept.push_str(&part),
+            ReportTo::Parts(sink) => sink.write(part),
         }
         Ok(())
+    }
+
+    /// Waits until at most `most` bytes of parts are not yet written out.
+    pub async fn drained(&self, most: usize) {
+        if let ReportTo::Parts(sink) = &self.to {
+            while sink.backlog() > most {
+                sink.written().notified().await;
+            }
+        }
     }
 
     /// The whole report, given the `json` that `run` returned: `None` when
@@ -65,12 +89,12 @@ impl Document {
         if let Some(size) = self.overflow.or((size > self.limit).then_some(size)) {
             return Err(RunError::OutputLimit(size, self.limit));
         }
-        Ok(match (&mut self.to, json) {
-            (ReportTo::Writer(write), Some(json)) => {
-                write(&json);
+        Ok(match (&self.to, json) {
+            (ReportTo::Parts(sink), Some(json)) => {
+                sink.write(json);
                 None
             }
-            (ReportTo::Writer(_), None) => None,
+            (ReportTo::Parts(_), None) => None,
             (ReportTo::Caller, json) if self.size == 0 => json,
             (ReportTo::Caller, json) => {
                 self.kept.push_str(json.as_deref().unwrap_or(""));
@@ -82,15 +106,15 @@ impl Document {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::{Arc, Mutex};
+    use std::sync::Mutex;
 
     use super::*;
 
     #[test]
     fn parts_then_the_returned_json_make_the_report() {
         let mut doc = Document::new(ReportTo::Caller, 100);
-        doc.append("[1,").unwrap();
-        doc.append("2,").unwrap();
+        doc.append("[1,".into()).unwrap();
+        doc.append("2,".into()).unwrap();
         assert_eq!(
             doc.finish(Some("3]".into())).unwrap().as_deref(),
             Some("[1,2,3]")
@@ -99,30 +123,45 @@ mod tests {
         assert_eq!(doc.finish(None).unwrap(), None);
     }
 
+    /// Keeps what it is given; all of it is "not yet written out".
+    #[derive(Default)]
+    struct Log(Mutex<Vec<String>>, Notify);
+
+    impl PartSink for Log {
+        fn write(&self, part: String) {
+            self.0.lock().unwrap().push(part);
+        }
+
+        fn backlog(&self) -> usize {
+            self.0.lock().unwrap().iter().map(String::len).sum()
+        }
+
+        fn written(&self) -> &Notify {
+            &self.1
+        }
+    }
+
     #[test]
-    fn a_writer_gets_each_part_as_it_comes() {
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let log = Arc::clone(&seen);
-        let to = ReportTo::Writer(Box::new(move |p: &str| {
-            log.lock().unwrap().push(p.to_owned())
-        }));
-        let mut doc = Document::new(to, 100);
-        doc.append("[1,").unwrap();
-        assert_eq!(*seen.lock().unwrap(), ["[1,"]);
+    fn a_sink_gets_each_part_as_it_comes() {
+        let seen = Arc::new(Log::default());
+        let mut doc = Document::new(ReportTo::Parts(seen.clone()), 100);
+        doc.append("[1,".into()).unwrap();
+        assert_eq!(*seen.0.lock().unwrap(), ["[1,"]);
+        assert_eq!(seen.backlog(), 3);
         assert_eq!(doc.finish(Some("2]".into())).unwrap(), None);
-        assert_eq!(*seen.lock().unwrap(), ["[1,", "2]"]);
+        assert_eq!(*seen.0.lock().unwrap(), ["[1,", "2]"]);
     }
 
     #[test]
     fn past_the_limit_nothing_more_is_taken_and_the_run_fails() {
         let mut doc = Document::new(ReportTo::Caller, 5);
-        doc.append("[1,2").unwrap();
-        assert_eq!(doc.append(",3"), Err(6));
-        assert_eq!(doc.append("]"), Err(7));
+        doc.append("[1,2".into()).unwrap();
+        assert_eq!(doc.append(",3".into()), Err(6));
+        assert_eq!(doc.append("]".into()), Err(7));
         assert!(matches!(doc.finish(None), Err(RunError::OutputLimit(7, 5))));
         // The returned part counts too.
         let mut doc = Document::new(ReportTo::Caller, 5);
-        doc.append("[1,").unwrap();
+        doc.append("[1,".into()).unwrap();
         assert!(matches!(
             doc.finish(Some("2,3]".into())),
             Err(RunError::OutputLimit(7, 5))

@@ -57,6 +57,10 @@ pub const MAX_BATCH_BYTES: usize = 4 << 20;
 /// Sends between two yields of a `send-many` to the executor.
 const SEND_MANY_SLICE: usize = 32;
 
+/// Report bytes handed over and not yet written out, at most, before
+/// `write-report` waits.
+const MAX_REPORT_BACKLOG: usize = 1 << 20;
+
 impl WasiView for ProbeCtx {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView {
@@ -330,7 +334,12 @@ impl progress::Host for ProbeCtx {
     }
 
     async fn write_report(&mut self, part: String) -> wasmtime::Result<bool> {
-        Ok(self.document.append(&part).is_ok())
+        let taken = self.document.append(part).is_ok();
+        // Parts must not pile up in memory faster than they are written
+        // out: wait (yielding, so the run's clock and interrupt still
+        // apply) while the backlog is large.
+        self.document.drained(MAX_REPORT_BACKLOG).await;
+        Ok(taken)
     }
 }
 

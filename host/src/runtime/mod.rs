@@ -45,7 +45,7 @@ use wasmtime::{InstanceAllocationStrategy, PoolingAllocationConfig, Store, Updat
 
 pub use bindings::icmp_host::probe::{progress, types};
 pub use cache::{CacheError, default_dir as default_cache_dir, sha256_hex};
-pub use document::ReportTo;
+pub use document::{PartSink, ReportTo};
 pub use events::MAX_EVENT_BYTES;
 pub use host::{HostError, ProbeCtx, SocketHandle};
 pub use interrupt::Interrupt;
