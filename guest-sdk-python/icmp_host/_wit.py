@@ -278,6 +278,23 @@ class HostNetwork(Network):
             raise _denied(e.value) from None
 
 
+# A report longer than this (characters) goes to the host in parts
+# (`progress.write-report`), so the host never copies it whole.
+_REPORT_PART = 1 << 20
+
+
+def _hand_over(json):
+    """What `run` returns of a report: all of a short one; nothing of a long
+    one, handed over in parts. Past the run's output limit the host takes
+    no more parts and fails the run itself."""
+    if json is None or len(json) <= _REPORT_PART:
+        return json
+    for start in range(0, len(json), _REPORT_PART):
+        if not wit_progress.write_report(json[start:start + _REPORT_PART]):
+            break
+    return None
+
+
 class WitWorld(wit_world.WitWorld):
     """The export componentize-py wraps: calls the `@probe` function. It
     never lets an exception escape (that would trap the plugin)."""
@@ -293,7 +310,7 @@ class WitWorld(wit_world.WitWorld):
             outcome = {Outcome.REACHED: types.Outcome.REACHED,
                        Outcome.NOT_REACHED: types.Outcome.NOT_REACHED,
                        Outcome.PARTIAL: types.Outcome.PARTIAL}[result[2]]
-            return types.RunOutput_Report(types.Report(result[1], outcome))
+            return types.RunOutput_Report(types.Report(_hand_over(result[1]), outcome))
         if result[0] == "usage":
             raise Err(types.RunError_Usage(result[1]))
         raise Err(types.RunError_Failed(result[1]))

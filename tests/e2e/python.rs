@@ -311,6 +311,38 @@ fn python_multiping_traceroute_and_sockets_on_loopback() {
     assert!(hops[0]["rtt"].as_f64().unwrap() > 0.0);
 }
 
+/// A Python report over 1 MiB goes to the host in parts, as a Rust one
+/// does: 4,096 hosts' records (1.5 MB) arrive whole, in input order.
+#[test]
+fn python_large_report_arrives_whole_in_input_order() {
+    if !require_root("python_large_report_arrives_whole_in_input_order")
+        || !python_plugins("python_large_report_arrives_whole_in_input_order")
+    {
+        return;
+    }
+    let targets: Vec<String> = (0..4096)
+        .map(|i| format!("127.1.{}.{}", i >> 8, i & 0xff))
+        .collect();
+    let mut args: Vec<&str> = targets.iter().map(String::as_str).collect();
+    args.extend(["-c", "1", "-W", "1"]);
+    let p = icmp_host_run(
+        &["-q"],
+        python_plugin("python-ping").to_str().unwrap(),
+        &args,
+    );
+    p.assert_code(0);
+    assert!(p.stdout.len() > 1 << 20, "{} bytes", p.stdout.len());
+    assert_eq!(p.stdout.lines().count(), 1);
+    let hosts = p.json();
+    let hosts = hosts.as_array().unwrap();
+    let order: Vec<&str> = hosts
+        .iter()
+        .map(|h| h["target"].as_str().unwrap())
+        .collect();
+    assert_eq!(order, targets);
+    assert!(hosts.iter().all(|h| h["is_alive"] == true));
+}
+
 #[test]
 fn python_usage_help_and_policy_errors() {
     if !require_root("python_usage_help_and_policy_errors")
