@@ -131,22 +131,6 @@ impl Writer {
         self.send(Line::Stdout(text))
     }
 
-    /// Queues a part of the run's report for stdout, as it is (escaped on a
-    /// terminal); [`Writer::finish`] ends its line. Result lines after it
-    /// are dropped.
-    pub fn report(&self, part: String) {
-        self.report_begun.store(true, Ordering::Relaxed);
-        let part = match self.stdout_terminal {
-            true => escape_controls(&part).into_owned(),
-            false => part,
-        };
-        let len = part.len();
-        self.report_pending.fetch_add(len, Ordering::Relaxed);
-        if !self.send(Line::Report(part)) {
-            self.report_pending.fetch_sub(len, Ordering::Relaxed);
-        }
-    }
-
     /// Queues a progress line for stderr (escaped on a terminal); `false`
     /// when it was dropped because too much is waiting already.
     pub fn stderr(&self, text: &str) -> bool {
@@ -188,8 +172,20 @@ impl Writer {
 
 /// A report written out part by part, as `run` prints it.
 impl PartSink for Writer {
+    /// Queues a part of the run's report for stdout, as it is (escaped on a
+    /// terminal); [`Writer::finish`] ends its line. Result lines after it
+    /// are dropped.
     fn write(&self, part: String) {
-        self.report(part);
+        self.report_begun.store(true, Ordering::Relaxed);
+        let part = match self.stdout_terminal {
+            true => escape_controls(&part).into_owned(),
+            false => part,
+        };
+        let len = part.len();
+        self.report_pending.fetch_add(len, Ordering::Relaxed);
+        if !self.send(Line::Report(part)) {
+            self.report_pending.fetch_sub(len, Ordering::Relaxed);
+        }
     }
 
     fn backlog(&self) -> usize {

@@ -35,11 +35,9 @@ pub struct Document {
     to: ReportTo,
     /// The parts, for [`ReportTo::Caller`].
     kept: String,
-    /// Bytes handed over in parts.
+    /// Bytes offered in parts; those past the limit were not taken.
     size: usize,
     limit: usize,
-    /// The size the parts reached when they passed the limit.
-    overflow: Option<usize>,
 }
 
 impl Document {
@@ -50,20 +48,16 @@ impl Document {
             kept: String::new(),
             size: 0,
             limit,
-            overflow: None,
         }
     }
 
     /// Appends a part; past the limit nothing more is taken, and the run
     /// will fail (`Err` with the size the parts would reach).
     pub fn append(&mut self, part: String) -> Result<(), usize> {
-        let size = self.size.saturating_add(part.len());
-        if self.overflow.is_some() || size > self.limit {
-            let size = self.overflow.map_or(size, |s| s.saturating_add(part.len()));
-            self.overflow = Some(size);
-            return Err(size);
+        self.size = self.size.saturating_add(part.len());
+        if self.size > self.limit {
+            return Err(self.size);
         }
-        self.size = size;
         match &self.to {
             ReportTo::Caller => self.kept.push_str(&part),
             ReportTo::Parts(sink) => sink.write(part),
@@ -86,7 +80,7 @@ impl Document {
         let size = self
             .size
             .saturating_add(json.as_ref().map_or(0, String::len));
-        if let Some(size) = self.overflow.or((size > self.limit).then_some(size)) {
+        if size > self.limit {
             return Err(RunError::OutputLimit(size, self.limit));
         }
         Ok(match (&self.to, json) {
