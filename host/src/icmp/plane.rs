@@ -246,6 +246,22 @@ const SLOT_LEN: usize = 65_536 + 64;
 /// most this much, and only while such a stream flows.
 const COALESCE: Duration = Duration::from_millis(1);
 
+/// How a reader pauses ([`COALESCE`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pause {
+    /// It sleeps its thread: the engine's reader thread, or a single
+    /// run's one worker (whose plugin runs on the `block_on` thread; the
+    /// timers and readiness the worker drives wait at most the pause).
+    /// Off the poller's wait queue, the thread is woken by no arrival, and
+    /// a sender's `sendmsg` no longer pays for waking it (on loopback a
+    /// reply is delivered inside the sender's call): in a 65,536-host
+    /// sweep that took the process's CPU from 1.15 s to 0.8 s.
+    Thread,
+    /// It shares a current-thread runtime (unit tests): it awaits a
+    /// timer, and the runtime's poller still wakes on every arrival.
+    Timer,
+}
+
 /// A batch this small counts towards a stream read packet by packet...
 const SMALL_BATCH: usize = 8;
 
@@ -258,7 +274,7 @@ const SMALL_STREAK: u32 = 16;
 /// Reads a plane's receiving socket until aborted. Whatever is waiting is
 /// read in batches (one `recvmmsg` per queue); the CPU time a batch took
 /// is charged evenly to the sockets whose replies it routed.
-async fn read_loop(plane: Arc<Plane>) {
+async fn read_loop(plane: Arc<Plane>, pause: Pause) {
     let slots = match plane.kind {
         Kind::Raw => sys::MAX_RECV_BATCH,
         Kind::Datagram => DATAGRAM_BATCH,
@@ -299,7 +315,10 @@ async fn read_loop(plane: Arc<Plane>) {
         last = now;
         if streak >= SMALL_STREAK {
             streak = 0;
-            tokio::time::sleep(COALESCE).await;
+            match pause {
+                Pause::Thread => std::thread::sleep(COALESCE),
+                Pause::Timer => tokio::time::sleep(COALESCE).await,
+            }
         } else {
             tokio::task::yield_now().await;
         }
@@ -313,10 +332,15 @@ pub(crate) struct OwnedPlane {
 }
 
 impl OwnedPlane {
-    /// Starts the plane's reader task on `runtime`.
-    pub(crate) fn start(plane: Plane, runtime: &tokio::runtime::Handle) -> OwnedPlane {
+    /// Starts the plane's reader task on `runtime`, pausing as `pause`
+    /// says.
+    pub(crate) fn start(
+        plane: Plane,
+        runtime: &tokio::runtime::Handle,
+        pause: Pause,
+    ) -> OwnedPlane {
         let plane = Arc::new(plane);
-        let reader = runtime.spawn(read_loop(Arc::clone(&plane)));
+        let reader = runtime.spawn(read_loop(Arc::clone(&plane), pause));
         OwnedPlane { plane, reader }
     }
 }

@@ -11,9 +11,9 @@
 
 use std::io;
 
-use tokio::runtime::Handle;
+use tokio::runtime::{Handle, RuntimeFlavor};
 
-use super::plane::{OwnedPlane, Plane};
+use super::plane::{OwnedPlane, Pause, Plane};
 use super::transport::KernelSocket;
 
 /// Where an engine's plane readers run: on its [`ReaderThread`], or on
@@ -48,7 +48,18 @@ impl Readers {
     pub(crate) fn read(&self, plane: Plane) -> OwnedPlane {
         match self {
             Readers::Thread(t) => t.read(plane),
-            Readers::Caller => OwnedPlane::start(plane, &Handle::current()),
+            Readers::Caller => {
+                let runtime = Handle::current();
+                // A multi-thread runtime's worker leaves the `block_on`
+                // thread (a single run's plugin) running while it sleeps;
+                // on a current-thread runtime (unit tests) everything
+                // would stop.
+                let pause = match runtime.runtime_flavor() {
+                    RuntimeFlavor::CurrentThread => Pause::Timer,
+                    _ => Pause::Thread,
+                };
+                OwnedPlane::start(plane, &runtime, pause)
+            }
         }
     }
 }
@@ -95,6 +106,6 @@ impl ReaderThread {
 
     /// Starts `plane`'s reader task on the thread.
     pub(crate) fn read(&self, plane: Plane) -> OwnedPlane {
-        OwnedPlane::start(plane, &self.handle)
+        OwnedPlane::start(plane, &self.handle, Pause::Thread)
     }
 }
