@@ -23,7 +23,7 @@ use anyhow::{Context, bail};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use icmp_host::icmp::{Engine, EngineConfig, Quota};
+use icmp_host::icmp::{Engine, EngineConfig, Quota, ReaderPlace};
 use icmp_host::policy::{PolicySpec, SHARED_HOST_PPS};
 use icmp_host::report::{self, shorten};
 use icmp_host::runtime::{Interrupt, LimitSpec, Limits, Plugin, Runtime, Session, sha256_hex};
@@ -230,7 +230,7 @@ pub fn run(args: BatchArgs) -> anyhow::Result<Ending> {
         let engine = Engine::new(
             EngineConfig {
                 // Tenants' plugins must not delay each other's replies.
-                reader_thread: true,
+                readers: ReaderPlace::Thread,
                 ..EngineConfig::default()
             },
             raw,

@@ -19,7 +19,7 @@ use anyhow::{Context, bail};
 use clap::Parser;
 
 use icmp_host::builtin;
-use icmp_host::icmp::{Engine, EngineConfig, Quota, RawSockets};
+use icmp_host::icmp::{Engine, EngineConfig, Quota, RawSockets, ReaderPlace};
 use icmp_host::policy::{Policy, PolicySpec};
 use icmp_host::runtime::{
     GuestOutput, Interrupt, Limits, PartSink, Plugin, ReportTo, Runtime, Session, types,
@@ -257,8 +257,11 @@ fn run(args: RunArgs) -> anyhow::Result<Ending> {
         if let Some(w) = runtime.cache_warning() {
             eprintln!("icmp-host: warning: compiled-plugin cache disabled: {w}");
         }
-        let engine =
-            Engine::new(EngineConfig::default(), raw).context("starting the ICMP engine")?;
+        let config = EngineConfig {
+            readers: ReaderPlace::Worker,
+            ..EngineConfig::default()
+        };
+        let engine = Engine::new(config, raw).context("starting the ICMP engine")?;
         // The only tenant: it may use the whole key table.
         let quota = Quota {
             in_flight: engine.unreserved_in_flight(),
@@ -377,7 +380,7 @@ fn privileged_sockets(allowed: bool) -> anyhow::Result<RawSockets> {
 #[derive(Debug, Clone, Copy)]
 enum Workers {
     /// One run: it executes on the `block_on` thread, the engine's
-    /// readers on the single worker.
+    /// readers on the single worker ([`ReaderPlace::Worker`]).
     One,
     /// Many runs (tenants), spread over the cores.
     PerCore,

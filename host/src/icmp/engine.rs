@@ -9,7 +9,7 @@ use super::error::Error;
 use super::plane::{OwnedPlane, Plane, PlaneStats};
 use super::queue::Queue;
 use super::raw::{RawFamilySockets, RawSockets};
-use super::reader::Readers;
+use super::reader::{ReaderPlace, Readers};
 use super::socket::{Open, PrivatePlane, Route, VirtualSocket};
 use super::tenant::{Account, DatagramSlot, Quota, SocketSlot, Tenant, TenantState};
 use super::transport::Transport;
@@ -28,12 +28,13 @@ pub struct EngineConfig {
     pub receive_buffer: usize,
     /// Datagram sockets (file descriptors) open at once, over all tenants.
     pub max_datagram_sockets: usize,
-    /// Read replies on a thread of the engine's own, not on the caller's
-    /// runtime: for engines shared by tenants, whose plugins keep the async
+    /// Where replies are read. Engines shared by tenants read on a thread
+    /// of their own ([`ReaderPlace::Thread`]): their plugins keep the async
     /// workers busy and would delay the routing of a neighbour's replies
-    /// past its deadlines. A single run keeps its reader on its runtime:
-    /// the wake-up across CPUs costs 2–4 µs of loopback RTT.
-    pub reader_thread: bool,
+    /// past its deadlines. A single run reads on its one worker
+    /// ([`ReaderPlace::Worker`]): a thread of its own costs 0.2–0.3 ms of
+    /// start-up.
+    pub readers: ReaderPlace,
 }
 
 impl Default for EngineConfig {
@@ -43,7 +44,7 @@ impl Default for EngineConfig {
             table_capacity: 1 << 20,
             receive_buffer: 8 << 20,
             max_datagram_sockets: 4096,
-            reader_thread: false,
+            readers: ReaderPlace::Shared,
         }
     }
 }
@@ -70,7 +71,7 @@ struct Inner {
     reserved: Arc<AtomicUsize>,
     /// Datagram sockets open, over all tenants.
     datagram_sockets: Arc<AtomicUsize>,
-    /// Where the planes' readers run ([`EngineConfig::reader_thread`]).
+    /// Where the planes' readers run ([`EngineConfig::readers`]).
     /// Last: dropped after the planes above.
     readers: Readers,
 }
@@ -85,7 +86,7 @@ impl Engine {
     /// Starts the engine with raw sockets opened earlier (or none). Must run
     /// inside a tokio runtime.
     pub fn new(config: EngineConfig, raw: RawSockets) -> io::Result<Engine> {
-        let readers = Readers::new(config.reader_thread)?;
+        let readers = Readers::new(config.readers)?;
         let start = |sockets: Option<RawFamilySockets>, family| -> io::Result<Option<OwnedPlane>> {
             let Some(s) = sockets else { return Ok(None) };
             // The error queue carries the transmit stamps of its sends.
@@ -135,11 +136,12 @@ impl Engine {
         v6: Option<Arc<dyn Transport>>,
         config: EngineConfig,
     ) -> Engine {
+        let readers = Readers::new(config.readers).expect("starting the readers");
         let start = |t: Option<Arc<dyn Transport>>, family| {
-            t.map(|t| Readers::Caller.read(Plane::new(family, Kind::Raw, t, config.table_capacity)))
+            t.map(|t| readers.read(Plane::new(family, Kind::Raw, t, config.table_capacity)))
         };
         let (v4, v6) = (start(v4, Family::V4), start(v6, Family::V6));
-        Engine::assemble(config, v4, v6, None, Readers::Caller)
+        Engine::assemble(config, v4, v6, None, readers)
     }
 
     /// Admits a tenant with `quota`. Refused when the in-flight quotas of

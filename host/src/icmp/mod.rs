@@ -30,6 +30,7 @@ pub use engine::{Engine, EngineConfig, OpenOptions};
 pub use error::Error;
 pub use plane::PlaneStats;
 pub use raw::RawSockets;
+pub use reader::ReaderPlace;
 pub use socket::VirtualSocket;
 pub use table::{QUARANTINE, RETENTION};
 pub use tenant::{Account, Quota, QuotaExceeded, Tenant, TenantCounters};

@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 
 use super::queue::Queue;
+#[cfg(doc)]
+use super::reader::ReaderPlace;
 use super::table::{Arrival, KeySpace, Rejected, Table, WireKey};
 use super::transport::{Batch, Incoming, ReadGate, Transport};
 use super::types::{Address, Family};
@@ -243,21 +245,22 @@ const SLOT_LEN: usize = 65_536 + 64;
 /// few messages, moments apart, pauses this long before its next read and
 /// takes the stream by the batch instead. Arrivals are stamped by the
 /// kernel, so the pause changes no RTT; it delays their delivery by at
-/// most this much, and only while such a stream flows.
+/// most this much, and only while such a stream flows. (A pause that
+/// sleeps a thread holds up everything on it as long: see [`Pause`].)
 const COALESCE: Duration = Duration::from_millis(1);
 
 /// How a reader pauses ([`COALESCE`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Pause {
-    /// It sleeps its thread: the engine's reader thread, or a single
-    /// run's one worker (whose plugin runs on the `block_on` thread; the
-    /// timers and readiness the worker drives wait at most the pause).
-    /// Off the poller's wait queue, the thread is woken by no arrival, and
-    /// a sender's `sendmsg` no longer pays for waking it (on loopback a
+    /// It sleeps its thread ([`ReaderPlace::Thread`], [`ReaderPlace::Worker`]):
+    /// the other planes read there, and the timers and send readiness
+    /// that thread's reactor drives, wait up to the pause too. Off the
+    /// poller's wait queue, the thread is woken by no arrival, and a
+    /// sender's `sendmsg` no longer pays for waking it (on loopback a
     /// reply is delivered inside the sender's call): in a 65,536-host
     /// sweep that took the process's CPU from 1.15 s to 0.8 s.
     Thread,
-    /// It shares a current-thread runtime (unit tests): it awaits a
+    /// It shares its runtime ([`ReaderPlace::Shared`]): it awaits a
     /// timer, and the runtime's poller still wakes on every arrival.
     Timer,
 }

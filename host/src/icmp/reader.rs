@@ -6,29 +6,49 @@
 //! milliseconds, and a neighbour's reply that had arrived in time was
 //! routed after its receive deadline and reported lost. On its own thread
 //! the reader is scheduled by the kernel as soon as a packet wakes it.
-//! Engines shared by tenants (batch, serve) use it; see
-//! `EngineConfig::reader_thread`.
+//! (While a reader pauses to take a reply stream by the batch, the thread
+//! sleeps: every plane on it, and sends waiting on its reactor, wait up to
+//! that pause.) Engines shared by tenants (batch, serve) use it; see
+//! [`ReaderPlace`].
 
 use std::io;
 
-use tokio::runtime::{Handle, RuntimeFlavor};
+use tokio::runtime::Handle;
 
 use super::plane::{OwnedPlane, Pause, Plane};
 use super::transport::KernelSocket;
 
+/// Where an engine's plane readers run (`EngineConfig::readers`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ReaderPlace {
+    /// On the caller's runtime, among its other tasks: a reader pauses on
+    /// a timer (unit tests, embedders).
+    #[default]
+    Shared,
+    /// On the caller's runtime, whose workers run only the readers and
+    /// tasks that may wait a millisecond: a single run, its one worker
+    /// beside the plugin's `block_on` thread. A reader pauses by sleeping
+    /// the worker; the timers and readiness it drives wait up to that.
+    Worker,
+    /// On a thread of the engine's own, for engines shared by tenants
+    /// (batch, serve): a reader pauses by sleeping that thread.
+    Thread,
+}
+
 /// Where an engine's plane readers run: on its [`ReaderThread`], or on
-/// the runtime that starts each plane (a single run's, or a unit test's).
+/// the runtime that starts each plane, pausing as it allows.
 pub(crate) enum Readers {
     Thread(ReaderThread),
-    Caller,
+    Caller(Pause),
 }
 
 impl Readers {
-    /// A thread of their own when `thread`, else the caller's runtime.
-    pub(crate) fn new(thread: bool) -> io::Result<Readers> {
-        Ok(match thread {
-            true => Readers::Thread(ReaderThread::start()?),
-            false => Readers::Caller,
+    /// The readers of `place`.
+    pub(crate) fn new(place: ReaderPlace) -> io::Result<Readers> {
+        Ok(match place {
+            ReaderPlace::Thread => Readers::Thread(ReaderThread::start()?),
+            ReaderPlace::Worker => Readers::Caller(Pause::Thread),
+            ReaderPlace::Shared => Readers::Caller(Pause::Timer),
         })
     }
 
@@ -40,7 +60,7 @@ impl Readers {
     ) -> io::Result<KernelSocket> {
         match self {
             Readers::Thread(t) => t.register(socket, error_queue),
-            Readers::Caller => KernelSocket::new(socket, error_queue),
+            Readers::Caller(_) => KernelSocket::new(socket, error_queue),
         }
     }
 
@@ -48,18 +68,7 @@ impl Readers {
     pub(crate) fn read(&self, plane: Plane) -> OwnedPlane {
         match self {
             Readers::Thread(t) => t.read(plane),
-            Readers::Caller => {
-                let runtime = Handle::current();
-                // A multi-thread runtime's worker leaves the `block_on`
-                // thread (a single run's plugin) running while it sleeps;
-                // on a current-thread runtime (unit tests) everything
-                // would stop.
-                let pause = match runtime.runtime_flavor() {
-                    RuntimeFlavor::CurrentThread => Pause::Timer,
-                    _ => Pause::Thread,
-                };
-                OwnedPlane::start(plane, &runtime, pause)
-            }
+            Readers::Caller(pause) => OwnedPlane::start(plane, &Handle::current(), *pause),
         }
     }
 }

@@ -35,7 +35,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
 
-use crate::icmp::{Engine, EngineConfig, RawSockets};
+use crate::icmp::{Engine, EngineConfig, RawSockets, ReaderPlace};
 use crate::runtime::{Interrupt, Runtime};
 
 use config::{Config, Tenant};
@@ -100,7 +100,7 @@ impl Service {
         let engine = Engine::new(
             EngineConfig {
                 // Tenants' plugins must not delay each other's replies.
-                reader_thread: true,
+                readers: ReaderPlace::Thread,
                 ..EngineConfig::default()
             },
             raw,
