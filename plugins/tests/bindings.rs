@@ -1616,12 +1616,14 @@ pub mod icmp_host {
             }
             impl IcmpSocket {
                 #[allow(unused_unsafe, clippy::all)]
-                /// Send several requests in order; one result per request, each as
+                /// Send several requests; one result per request, in order, each as
                 /// `send` would return it. At most `limits.max-batch` requests and
                 /// `limits.max-batch-bytes` payload bytes per call, else the whole
                 /// call fails with `invalid-argument` before anything is sent. Stops
                 /// early when the run is interrupted: the remaining requests fail
-                /// with `interrupted`.
+                /// with `interrupted`. Without a rate limit the host may send a call's
+                /// requests from two sockets at once: they leave in about the order
+                /// given, not exactly.
                 #[allow(async_fn_in_trait)]
                 pub fn send_many(
                     &self,

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::error::Error;
+use super::lane::Lane;
 use super::plane::{OwnedPlane, Plane, PlaneStats};
 use super::queue::Queue;
 use super::raw::{RawFamilySockets, RawSockets};
@@ -90,8 +91,12 @@ impl Engine {
         let start = |sockets: Option<RawFamilySockets>, family| -> io::Result<Option<OwnedPlane>> {
             let Some(s) = sockets else { return Ok(None) };
             // The error queue carries the transmit stamps of its sends.
-            let receiver: Arc<dyn Transport> = Arc::new(readers.register(s.receiver, true)?);
+            let mut receiver = readers.register(s.receiver, true)?;
+            let lane = Arc::new(s.lane);
+            receiver.read_stamps_of(Arc::clone(&lane));
+            let receiver: Arc<dyn Transport> = Arc::new(receiver);
             let mut plane = Plane::new(family, Kind::Raw, receiver, config.table_capacity);
+            plane.lane = Some(Lane::new(lane));
             plane.dont_fragment = Some(Arc::new(readers.register(s.dont_fragment, false)?));
             if let Some(b) = s.broadcast {
                 plane.broadcast = Some(Arc::new(readers.register(b, false)?));

@@ -15,6 +15,7 @@ checked against the destination and the payload.
 mod clock;
 mod engine;
 mod error;
+mod lane;
 mod plane;
 mod queue;
 mod raw;

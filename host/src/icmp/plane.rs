@@ -1,4 +1,4 @@
-//! Planes: a receiving kernel socket, its send-only siblings, its key
+//! Planes: a receiving kernel socket, its send-only siblings and lane, its key
 //! table and counters, and the reader task that parses every datagram once
 //! and routes it to the virtual socket that owns its wire key. Raw planes
 //! are shared per family; a datagram plane belongs to one virtual socket.
@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use tokio::task::JoinHandle;
 
+use super::lane::Lane;
 use super::queue::Queue;
 #[cfg(doc)]
 use super::reader::ReaderPlace;
@@ -47,9 +48,12 @@ pub(crate) struct Plane {
     pub(crate) receiver: Arc<dyn Transport>,
     pub(crate) dont_fragment: Option<Arc<dyn Transport>>,
     pub(crate) broadcast: Option<Arc<dyn Transport>>,
+    /// A second sending socket for bursts (raw planes).
+    pub(crate) lane: Option<Lane>,
     table: Mutex<Table>,
     pub(crate) stats: PlaneStats,
-    /// The latest kernel receive stamp the reader has handled (ns, realtime).
+    /// The latest kernel receive stamp of a datagram the reader has
+    /// handled (ns, realtime).
     watermark_ns: AtomicU64,
     /// Whether the reader holds messages it has not handled yet.
     gate: ReadGate,
@@ -75,6 +79,7 @@ impl Plane {
             receiver,
             dont_fragment: None,
             broadcast: None,
+            lane: None,
             table: Mutex::new(Table::new(space, table_capacity)),
             stats: PlaneStats::default(),
             watermark_ns: AtomicU64::new(0),
@@ -301,7 +306,7 @@ async fn read_loop(plane: Arc<Plane>, pause: Pause) {
         let start = thread_cpu_ns();
         for (buf, incoming) in batch.iter() {
             owners.extend(plane.handle(buf, incoming));
-            if let Some(ns) = incoming.stamp() {
+            if let Some(ns) = incoming.datagram_stamp() {
                 plane.watermark_ns.fetch_max(ns, Ordering::AcqRel);
             }
         }

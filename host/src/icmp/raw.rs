@@ -1,7 +1,8 @@
 //! Raw ICMP sockets, opened while the process is privileged: per family a
-//! shared receiver (filtered to replies and errors) and send-only siblings
+//! shared receiver (filtered to replies and errors), send-only siblings
 //! for socket-wide options (Don't Fragment, broadcast), so nothing is ever
-//! set on the shared socket that another tenant's send could race with.
+//! set on the shared socket that another tenant's send could race with,
+//! and a send-only lane for bursts (`lane`).
 
 use std::io;
 
@@ -20,6 +21,7 @@ pub(crate) struct RawFamilySockets {
     pub(crate) receiver: socket2::Socket,
     pub(crate) dont_fragment: socket2::Socket,
     pub(crate) broadcast: Option<socket2::Socket>,
+    pub(crate) lane: socket2::Socket,
 }
 
 /// Raw sockets opened up front, so that capabilities can be dropped before
@@ -87,10 +89,17 @@ impl RawSockets {
             }
             Family::V6 => None,
         };
+        // Sends alongside the receiver; its transmit stamps queue on its
+        // own error queue, as big as the receiver's.
+        let lane = sys::open(family, Kind::Raw)?;
+        sys::filter_types(&lane, family, &[])?;
+        sys::enable_transmit_timestamps(&lane)?;
+        sys::set_receive_buffer(&lane, receive_buffer)?;
         Ok(RawFamilySockets {
             receiver,
             dont_fragment,
             broadcast,
+            lane,
         })
     }
 }

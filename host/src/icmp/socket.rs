@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use super::clock;
 use super::error::Error;
+use super::lane::Outgoing;
 use super::plane::{OwnedPlane, Plane};
 use super::queue::Queue;
 use super::table::{self, Refused, Request, SendStamp, WireKey};
@@ -33,6 +34,9 @@ const CATCH_UP_LIMIT: Duration = Duration::from_millis(250);
 
 /// Sends between two looks at how full the receiving socket is.
 const ROOM_CHECK_EVERY: u64 = 16;
+
+/// Sends a burst's caller makes between two yields to other tasks.
+const SEND_YIELD_EVERY: usize = 32;
 
 /// How long a send waits, at most, for the reader to make room.
 const ROOM_WAIT_LIMIT: Duration = Duration::from_millis(100);
@@ -151,6 +155,76 @@ impl VirtualSocket {
         if self.sent.is_multiple_of(ROOM_CHECK_EVERY) {
             self.make_room().await;
         }
+        let (key, out) = self.prepare(request)?;
+        if let Some(private) = self.private() {
+            // A queued ICMP error also leaves a pending socket error that
+            // would fail this send once: clear it (its details are read
+            // from the error queue).
+            let _ = private.socket.socket().take_error();
+        }
+        let result = match self.private_dont_fragment(request.dont_fragment) {
+            Ok(()) => {
+                let transport = out.via.as_ref().unwrap_or(&self.plane()?.receiver);
+                let stamp = || out.sent.mark();
+                transport
+                    .send(&out.packet, out.destination, &out.options, &stamp)
+                    .await
+            }
+            Err(e) => {
+                self.plane()?.table().release(key);
+                return Err(e);
+            }
+        };
+        self.finish(key, request.destination, &out.sent, result)
+    }
+
+    /// Sends Echo Requests as [`VirtualSocket::send`] does, one result each,
+    /// in order. On a raw plane with a lane they leave from two threads at
+    /// once, each request once, in about the order given.
+    pub async fn send_burst(&mut self, requests: &[EchoRequest]) -> Vec<Result<u64, Error>> {
+        let lane_ready = matches!(
+            self.open.as_ref().map(|o| &o.route),
+            Some(Route::Shared(plane)) if plane.lane.is_some()
+        );
+        if !lane_ready || requests.len() < 2 {
+            let mut results = Vec::with_capacity(requests.len());
+            for r in requests {
+                results.push(self.send(r).await);
+            }
+            return results;
+        }
+        self.make_room().await;
+        let mut prepared = Vec::with_capacity(requests.len());
+        let mut outgoing = Vec::with_capacity(requests.len());
+        for r in requests {
+            prepared.push(self.prepare(r).map(|(key, out)| {
+                let sent = Arc::clone(&out.sent);
+                outgoing.push(out);
+                (key, sent)
+            }));
+        }
+        let Ok(plane) = self.plane().cloned() else {
+            return requests.iter().map(|_| Err(Error::Closed)).collect();
+        };
+        let lane = plane.lane.as_ref().expect("checked above");
+        let account = self.queue.account().clone();
+        let sent = lane
+            .send(&plane.receiver, outgoing, &account, SEND_YIELD_EVERY)
+            .await;
+        // `send` gave the requests back in order: pair them up again.
+        let mut sent = sent.into_iter();
+        let mut results = Vec::with_capacity(requests.len());
+        for (request, key) in requests.iter().zip(prepared) {
+            results.push(key.and_then(|(key, stamp)| {
+                let result = sent.next().expect("one result per request sent");
+                self.finish(key, request.destination, &stamp, result)
+            }));
+        }
+        results
+    }
+
+    /// Checks a request, reserves its wire key and builds its packet.
+    fn prepare(&self, request: &EchoRequest) -> Result<(WireKey, Outgoing), Error> {
         let destination = request.destination;
         if destination.family() != self.family {
             return Err(Error::Address(format!(
@@ -198,40 +272,47 @@ impl VirtualSocket {
             data: &payload,
         }
         .emit(self.family, &mut packet);
-        let options = SendOptions {
-            ttl: request.ttl,
-            traffic_class: request.traffic_class,
-            source: self.source.map(|s| s.ip),
-            interface: self.interface,
-        };
-        if let Some(private) = self.private() {
-            // A queued ICMP error also leaves a pending socket error that
-            // would fail this send once: clear it (its details are read
-            // from the error queue).
-            let _ = private.socket.socket().take_error();
-        }
-        let prepared = self.private_dont_fragment(request.dont_fragment);
-        let result = match prepared {
-            Ok(()) => {
-                let transport = self.transport_for(request, broadcast_ok)?;
-                let stamp = || sent.mark();
-                transport
-                    .send(&packet, destination.to_socket_addr(), &options, &stamp)
-                    .await
-                    .map_err(|e| send_error(e, destination, self.interface))
+        let via = match self.sibling_for(request, broadcast_ok) {
+            Ok(via) => via,
+            Err(e) => {
+                self.plane()?.table().release(key);
+                return Err(e);
             }
-            Err(e) => Err(e),
         };
+        Ok((
+            key,
+            Outgoing {
+                packet,
+                destination: destination.to_socket_addr(),
+                options: SendOptions {
+                    ttl: request.ttl,
+                    traffic_class: request.traffic_class,
+                    source: self.source.map(|s| s.ip),
+                    interface: self.interface,
+                },
+                sent,
+                via,
+            },
+        ))
+    }
+
+    /// Counts a sent request, or gives back the key of one that failed.
+    fn finish(
+        &mut self,
+        key: WireKey,
+        destination: Address,
+        sent: &SendStamp,
+        result: io::Result<()>,
+    ) -> Result<u64, Error> {
         if let Err(e) = result {
             self.plane()?.table().release(key);
-            return Err(e);
+            return Err(send_error(e, destination, self.interface));
         }
         self.sent += 1;
         let counters = &self.queue.account().tenant.counters;
         counters.sent.fetch_add(1, Ordering::Relaxed);
         Ok(sent.realtime_ns())
     }
-
     /// Waits while the receiving socket is over half full — its reader is
     /// behind, on a busy host — so that a burst cannot make the kernel drop
     /// replies (each of our sends also queues its transmit stamp there). A
@@ -274,11 +355,13 @@ impl VirtualSocket {
         Ok(())
     }
 
-    fn transport_for(
+    /// The sibling socket a request must leave through (broadcast, Don't
+    /// Fragment on a shared plane), if any.
+    fn sibling_for(
         &self,
         request: &EchoRequest,
         broadcast: bool,
-    ) -> Result<Arc<dyn Transport>, Error> {
+    ) -> Result<Option<Arc<dyn Transport>>, Error> {
         let p = self.plane()?;
         let special = if broadcast {
             p.broadcast.as_ref()
@@ -287,7 +370,7 @@ impl VirtualSocket {
         } else {
             None
         };
-        Ok(Arc::clone(special.unwrap_or(&p.receiver)))
+        Ok(special.cloned())
     }
 
     /// Waits up to `timeout` (at most [`table::RETENTION`]) for the reply

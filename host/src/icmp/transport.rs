@@ -7,6 +7,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::io::Interest;
@@ -39,9 +40,15 @@ impl Incoming {
         }
     }
 
-    /// The kernel's stamp (receive or transmit).
-    pub fn stamp(&self) -> Option<u64> {
-        self.received().timestamp_ns
+    /// The kernel's receive stamp of a datagram. Datagrams are taken in
+    /// the order received, so a later stamp says every earlier datagram
+    /// has been taken; the error queues are read apart from them, and their
+    /// stamps say nothing of the datagrams still waiting.
+    pub fn datagram_stamp(&self) -> Option<u64> {
+        match self {
+            Incoming::Packet(m) => m.timestamp_ns,
+            Incoming::Error(_) | Incoming::Sent(_) => None,
+        }
     }
 }
 
@@ -175,6 +182,9 @@ pub struct KernelSocket {
     /// Read the error queue too (ICMP errors of datagram sockets, transmit
     /// stamps).
     error_queue: bool,
+    /// Send-only sockets whose transmit stamps are read here, before this
+    /// socket's own messages (a plane's lane).
+    stamps_of: Vec<Arc<socket2::Socket>>,
 }
 
 impl KernelSocket {
@@ -188,7 +198,17 @@ impl KernelSocket {
         Ok(KernelSocket {
             fd: sys::register(socket, interest)?,
             error_queue,
+            stamps_of: Vec::new(),
         })
+    }
+
+    /// Reads `sender`'s transmit stamps too, before this socket's own
+    /// messages: a request's stamp is queued before its reply can arrive,
+    /// so a reply is never handled before its stamp. Nothing waits for
+    /// them: they are read whenever this socket has something, and its
+    /// reader wakes for every reply.
+    pub fn read_stamps_of(&mut self, sender: Arc<socket2::Socket>) {
+        self.stamps_of.push(sender);
     }
 
     /// The socket itself, for options.
@@ -292,20 +312,19 @@ enum Filled {
 }
 
 impl KernelSocket {
-    /// One `recvmmsg` on the error queue (when read), one on the socket.
+    /// Reads the error queues (the lanes', its own: transmit stamps,
+    /// ICMP errors), then the socket's datagrams into at most half the
+    /// slots left, then the error queues again; hands on the messages from
+    /// error queues first. A reply's transmit stamp is queued before the
+    /// reply can arrive: with room kept for the second look, a reply is
+    /// routed after its stamp, whichever socket sent it, even when the send
+    /// raced with the reads.
     fn fill(&self, batch: &mut Batch) -> io::Result<Filled> {
         let fd = self.fd.as_raw_fd();
-        let mut filled = Filled::Nothing;
-        if self.error_queue {
-            match sys::recv_many(fd, &mut batch.slots, true) {
-                Ok(0) => {}
-                Ok(_) => filled = Filled::Something,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) => return Err(e),
-            }
-        }
-        let errors = batch.slots.messages().len();
-        match sys::recv_many(fd, &mut batch.slots, false) {
+        let mut filled = self.fill_queues(batch)?;
+        let room = batch.slots.free().div_ceil(2);
+        let before = batch.slots.messages().len();
+        match sys::recv_many(fd, &mut batch.slots, false, room) {
             Ok(0) => {}
             Ok(_) => filled = Filled::Something,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
@@ -317,17 +336,36 @@ impl KernelSocket {
             }
             Err(e) => return Err(e),
         }
-        for (n, m) in batch.slots.messages().iter().enumerate() {
-            let incoming = if n < errors {
-                // Local errors (neither ICMP nor a transmit stamp) are skipped.
-                match sys::queued(m) {
-                    Some(q) => from_queue(q),
-                    None => continue,
-                }
-            } else {
-                Incoming::Packet(m.received)
-            };
-            batch.items.push((m.slot, incoming));
+        let datagrams = before..batch.slots.messages().len();
+        if self.fill_queues(batch)? == Filled::Something {
+            filled = Filled::Something;
+        }
+        let messages = batch.slots.messages();
+        for (n, m) in messages.iter().enumerate() {
+            // Local errors (neither ICMP nor a transmit stamp) are skipped.
+            if !datagrams.contains(&n)
+                && let Some(q) = sys::queued(m)
+            {
+                batch.items.push((m.slot, from_queue(q)));
+            }
+        }
+        for m in &messages[datagrams] {
+            batch.items.push((m.slot, Incoming::Packet(m.received)));
+        }
+        Ok(filled)
+    }
+
+    /// One `recvmmsg` on each error queue read: the lanes', then its own.
+    fn fill_queues(&self, batch: &mut Batch) -> io::Result<Filled> {
+        let own = self.error_queue.then_some(self.fd.as_raw_fd());
+        let mut filled = Filled::Nothing;
+        for queue in self.stamps_of.iter().map(|s| s.as_raw_fd()).chain(own) {
+            match sys::recv_many(queue, &mut batch.slots, true, usize::MAX) {
+                Ok(0) => {}
+                Ok(_) => filled = Filled::Something,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
         }
         Ok(filled)
     }

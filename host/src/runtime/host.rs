@@ -54,8 +54,13 @@ pub const MAX_BATCH: usize = 1024;
 /// Most payload bytes per `send-many`.
 pub const MAX_BATCH_BYTES: usize = 4 << 20;
 
-/// Sends between two yields of a `send-many` to the executor.
+/// Sends between two yields of a `send-many` to the executor, and between
+/// two looks at the CPU budget under a send rate.
 const SEND_MANY_SLICE: usize = 32;
+
+/// Requests per burst of a `send-many` without a send rate (between two
+/// looks at the CPU budget).
+const BURST: usize = 256;
 
 /// Report bytes handed over and not yet written out, at most, before
 /// `write-report` waits.
@@ -90,16 +95,7 @@ impl ProbeCtx {
         handle: &Resource<SocketHandle>,
         request: types::EchoRequest,
     ) -> Result<u64, HostError> {
-        if self.interrupt.is_set() {
-            return Err(types::Error::Interrupted.into());
-        }
-        let request = icmp::EchoRequest::try_from(request)?;
-        self.policy.admit_destination(request.destination.ip)?;
-        let size = request
-            .payload
-            .as_ref()
-            .map_or(request.payload_size as usize, Vec::len);
-        self.policy.check_send(size)?;
+        let request = self.admit(request)?;
         if let Some(rate) = &self.policy.send_rate {
             let wait = rate.reserve();
             if !wait.is_zero() && self.interrupt.sleep(wait).await.is_err() {
@@ -112,35 +108,102 @@ impl ProbeCtx {
 }
 
 impl ProbeCtx {
-    /// Sends admitted requests in order, one result each. Yields to the
-    /// executor every few sends and stops at once when the run's CPU budget
-    /// is spent or it is interrupted (each later send returns
-    /// `interrupted`).
+    /// Sends admitted requests in order, one result each. Stops at once
+    /// when the run's CPU budget is spent (a trap) or it is interrupted
+    /// (each later send returns `interrupted`). Without a send rate to keep,
+    /// requests go out as bursts of [`BURST`] (see
+    /// [`VirtualSocket::send_burst`]); under one, one by one as the rate
+    /// allows. Either way the executor gets a turn every
+    /// [`SEND_MANY_SLICE`] sends.
     pub(super) async fn send_batch(
         &mut self,
         handle: &Resource<SocketHandle>,
         requests: Vec<types::EchoRequest>,
     ) -> Result<Vec<Result<types::Timestamp, types::Error>>, HostError> {
         let mut results = Vec::with_capacity(requests.len());
-        for (i, request) in requests.into_iter().enumerate() {
-            if i % SEND_MANY_SLICE == SEND_MANY_SLICE - 1 {
-                // Let the other tasks of this worker run (readers, other
-                // tenants).
-                tokio::task::yield_now().await;
-            }
+        let burst = if self.policy.send_rate.is_some() {
+            SEND_MANY_SLICE
+        } else {
+            BURST
+        };
+        let mut requests = requests.into_iter().peekable();
+        while requests.peek().is_some() {
             // The CPU clock is a system call: read it once per slice.
-            if i % SEND_MANY_SLICE == 0 && self.meter.exceeded_now() {
+            if self.meter.exceeded_now() {
                 return Err(HostError::trap(wasmtime::Error::msg(
                     "CPU time limit reached inside send-many",
                 )));
             }
-            let r = match self.send_one(handle, request).await {
-                Ok(t) => Ok(t),
-                Err(e) => Err(e.downcast().map_err(HostError::trap)?),
-            };
-            results.push(r);
+            if burst == SEND_MANY_SLICE {
+                for request in requests.by_ref().take(SEND_MANY_SLICE) {
+                    results.push(guest_result(self.send_one(handle, request).await)?);
+                }
+                // Let the other tasks of this worker run (readers, other
+                // tenants).
+                tokio::task::yield_now().await;
+            } else {
+                let chunk: Vec<_> = requests.by_ref().take(burst).collect();
+                self.send_burst(handle, chunk, &mut results).await?;
+            }
         }
         Ok(results)
+    }
+
+    /// Admits each request by policy, then sends those admitted together;
+    /// appends one result per request, in order.
+    async fn send_burst(
+        &mut self,
+        handle: &Resource<SocketHandle>,
+        requests: Vec<types::EchoRequest>,
+        results: &mut Vec<Result<types::Timestamp, types::Error>>,
+    ) -> Result<(), HostError> {
+        let mut ready = Vec::with_capacity(requests.len());
+        // `None`: admitted, its result comes from the send.
+        let refused: Vec<Option<HostError>> = requests
+            .into_iter()
+            .map(|r| self.admit(r).map(|r| ready.push(r)).err())
+            .collect();
+        let mut sent = self
+            .socket_mut(handle)?
+            .send_burst(&ready)
+            .await
+            .into_iter();
+        for refusal in refused {
+            let r = match refusal {
+                None => sent
+                    .next()
+                    .expect("one result per admitted request")
+                    .map_err(HostError::from),
+                Some(e) => Err(e),
+            };
+            results.push(guest_result(r)?);
+        }
+        Ok(())
+    }
+
+    /// Policy for one request, short of a send rate (the caller keeps it).
+    fn admit(&self, request: types::EchoRequest) -> Result<icmp::EchoRequest, HostError> {
+        if self.interrupt.is_set() {
+            return Err(types::Error::Interrupted.into());
+        }
+        let request = icmp::EchoRequest::try_from(request)?;
+        self.policy.admit_destination(request.destination.ip)?;
+        let size = request
+            .payload
+            .as_ref()
+            .map_or(request.payload_size as usize, Vec::len);
+        self.policy.check_send(size)?;
+        Ok(request)
+    }
+}
+
+/// A guest's result from a host result; traps stay traps.
+fn guest_result(
+    r: Result<u64, HostError>,
+) -> Result<Result<types::Timestamp, types::Error>, HostError> {
+    match r {
+        Ok(t) => Ok(Ok(t)),
+        Err(e) => Ok(Err(e.downcast().map_err(HostError::trap)?)),
     }
 }
 

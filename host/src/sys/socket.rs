@@ -503,12 +503,12 @@ impl RecvSlots {
     }
 }
 
-/// Receives what is waiting — up to the free slots of `slots` — with one
-/// `recvmmsg`, from the error queue when `errors`; appends to
-/// `slots.messages()`. `WouldBlock` when nothing waits.
-pub fn recv_many(fd: RawFd, slots: &mut RecvSlots, errors: bool) -> io::Result<usize> {
+/// Receives what is waiting — up to `max` messages and the free slots of
+/// `slots` — with one `recvmmsg`, from the error queue when `errors`;
+/// appends to `slots.messages()`. `WouldBlock` when nothing waits.
+pub fn recv_many(fd: RawFd, slots: &mut RecvSlots, errors: bool, max: usize) -> io::Result<usize> {
     let first = slots.messages.len();
-    let count = slots.free();
+    let count = slots.free().min(max);
     if count == 0 {
         return Ok(0);
     }

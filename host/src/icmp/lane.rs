@@ -1,0 +1,323 @@
+//! A send lane: a raw plane's second sending socket and a thread that sends
+//! on it, so that a burst of requests leaves from two cores at once.
+//!
+//! On loopback, and on any path as fast, the kernel does most of a
+//! request's round trip — the echo, the reply, its delivery — inside the
+//! sender's `sendmsg`: one sending thread holds a sweep to one core, and
+//! two threads on one socket only queue on its lock. A [`Burst`] is shared
+//! instead: its caller and the lane take requests from the same front, one
+//! at a time, each sending on its own socket.
+//!
+//! The lane only ever helps. A burst is offered, never queued behind
+//! another tenant's: while the lane is busy the caller sends it all itself,
+//! and a burst the lane has not started by the time its caller is done is
+//! withdrawn. A caller waits only for the one request the lane has in
+//! hand. What the lane cannot send at once (a full send buffer, a request
+//! for a sibling socket) it hands back to the caller.
+//!
+//! The lane's socket receives nothing (its ICMP filter blocks every type;
+//! the plane's receiver sees every reply). Its transmit stamps are read by
+//! the plane's reader before the replies ([`KernelSocket::read_stamps_of`]),
+//! so that RTTs stay kernel-to-kernel. The CPU time the lane spends is
+//! charged to the burst's tenant.
+//!
+//! [`KernelSocket::read_stamps_of`]: super::transport::KernelSocket::read_stamps_of
+
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::mpsc::{self, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use tokio::sync::Notify;
+
+use super::table::SendStamp;
+use super::tenant::Account;
+use super::transport::Transport;
+use crate::sys::clock::thread_cpu_ns;
+use crate::sys::socket::{self as sys, SendOptions};
+
+/// A request ready to leave: its packet, where to and how, and the stamp
+/// to set right before the system call.
+pub(crate) struct Outgoing {
+    pub(crate) packet: Vec<u8>,
+    pub(crate) destination: SocketAddr,
+    pub(crate) options: SendOptions,
+    pub(crate) sent: Arc<SendStamp>,
+    /// A sibling socket it must leave through (Don't Fragment, broadcast);
+    /// `None`: the plane's receiver, or the lane.
+    pub(crate) via: Option<Arc<dyn Transport>>,
+}
+
+/// A burst offered to the lane.
+const OFFERED: u8 = 0;
+/// The lane has started on it: its caller waits for `done`.
+const TAKEN: u8 = 1;
+/// Its caller finished first: the lane skips it.
+const WITHDRAWN: u8 = 2;
+
+/// What the lane did with one request: sent it (or failed to), or handed
+/// it back (`None`) for the caller to send.
+type LaneResult = (usize, Option<io::Result<()>>);
+
+/// Requests shared between a caller and the lane.
+struct Burst {
+    packets: Vec<Outgoing>,
+    /// The next request to take, by either side.
+    next: AtomicUsize,
+    state: AtomicU8,
+    /// What the lane did, set before `done` is notified.
+    lane: Mutex<Vec<LaneResult>>,
+    done: Notify,
+    account: Account,
+}
+
+impl Burst {
+    /// Takes the next request, if any is left.
+    fn take(&self) -> Option<(usize, &Outgoing)> {
+        let i = self.next.fetch_add(1, Ordering::Relaxed);
+        self.packets.get(i).map(|p| (i, p))
+    }
+}
+
+/// A raw plane's second sending socket and, once the first burst comes,
+/// the thread that sends on it.
+pub(crate) struct Lane {
+    socket: Arc<socket2::Socket>,
+    thread: OnceLock<Option<SyncSender<Arc<Burst>>>>,
+}
+
+impl Lane {
+    /// A lane over `socket`: a raw socket that receives nothing and stamps
+    /// what it sends.
+    pub(crate) fn new(socket: Arc<socket2::Socket>) -> Lane {
+        Lane {
+            socket,
+            thread: OnceLock::new(),
+        }
+    }
+
+    /// The lane's thread, started on first use; `None` if it could not be.
+    fn jobs(&self) -> Option<&SyncSender<Arc<Burst>>> {
+        self.thread
+            .get_or_init(|| {
+                // One burst waits at most: a second is sent by its caller.
+                let (jobs, queue) = mpsc::sync_channel::<Arc<Burst>>(1);
+                let socket = Arc::clone(&self.socket);
+                std::thread::Builder::new()
+                    .name("icmp-send".into())
+                    .spawn(move || {
+                        // Until the lane goes (the sender is dropped).
+                        while let Ok(burst) = queue.recv() {
+                            serve(&socket, &burst);
+                        }
+                    })
+                    .ok()
+                    .map(|_| jobs)
+            })
+            .as_ref()
+    }
+
+    /// Sends `packets` through `receiver` (or their sibling), sharing them
+    /// with the lane; one result per packet, in order. `yield_every` sends
+    /// of its own, the caller lets other tasks run.
+    pub(crate) async fn send(
+        &self,
+        receiver: &Arc<dyn Transport>,
+        packets: Vec<Outgoing>,
+        account: &Account,
+        yield_every: usize,
+    ) -> Vec<io::Result<()>> {
+        let n = packets.len();
+        let burst = Arc::new(Burst {
+            packets,
+            next: AtomicUsize::new(0),
+            state: AtomicU8::new(OFFERED),
+            lane: Mutex::new(Vec::new()),
+            done: Notify::new(),
+            account: account.clone(),
+        });
+        let offered = self
+            .jobs()
+            .is_some_and(|jobs| match jobs.try_send(Arc::clone(&burst)) {
+                Ok(()) => true,
+                Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => false,
+            });
+        // Should this call be dropped half way (its run stopped), the lane
+        // takes no more of it either.
+        let _stop = Exhaust(&burst);
+        let mut results: Vec<Option<io::Result<()>>> = (0..n).map(|_| None).collect();
+        let mut own = 0;
+        while let Some((i, p)) = burst.take() {
+            results[i] = Some(send_one(receiver, p).await);
+            own += 1;
+            if own % yield_every == 0 {
+                tokio::task::yield_now().await;
+            }
+        }
+        if offered
+            && burst
+                .state
+                .compare_exchange(OFFERED, WITHDRAWN, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+        {
+            // Taken: the lane is sending its last request, or has.
+            burst.done.notified().await;
+            let lane = std::mem::take(&mut *burst.lane.lock().unwrap_or_else(|e| e.into_inner()));
+            for (i, result) in lane {
+                results[i] = match result {
+                    Some(r) => Some(r),
+                    None => Some(send_one(receiver, &burst.packets[i]).await),
+                };
+            }
+        }
+        results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(io::Error::other("request neither sent nor failed"))))
+            .collect()
+    }
+}
+
+/// Leaves nothing of a burst to take, when dropped.
+struct Exhaust<'a>(&'a Burst);
+
+impl Drop for Exhaust<'_> {
+    fn drop(&mut self) {
+        self.0.next.store(self.0.packets.len(), Ordering::Relaxed);
+    }
+}
+
+/// Sends one request through its sibling or `receiver`, as the engine
+/// always does (waiting for room in the send buffer).
+async fn send_one(receiver: &Arc<dyn Transport>, p: &Outgoing) -> io::Result<()> {
+    let transport = p.via.as_ref().unwrap_or(receiver);
+    let stamp = || p.sent.mark();
+    transport
+        .send(&p.packet, p.destination, &p.options, &stamp)
+        .await
+}
+
+/// The lane's part of `burst`: requests from the front until none is left.
+fn serve(socket: &socket2::Socket, burst: &Burst) {
+    if burst
+        .state
+        .compare_exchange(OFFERED, TAKEN, Ordering::AcqRel, Ordering::Acquire)
+        .is_err()
+    {
+        return;
+    }
+    let start = thread_cpu_ns();
+    let mut done = Vec::new();
+    while let Some((i, p)) = burst.take() {
+        if p.via.is_some() {
+            done.push((i, None));
+            continue;
+        }
+        p.sent.mark();
+        match sys::send(socket.as_raw_fd(), &p.packet, p.destination, &p.options) {
+            // Never wait here: the caller sends it, and the rest.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                ) =>
+            {
+                done.push((i, None));
+                break;
+            }
+            r => done.push((i, Some(r))),
+        }
+    }
+    burst.account.charge(thread_cpu_ns().saturating_sub(start));
+    *burst.lane.lock().unwrap_or_else(|e| e.into_inner()) = done;
+    burst.done.notify_one();
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::net::UdpSocket;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::icmp::tenant::{Quota, TenantState};
+    use crate::icmp::transport::scripted::Scripted;
+
+    fn account() -> (Account, Arc<std::sync::atomic::AtomicU64>) {
+        let cpu = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let state = TenantState::new("t", Quota::default(), Box::new(|_| {}));
+        let tenant = crate::icmp::Tenant {
+            state: Arc::new(state),
+        };
+        (tenant.account(Arc::clone(&cpu)), cpu)
+    }
+
+    /// The lane's socket here is UDP (no privilege needed): what it sends
+    /// lands on `sink`. The caller's receiver takes 1 ms a send, so the
+    /// lane surely takes part.
+    #[tokio::test]
+    async fn a_burst_leaves_once_each_shared_with_the_lane_and_siblings_keep_theirs() {
+        let sink = UdpSocket::bind("127.0.0.1:0").unwrap();
+        sink.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let to = sink.local_addr().unwrap();
+        let udp = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None).unwrap();
+        udp.set_nonblocking(true).unwrap();
+        let lane = Lane::new(Arc::new(udp));
+        let slow = Arc::new(Scripted::new(|_| {
+            std::thread::sleep(Duration::from_millis(1));
+            Vec::new()
+        }));
+        let receiver: Arc<dyn Transport> = slow.clone();
+        let sibling = Arc::new(Scripted::new(|_| Vec::new()));
+        let n = 200u8;
+        let packets: Vec<Outgoing> = (0..n)
+            .map(|i| Outgoing {
+                packet: vec![i; 8],
+                destination: to,
+                options: SendOptions {
+                    ttl: 64,
+                    ..SendOptions::default()
+                },
+                sent: Arc::default(),
+                // Every tenth must leave through its sibling.
+                via: (i % 10 == 0).then(|| Arc::clone(&sibling) as Arc<dyn Transport>),
+            })
+            .collect();
+        let stamps: Vec<Arc<SendStamp>> = packets.iter().map(|p| Arc::clone(&p.sent)).collect();
+        let (account, cpu) = account();
+
+        let results = lane.send(&receiver, packets, &account, 32).await;
+
+        assert_eq!(results.len(), usize::from(n));
+        assert!(results.iter().all(Result::is_ok), "{results:?}");
+        assert!(
+            stamps.iter().all(|s| s.realtime_ns() > 0),
+            "every request stamped"
+        );
+        let first = |p: &[u8]| p[0];
+        let by_caller: Vec<u8> = slow.sent().iter().map(|s| first(&s.packet)).collect();
+        let by_sibling: Vec<u8> = sibling.sent().iter().map(|s| first(&s.packet)).collect();
+        let mut by_lane = Vec::new();
+        let mut buf = [0u8; 64];
+        while let Ok(len) = sink.recv(&mut buf) {
+            assert_eq!(len, 8);
+            by_lane.push(buf[0]);
+        }
+        assert_eq!(
+            by_sibling,
+            (0..n).filter(|i| i % 10 == 0).collect::<Vec<_>>(),
+            "siblings' requests, in order, never through the lane"
+        );
+        assert!(!by_lane.is_empty(), "the lane took part");
+        let all: Vec<u8> = [by_caller, by_sibling, by_lane].concat();
+        let once: BTreeSet<u8> = all.iter().copied().collect();
+        assert_eq!(all.len(), usize::from(n), "no request sent twice");
+        assert_eq!(once, (0..n).collect(), "every request sent");
+        assert!(
+            cpu.load(Ordering::Relaxed) > 0,
+            "the lane's CPU time is charged to the tenant"
+        );
+    }
+}
