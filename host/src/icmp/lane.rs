@@ -27,7 +27,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
-use std::sync::mpsc::{self, SyncSender, TrySendError};
+use std::sync::mpsc::{self, SyncSender};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use tokio::sync::Notify;
@@ -85,7 +85,8 @@ impl Burst {
 /// the thread that sends on it.
 pub(crate) struct Lane {
     socket: Arc<socket2::Socket>,
-    thread: OnceLock<Option<SyncSender<Arc<Burst>>>>,
+    /// Bursts for the thread; `None` if it could not be started.
+    jobs: OnceLock<Option<SyncSender<Arc<Burst>>>>,
 }
 
 impl Lane {
@@ -94,13 +95,13 @@ impl Lane {
     pub(crate) fn new(socket: Arc<socket2::Socket>) -> Lane {
         Lane {
             socket,
-            thread: OnceLock::new(),
+            jobs: OnceLock::new(),
         }
     }
 
     /// The lane's thread, started on first use; `None` if it could not be.
     fn jobs(&self) -> Option<&SyncSender<Arc<Burst>>> {
-        self.thread
+        self.jobs
             .get_or_init(|| {
                 // One burst waits at most: a second is sent by its caller.
                 let (jobs, queue) = mpsc::sync_channel::<Arc<Burst>>(1);
@@ -120,15 +121,17 @@ impl Lane {
     }
 
     /// Sends `packets` through `receiver` (or their sibling), sharing them
-    /// with the lane; one result per packet, in order. `yield_every` sends
-    /// of its own, the caller lets other tasks run.
+    /// with the lane; one result per packet, in order. Every
+    /// [`YIELD_EVERY`] sends of its own the caller lets other tasks run
+    /// and asks `stop`: once it says so, neither side takes another, and
+    /// what was not sent is `None`.
     pub(crate) async fn send(
         &self,
         receiver: &Arc<dyn Transport>,
         packets: Vec<Outgoing>,
         account: &Account,
-        yield_every: usize,
-    ) -> Vec<io::Result<()>> {
+        stop: &mut (dyn FnMut() -> bool + Send),
+    ) -> Vec<Option<io::Result<()>>> {
         let n = packets.len();
         let burst = Arc::new(Burst {
             packets,
@@ -140,20 +143,20 @@ impl Lane {
         });
         let offered = self
             .jobs()
-            .is_some_and(|jobs| match jobs.try_send(Arc::clone(&burst)) {
-                Ok(()) => true,
-                Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => false,
-            });
+            .is_some_and(|jobs| jobs.try_send(Arc::clone(&burst)).is_ok());
         // Should this call be dropped half way (its run stopped), the lane
         // takes no more of it either.
-        let _stop = Exhaust(&burst);
+        let exhaust = Exhaust(&burst);
         let mut results: Vec<Option<io::Result<()>>> = (0..n).map(|_| None).collect();
         let mut own = 0;
         while let Some((i, p)) = burst.take() {
             results[i] = Some(send_one(receiver, p).await);
             own += 1;
-            if own % yield_every == 0 {
+            if own % YIELD_EVERY == 0 {
                 tokio::task::yield_now().await;
+                if stop() {
+                    exhaust.now();
+                }
             }
         }
         if offered
@@ -173,24 +176,31 @@ impl Lane {
             }
         }
         results
-            .into_iter()
-            .map(|r| r.unwrap_or_else(|| Err(io::Error::other("request neither sent nor failed"))))
-            .collect()
     }
 }
 
-/// Leaves nothing of a burst to take, when dropped.
+/// Sends a burst's caller makes between two yields (and two questions
+/// whether to stop).
+const YIELD_EVERY: usize = 32;
+
+/// Leaves nothing of a burst to take: at once, or when dropped.
 struct Exhaust<'a>(&'a Burst);
 
-impl Drop for Exhaust<'_> {
-    fn drop(&mut self) {
+impl Exhaust<'_> {
+    fn now(&self) {
         self.0.next.store(self.0.packets.len(), Ordering::Relaxed);
     }
 }
 
-/// Sends one request through its sibling or `receiver`, as the engine
-/// always does (waiting for room in the send buffer).
-async fn send_one(receiver: &Arc<dyn Transport>, p: &Outgoing) -> io::Result<()> {
+impl Drop for Exhaust<'_> {
+    fn drop(&mut self) {
+        self.now();
+    }
+}
+
+/// Sends one request through its sibling or `receiver` (waiting for room
+/// in the send buffer), stamping it right before each attempt.
+pub(crate) async fn send_one(receiver: &Arc<dyn Transport>, p: &Outgoing) -> io::Result<()> {
     let transport = p.via.as_ref().unwrap_or(receiver);
     let stamp = || p.sent.mark();
     transport
@@ -208,10 +218,14 @@ fn serve(socket: &socket2::Socket, burst: &Burst) {
         return;
     }
     let start = thread_cpu_ns();
-    let mut done = Vec::new();
+    // Publishes what was done and wakes the caller, even on unwinding.
+    let mut done = Publish {
+        burst,
+        results: Vec::new(),
+    };
     while let Some((i, p)) = burst.take() {
         if p.via.is_some() {
-            done.push((i, None));
+            done.results.push((i, None));
             continue;
         }
         p.sent.mark();
@@ -223,15 +237,27 @@ fn serve(socket: &socket2::Socket, burst: &Burst) {
                     io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
                 ) =>
             {
-                done.push((i, None));
+                done.results.push((i, None));
                 break;
             }
-            r => done.push((i, Some(r))),
+            r => done.results.push((i, Some(r))),
         }
     }
     burst.account.charge(thread_cpu_ns().saturating_sub(start));
-    *burst.lane.lock().unwrap_or_else(|e| e.into_inner()) = done;
-    burst.done.notify_one();
+}
+
+/// The lane's results for a burst, handed to its caller when dropped.
+struct Publish<'a> {
+    burst: &'a Burst,
+    results: Vec<LaneResult>,
+}
+
+impl Drop for Publish<'_> {
+    fn drop(&mut self) {
+        *self.burst.lane.lock().unwrap_or_else(|e| e.into_inner()) =
+            std::mem::take(&mut self.results);
+        self.burst.done.notify_one();
+    }
 }
 
 #[cfg(test)]
@@ -253,71 +279,125 @@ mod tests {
         (tenant.account(Arc::clone(&cpu)), cpu)
     }
 
-    /// The lane's socket here is UDP (no privilege needed): what it sends
-    /// lands on `sink`. The caller's receiver takes 1 ms a send, so the
-    /// lane surely takes part.
-    #[tokio::test]
-    async fn a_burst_leaves_once_each_shared_with_the_lane_and_siblings_keep_theirs() {
+    /// A lane over UDP (no privilege needed): what it sends lands on the
+    /// returned socket.
+    fn udp_lane() -> (Lane, UdpSocket) {
         let sink = UdpSocket::bind("127.0.0.1:0").unwrap();
         sink.set_read_timeout(Some(Duration::from_millis(200)))
             .unwrap();
-        let to = sink.local_addr().unwrap();
         let udp = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None).unwrap();
         udp.set_nonblocking(true).unwrap();
-        let lane = Lane::new(Arc::new(udp));
-        let slow = Arc::new(Scripted::new(|_| {
+        (Lane::new(Arc::new(udp)), sink)
+    }
+
+    /// A receiver that takes 1 ms a send, so that the lane surely takes part.
+    fn slow_receiver() -> Arc<Scripted> {
+        Arc::new(Scripted::new(|_| {
             std::thread::sleep(Duration::from_millis(1));
             Vec::new()
-        }));
-        let receiver: Arc<dyn Transport> = slow.clone();
-        let sibling = Arc::new(Scripted::new(|_| Vec::new()));
-        let n = 200u8;
-        let packets: Vec<Outgoing> = (0..n)
+        }))
+    }
+
+    /// Requests numbered by their payload's bytes, to `to`; every tenth
+    /// must leave through `sibling`, if given.
+    fn requests(n: u16, to: SocketAddr, sibling: Option<&Arc<Scripted>>) -> Vec<Outgoing> {
+        (0..n)
             .map(|i| Outgoing {
-                packet: vec![i; 8],
+                packet: [i.to_be_bytes(), [0; 2]].concat(),
                 destination: to,
                 options: SendOptions {
                     ttl: 64,
                     ..SendOptions::default()
                 },
                 sent: Arc::default(),
-                // Every tenth must leave through its sibling.
-                via: (i % 10 == 0).then(|| Arc::clone(&sibling) as Arc<dyn Transport>),
+                via: sibling
+                    .filter(|_| i % 10 == 0)
+                    .map(|s| Arc::clone(s) as Arc<dyn Transport>),
             })
-            .collect();
+            .collect()
+    }
+
+    /// What reached the sink, by request number.
+    fn landed(sink: &UdpSocket) -> Vec<u16> {
+        let mut by_lane = Vec::new();
+        let mut buf = [0u8; 64];
+        while let Ok(len) = sink.recv(&mut buf) {
+            assert_eq!(len, 4);
+            by_lane.push(u16::from_be_bytes([buf[0], buf[1]]));
+        }
+        by_lane
+    }
+
+    fn numbers(s: &Scripted) -> Vec<u16> {
+        s.sent()
+            .iter()
+            .map(|s| u16::from_be_bytes([s.packet[0], s.packet[1]]))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_burst_leaves_once_each_shared_with_the_lane_and_siblings_keep_theirs() {
+        let (lane, sink) = udp_lane();
+        let slow = slow_receiver();
+        let receiver: Arc<dyn Transport> = slow.clone();
+        let sibling = Arc::new(Scripted::new(|_| Vec::new()));
+        let n = 200;
+        let packets = requests(n, sink.local_addr().unwrap(), Some(&sibling));
         let stamps: Vec<Arc<SendStamp>> = packets.iter().map(|p| Arc::clone(&p.sent)).collect();
         let (account, cpu) = account();
 
-        let results = lane.send(&receiver, packets, &account, 32).await;
+        let results = lane.send(&receiver, packets, &account, &mut || false).await;
 
         assert_eq!(results.len(), usize::from(n));
-        assert!(results.iter().all(Result::is_ok), "{results:?}");
+        assert!(
+            results.iter().all(|r| matches!(r, Some(Ok(())))),
+            "{results:?}"
+        );
         assert!(
             stamps.iter().all(|s| s.realtime_ns() > 0),
             "every request stamped"
         );
-        let first = |p: &[u8]| p[0];
-        let by_caller: Vec<u8> = slow.sent().iter().map(|s| first(&s.packet)).collect();
-        let by_sibling: Vec<u8> = sibling.sent().iter().map(|s| first(&s.packet)).collect();
-        let mut by_lane = Vec::new();
-        let mut buf = [0u8; 64];
-        while let Ok(len) = sink.recv(&mut buf) {
-            assert_eq!(len, 8);
-            by_lane.push(buf[0]);
-        }
+        let by_sibling = numbers(&sibling);
+        let by_lane = landed(&sink);
         assert_eq!(
             by_sibling,
             (0..n).filter(|i| i % 10 == 0).collect::<Vec<_>>(),
             "siblings' requests, in order, never through the lane"
         );
         assert!(!by_lane.is_empty(), "the lane took part");
-        let all: Vec<u8> = [by_caller, by_sibling, by_lane].concat();
-        let once: BTreeSet<u8> = all.iter().copied().collect();
+        let all: Vec<u16> = [numbers(&slow), by_sibling, by_lane].concat();
+        let once: BTreeSet<u16> = all.iter().copied().collect();
         assert_eq!(all.len(), usize::from(n), "no request sent twice");
         assert_eq!(once, (0..n).collect(), "every request sent");
         assert!(
             cpu.load(Ordering::Relaxed) > 0,
             "the lane's CPU time is charged to the tenant"
         );
+    }
+
+    #[tokio::test]
+    async fn a_stopped_burst_sends_no_more_and_says_which_were_not_sent() {
+        let (lane, sink) = udp_lane();
+        let fast = Arc::new(Scripted::new(|_| Vec::new()));
+        let receiver: Arc<dyn Transport> = fast.clone();
+        let n = 1000;
+        let packets = requests(n, sink.local_addr().unwrap(), None);
+        let (account, _) = account();
+        // Asked after the caller's 32nd send: stop.
+        let results = lane.send(&receiver, packets, &account, &mut || true).await;
+
+        let by_caller = numbers(&fast);
+        let by_lane = landed(&sink);
+        assert_eq!(by_caller.len(), 32, "the caller stopped at its first look");
+        let sent: BTreeSet<u16> = by_caller.iter().chain(&by_lane).copied().collect();
+        assert_eq!(sent.len(), by_caller.len() + by_lane.len(), "none twice");
+        assert!(sent.len() < usize::from(n), "the rest was not sent");
+        for (i, r) in (0..n).zip(&results) {
+            match r {
+                Some(Ok(())) => assert!(sent.contains(&i), "{i} reported sent"),
+                None => assert!(!sent.contains(&i), "{i} reported unsent"),
+                Some(Err(e)) => panic!("{i} failed: {e}"),
+            }
+        }
     }
 }

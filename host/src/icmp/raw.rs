@@ -78,12 +78,12 @@ impl RawSockets {
         // Send-only sockets for socket-wide options: they receive nothing
         // (the shared receiver sees every reply anyway).
         let dont_fragment = sys::open(family, Kind::Raw)?;
-        sys::filter_types(&dont_fragment, family, &[])?;
+        sys::make_send_only(&dont_fragment, family)?;
         sys::set_dont_fragment(&dont_fragment, family)?;
         let broadcast = match family {
             Family::V4 => {
                 let s = sys::open(family, Kind::Raw)?;
-                sys::filter_types(&s, family, &[])?;
+                sys::make_send_only(&s, family)?;
                 s.set_broadcast(true)?;
                 Some(s)
             }
@@ -92,7 +92,7 @@ impl RawSockets {
         // Sends alongside the receiver; its transmit stamps queue on its
         // own error queue, as big as the receiver's.
         let lane = sys::open(family, Kind::Raw)?;
-        sys::filter_types(&lane, family, &[])?;
+        sys::make_send_only(&lane, family)?;
         sys::enable_transmit_timestamps(&lane)?;
         sys::set_receive_buffer(&lane, receive_buffer)?;
         Ok(RawFamilySockets {

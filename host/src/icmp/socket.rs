@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::clock;
 use super::error::Error;
-use super::lane::Outgoing;
+use super::lane::{self, Outgoing};
 use super::plane::{OwnedPlane, Plane};
 use super::queue::Queue;
 use super::table::{self, Refused, Request, SendStamp, WireKey};
@@ -35,8 +35,10 @@ const CATCH_UP_LIMIT: Duration = Duration::from_millis(250);
 /// Sends between two looks at how full the receiving socket is.
 const ROOM_CHECK_EVERY: u64 = 16;
 
-/// Sends a burst's caller makes between two yields to other tasks.
-const SEND_YIELD_EVERY: usize = 32;
+/// Most payload bytes of a burst's part: between two looks at the
+/// receiving socket's room, as many as [`ROOM_CHECK_EVERY`] of the largest
+/// requests sent one by one.
+const BURST_BYTES: usize = 1 << 20;
 
 /// How long a send waits, at most, for the reader to make room.
 const ROOM_WAIT_LIMIT: Duration = Duration::from_millis(100);
@@ -162,37 +164,76 @@ impl VirtualSocket {
             // from the error queue).
             let _ = private.socket.socket().take_error();
         }
-        let result = match self.private_dont_fragment(request.dont_fragment) {
-            Ok(()) => {
-                let transport = out.via.as_ref().unwrap_or(&self.plane()?.receiver);
-                let stamp = || out.sent.mark();
-                transport
-                    .send(&out.packet, out.destination, &out.options, &stamp)
-                    .await
-            }
-            Err(e) => {
-                self.plane()?.table().release(key);
-                return Err(e);
-            }
-        };
+        if let Err(e) = self.private_dont_fragment(request.dont_fragment) {
+            self.plane()?.table().release(key);
+            return Err(e);
+        }
+        let result = lane::send_one(&self.plane()?.receiver, &out).await;
         self.finish(key, request.destination, &out.sent, result)
     }
 
-    /// Sends Echo Requests as [`VirtualSocket::send`] does, one result each,
-    /// in order. On a raw plane with a lane they leave from two threads at
-    /// once, each request once, in about the order given.
-    pub async fn send_burst(&mut self, requests: &[EchoRequest]) -> Vec<Result<u64, Error>> {
-        let lane_ready = matches!(
+    /// Whether [`VirtualSocket::send_burst`] sends from two threads: an
+    /// open socket on a raw plane with a lane.
+    pub fn sends_in_bursts(&self) -> bool {
+        matches!(
             self.open.as_ref().map(|o| &o.route),
             Some(Route::Shared(plane)) if plane.lane.is_some()
-        );
-        if !lane_ready || requests.len() < 2 {
-            let mut results = Vec::with_capacity(requests.len());
-            for r in requests {
-                results.push(self.send(r).await);
+        )
+    }
+
+    /// Sends Echo Requests as [`VirtualSocket::send`] does, one result each,
+    /// in order; on a raw plane with a lane, from two threads at once (each
+    /// request once, in about the order given), in parts of at most
+    /// [`BURST_BYTES`] of payload with a look at the receiving socket's room
+    /// before each. Their wire keys are reserved a part at a time, so a part
+    /// may find the tenant's in-flight quota used up where requests sent
+    /// one by one would have found earlier ones answered. `stop` is asked
+    /// every few sends; once it says so, nothing more is sent, and what was
+    /// not is `None` (its key given back).
+    pub async fn send_burst(
+        &mut self,
+        requests: &[EchoRequest],
+        stop: &mut (dyn FnMut() -> bool + Send),
+    ) -> Vec<Option<Result<u64, Error>>> {
+        let mut results = Vec::with_capacity(requests.len());
+        let mut rest = requests;
+        while !rest.is_empty() {
+            let mut bytes = 0;
+            let part = rest
+                .iter()
+                .take_while(|r| {
+                    bytes += r.payload.as_ref().map_or(r.payload_size as usize, Vec::len);
+                    bytes <= BURST_BYTES
+                })
+                .count()
+                .max(1);
+            let (now, later) = rest.split_at(part);
+            if !results.is_empty() && stop() {
+                results.extend(now.iter().chain(later).map(|_| None));
+                break;
             }
-            return results;
+            self.send_part(now, stop, &mut results).await;
+            rest = later;
         }
+        results
+    }
+
+    /// One part of [`VirtualSocket::send_burst`].
+    async fn send_part(
+        &mut self,
+        requests: &[EchoRequest],
+        stop: &mut (dyn FnMut() -> bool + Send),
+        results: &mut Vec<Option<Result<u64, Error>>>,
+    ) {
+        let plane = match &self.open.as_ref().map(|o| &o.route) {
+            Some(Route::Shared(plane)) if plane.lane.is_some() => Arc::clone(plane),
+            _ => {
+                for r in requests {
+                    results.push(Some(self.send(r).await));
+                }
+                return;
+            }
+        };
         self.make_room().await;
         let mut prepared = Vec::with_capacity(requests.len());
         let mut outgoing = Vec::with_capacity(requests.len());
@@ -203,24 +244,24 @@ impl VirtualSocket {
                 (key, sent)
             }));
         }
-        let Ok(plane) = self.plane().cloned() else {
-            return requests.iter().map(|_| Err(Error::Closed)).collect();
-        };
-        let lane = plane.lane.as_ref().expect("checked above");
+        let lane = plane.lane.as_ref().expect("matched above");
         let account = self.queue.account().clone();
-        let sent = lane
-            .send(&plane.receiver, outgoing, &account, SEND_YIELD_EVERY)
-            .await;
+        let sent = lane.send(&plane.receiver, outgoing, &account, stop).await;
         // `send` gave the requests back in order: pair them up again.
         let mut sent = sent.into_iter();
-        let mut results = Vec::with_capacity(requests.len());
         for (request, key) in requests.iter().zip(prepared) {
-            results.push(key.and_then(|(key, stamp)| {
-                let result = sent.next().expect("one result per request sent");
-                self.finish(key, request.destination, &stamp, result)
-            }));
+            let result = match key {
+                Err(e) => Some(Err(e)),
+                Ok((key, stamp)) => match sent.next().expect("one result per request sent") {
+                    Some(result) => Some(self.finish(key, request.destination, &stamp, result)),
+                    None => {
+                        plane.table().release(key);
+                        None
+                    }
+                },
+            };
+            results.push(result);
         }
-        results
     }
 
     /// Checks a request, reserves its wire key and builds its packet.

@@ -106,8 +106,8 @@ impl Batch {
         }
     }
 
-    /// The messages, in the order received: queued errors and transmit
-    /// stamps first, then datagrams.
+    /// The messages: queued errors and transmit stamps first, then
+    /// datagrams, each in the order received.
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], Incoming)> {
         self.items.iter().map(|&(slot, incoming)| {
             let len = incoming.received().len;
@@ -202,11 +202,9 @@ impl KernelSocket {
         })
     }
 
-    /// Reads `sender`'s transmit stamps too, before this socket's own
-    /// messages: a request's stamp is queued before its reply can arrive,
-    /// so a reply is never handled before its stamp. Nothing waits for
-    /// them: they are read whenever this socket has something, and its
-    /// reader wakes for every reply.
+    /// Reads `sender`'s transmit stamps too, with this socket's own (see
+    /// `fill`). Nothing waits for them: they are read whenever this socket
+    /// has something, and its reader wakes for every reply.
     pub fn read_stamps_of(&mut self, sender: Arc<socket2::Socket>) {
         self.stamps_of.push(sender);
     }
@@ -314,11 +312,12 @@ enum Filled {
 impl KernelSocket {
     /// Reads the error queues (the lanes', its own: transmit stamps,
     /// ICMP errors), then the socket's datagrams into at most half the
-    /// slots left, then the error queues again; hands on the messages from
-    /// error queues first. A reply's transmit stamp is queued before the
-    /// reply can arrive: with room kept for the second look, a reply is
-    /// routed after its stamp, whichever socket sent it, even when the send
-    /// raced with the reads.
+    /// slots left, then, if any came, the error queues again; hands on the
+    /// messages from error queues first. A reply's transmit stamp is queued
+    /// before the reply can arrive: with room kept for the second look, a
+    /// reply is routed after its stamp, whichever socket sent it, even when
+    /// the send raced with the reads (unless the stamp was dropped, or a
+    /// backlog of older stamps took the room).
     fn fill(&self, batch: &mut Batch) -> io::Result<Filled> {
         let fd = self.fd.as_raw_fd();
         let mut filled = self.fill_queues(batch)?;
@@ -337,7 +336,7 @@ impl KernelSocket {
             Err(e) => return Err(e),
         }
         let datagrams = before..batch.slots.messages().len();
-        if self.fill_queues(batch)? == Filled::Something {
+        if !datagrams.is_empty() && self.fill_queues(batch)? == Filled::Something {
             filled = Filled::Something;
         }
         let messages = batch.slots.messages();

@@ -54,12 +54,12 @@ pub const MAX_BATCH: usize = 1024;
 /// Most payload bytes per `send-many`.
 pub const MAX_BATCH_BYTES: usize = 4 << 20;
 
-/// Sends between two yields of a `send-many` to the executor, and between
-/// two looks at the CPU budget under a send rate.
+/// Requests a `send-many` sends one by one between two yields to the
+/// executor and two looks at the CPU budget.
 const SEND_MANY_SLICE: usize = 32;
 
-/// Requests per burst of a `send-many` without a send rate (between two
-/// looks at the CPU budget).
+/// Requests per burst of a `send-many` (the burst itself yields and looks
+/// at the budget every few dozen sends).
 const BURST: usize = 256;
 
 /// Report bytes handed over and not yet written out, at most, before
@@ -108,49 +108,57 @@ impl ProbeCtx {
 }
 
 impl ProbeCtx {
-    /// Sends admitted requests in order, one result each. Stops at once
-    /// when the run's CPU budget is spent (a trap) or it is interrupted
-    /// (each later send returns `interrupted`). Without a send rate to keep,
-    /// requests go out as bursts of [`BURST`] (see
-    /// [`VirtualSocket::send_burst`]); under one, one by one as the rate
-    /// allows. Either way the executor gets a turn every
-    /// [`SEND_MANY_SLICE`] sends.
+    /// Sends admitted requests in order, one result each. Stops within a
+    /// few sends when the run's CPU budget is spent (a trap) or it is
+    /// interrupted (each later send returns `interrupted`). On a socket that
+    /// sends in bursts, without a send rate to keep, requests go out in
+    /// bursts of [`BURST`] (see [`VirtualSocket::send_burst`]); otherwise
+    /// one by one, as any rate allows, in slices of [`SEND_MANY_SLICE`].
+    /// Either way the executor gets a turn every few dozen sends.
     pub(super) async fn send_batch(
         &mut self,
         handle: &Resource<SocketHandle>,
         requests: Vec<types::EchoRequest>,
     ) -> Result<Vec<Result<types::Timestamp, types::Error>>, HostError> {
         let mut results = Vec::with_capacity(requests.len());
-        let burst = if self.policy.send_rate.is_some() {
-            SEND_MANY_SLICE
-        } else {
-            BURST
-        };
-        let mut requests = requests.into_iter().peekable();
-        while requests.peek().is_some() {
+        let bursts = self.policy.send_rate.is_none()
+            && !requests.is_empty()
+            && self.socket_mut(handle)?.sends_in_bursts();
+        let slice = if bursts { BURST } else { SEND_MANY_SLICE };
+        let mut requests = requests.into_iter();
+        loop {
+            let chunk: Vec<_> = requests.by_ref().take(slice).collect();
+            if chunk.is_empty() {
+                break;
+            }
+            if !results.is_empty() {
+                // Let the other tasks of this worker run (readers, other
+                // tenants).
+                tokio::task::yield_now().await;
+            }
             // The CPU clock is a system call: read it once per slice.
             if self.meter.exceeded_now() {
                 return Err(HostError::trap(wasmtime::Error::msg(
                     "CPU time limit reached inside send-many",
                 )));
             }
-            if burst == SEND_MANY_SLICE {
-                for request in requests.by_ref().take(SEND_MANY_SLICE) {
+            if bursts && chunk.len() > 1 {
+                // Boxed: its state would otherwise enlarge every call's
+                // future, on the plugin's fiber stack.
+                Box::pin(self.send_burst(handle, chunk, &mut results)).await?;
+            } else {
+                for request in chunk {
                     results.push(guest_result(self.send_one(handle, request).await)?);
                 }
-                // Let the other tasks of this worker run (readers, other
-                // tenants).
-                tokio::task::yield_now().await;
-            } else {
-                let chunk: Vec<_> = requests.by_ref().take(burst).collect();
-                self.send_burst(handle, chunk, &mut results).await?;
             }
         }
         Ok(results)
     }
 
     /// Admits each request by policy, then sends those admitted together;
-    /// appends one result per request, in order.
+    /// appends one result per request, in order. Stops as `send_batch`
+    /// does: what was not sent when the run was interrupted fails with
+    /// `interrupted`; a spent CPU budget traps.
     async fn send_burst(
         &mut self,
         handle: &Resource<SocketHandle>,
@@ -163,17 +171,21 @@ impl ProbeCtx {
             .into_iter()
             .map(|r| self.admit(r).map(|r| ready.push(r)).err())
             .collect();
-        let mut sent = self
-            .socket_mut(handle)?
-            .send_burst(&ready)
-            .await
-            .into_iter();
+        let (interrupt, meter) = (self.interrupt.clone(), Arc::clone(&self.meter));
+        let mut stop = || interrupt.is_set() || meter.exceeded_now();
+        let sent = self.socket_mut(handle)?.send_burst(&ready, &mut stop).await;
+        if self.meter.exceeded_now() {
+            return Err(HostError::trap(wasmtime::Error::msg(
+                "CPU time limit reached inside send-many",
+            )));
+        }
+        let mut sent = sent.into_iter();
         for refusal in refused {
             let r = match refusal {
-                None => sent
-                    .next()
-                    .expect("one result per admitted request")
-                    .map_err(HostError::from),
+                None => match sent.next().expect("one result per admitted request") {
+                    Some(r) => r.map_err(HostError::from),
+                    None => Err(types::Error::Interrupted.into()),
+                },
                 Some(e) => Err(e),
             };
             results.push(guest_result(r)?);

@@ -104,6 +104,22 @@ pub fn filter_types(s: &Socket, family: Family, pass: &[u8]) -> io::Result<()> {
     }
 }
 
+/// Makes a raw socket send-only: the ICMP filter keeps every filterable
+/// type from even being copied to it, and a socket filter that accepts
+/// nothing drops the rest (ICMPv4 types 32 and up pass `ICMP_FILTER`).
+/// Nobody reads such a socket, so nothing must queue there: a full queue
+/// would also refuse its transmit stamps.
+pub fn make_send_only(s: &Socket, family: Family) -> io::Result<()> {
+    filter_types(s, family, &[])?;
+    // `ret #0`: accept no bytes of any packet.
+    s.attach_filter(&[socket2::SockFilter::new(
+        (libc::BPF_RET | libc::BPF_K) as u16,
+        0,
+        0,
+        0,
+    )])
+}
+
 /// Sets Don't Fragment on every packet of the socket and forbids local
 /// fragmentation (`IP_PMTUDISC_DO` / `IPV6_DONTFRAG`).
 pub fn set_dont_fragment(s: &Socket, family: Family) -> io::Result<()> {
