@@ -239,3 +239,61 @@ fn each_ttl_hears_from_its_router_and_a_silenced_one_is_quiet() {
         );
     }
 }
+
+/// A sweep without a rate limit goes out in bursts from two sockets (the
+/// raw plane's receiver and its lane). With 30 % of the requests dropped,
+/// every reply that reached the host is counted once, to its own host,
+/// with kernel stamps on both sides.
+#[test]
+fn bursts_from_two_sockets_count_every_reply_once_under_loss() {
+    if !require_root("bursts_from_two_sockets_count_every_reply_once_under_loss") {
+        return;
+    }
+    let ns = super::netns::Netns::new("burst");
+    ns.nft(
+        "table inet lab {
+            counter replies { }
+            chain in {
+                type filter hook input priority 0;
+                icmp type echo-request numgen random mod 100 < 30 drop
+                icmp type echo-reply counter name replies
+            }
+        }",
+    );
+    let targets: Vec<String> = (0..4096)
+        .map(|i| format!("127.1.{}.{}", i >> 8, i & 0xff))
+        .collect();
+    let mut cmd = ns.icmp_host();
+    cmd.args(["run", "-q", "multiping", "-c", "1", "-r", "0", "-W", "1"])
+        .args(&targets);
+    let r = run(cmd, LIMIT);
+    // Some hosts are down: exit status 1, as fping's.
+    r.assert_no_panic().assert_code(1);
+    let hosts = r.json();
+    let hosts = hosts.as_array().unwrap();
+    assert_eq!(hosts.len(), targets.len());
+    let (mut received, mut kernel_both) = (0, 0);
+    for (h, target) in hosts.iter().zip(&targets) {
+        assert_eq!(h["address"], target.as_str());
+        assert_eq!(u(h, "packets_sent"), 1, "{h}");
+        assert_eq!(u(h, "duplicates"), 0, "{h}");
+        for p in probes(h).iter().filter(|p| p["status"] == "reply") {
+            assert_eq!(p["source"], target.as_str(), "a reply to another host: {h}");
+            received += 1;
+            kernel_both += u64::from(p["timestamp_source"] == "kernel-both");
+        }
+        assert_eq!(
+            u(h, "packets_received"),
+            probes(h).iter().filter(|p| p["status"] == "reply").count() as u64
+        );
+    }
+    assert_eq!(received, ns.counter("replies"), "replies on the wire");
+    // 30 % of 4,096 dropped: far from all and far from none.
+    assert!((2000..=3700).contains(&received), "received {received}");
+    // A stamp may rarely be read after its reply (then the RTT falls back
+    // to the user-space send stamp, and says so); nearly all are not.
+    assert!(
+        kernel_both * 100 >= received * 99,
+        "{kernel_both} of {received} kernel-both"
+    );
+}
