@@ -6,6 +6,8 @@ Plugins get [`VirtualSocket`]s, each held by a [`Tenant`] within its
 *plane*, `plane`) read by one task that parses every datagram once
 ([`wire`]) and routes it by the wire identifier and sequence number the
 engine chose when sending (`table`) to the owner's bounded queue (`queue`).
+Beside it, send-only sockets: for socket-wide options (`raw`), and a
+*lane* whose thread shares bursts of requests with their sender (`lane`).
 Guests pick their own ids and sequences, as in icmplib; the engine maps
 them to wire values from a randomised space, so no two guests — in this
 process or another — can take each other's replies. Replies are also
