@@ -184,7 +184,7 @@ impl VirtualSocket {
     /// Sends Echo Requests as [`VirtualSocket::send`] does, one result each,
     /// in order; on a raw plane with a lane, from two threads at once (each
     /// request once, in about the order given), in parts of at most
-    /// [`BURST_BYTES`] of payload with a look at the receiving socket's room
+    /// 1 MiB of payload with a look at the receiving socket's room
     /// before each. Their wire keys are reserved a part at a time, so a part
     /// may find the tenant's in-flight quota used up where requests sent
     /// one by one would have found earlier ones answered. `stop` is asked
