@@ -92,8 +92,10 @@ impl Engine {
             let Some(s) = sockets else { return Ok(None) };
             // The error queue carries the transmit stamps of its sends.
             let mut receiver = readers.register(s.receiver, true)?;
-            let lane = Arc::new(s.lane);
-            receiver.read_stamps_of(Arc::clone(&lane));
+            let lane = s.lane.map(Arc::new);
+            for sender in &lane {
+                receiver.read_stamps_of(Arc::clone(sender));
+            }
             let receiver: Arc<dyn Transport> = Arc::new(receiver);
             let mut plane = Plane::new(family, Kind::Raw, receiver, config.table_capacity);
             plane.lane = Some(Lane::new(lane));

@@ -84,16 +84,22 @@ impl Burst {
 /// A raw plane's second sending socket and, once the first burst comes,
 /// the thread that sends on it.
 pub(crate) struct Lane {
+    /// The caller's socket: a sender holding the receiver's lock would
+    /// have the replies that arrive meanwhile (the lane's) queued to the
+    /// socket's backlog, and handle them itself when it lets go.
+    caller: Arc<socket2::Socket>,
+    /// The thread's.
     socket: Arc<socket2::Socket>,
     /// Bursts for the thread; `None` if it could not be started.
     jobs: OnceLock<Option<SyncSender<Arc<Burst>>>>,
 }
 
 impl Lane {
-    /// A lane over `socket`: a raw socket that receives nothing and stamps
-    /// what it sends.
-    pub(crate) fn new(socket: Arc<socket2::Socket>) -> Lane {
+    /// A lane over `[caller, thread]`: raw sockets that receive nothing
+    /// and stamp what they send.
+    pub(crate) fn new([caller, socket]: [Arc<socket2::Socket>; 2]) -> Lane {
         Lane {
+            caller,
             socket,
             jobs: OnceLock::new(),
         }
@@ -150,7 +156,13 @@ impl Lane {
         let mut results: Vec<Option<io::Result<()>>> = (0..n).map(|_| None).collect();
         let mut own = 0;
         while let Some((i, p)) = burst.take() {
-            results[i] = Some(send_one(receiver, p).await);
+            results[i] = Some(match p.via {
+                None => match send_now(&self.caller, p) {
+                    Err(e) if retry_later(&e) => send_one(receiver, p).await,
+                    r => r,
+                },
+                Some(_) => send_one(receiver, p).await,
+            });
             own += 1;
             if own % YIELD_EVERY == 0 {
                 tokio::task::yield_now().await;
@@ -208,6 +220,20 @@ pub(crate) async fn send_one(receiver: &Arc<dyn Transport>, p: &Outgoing) -> io:
         .await
 }
 
+/// Sends `p` on `socket` at once, stamping it right before.
+fn send_now(socket: &socket2::Socket, p: &Outgoing) -> io::Result<()> {
+    p.sent.mark();
+    sys::send(socket.as_raw_fd(), &p.packet, p.destination, &p.options)
+}
+
+/// A send that found no room (or was interrupted): nothing left.
+fn retry_later(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+    )
+}
+
 /// The lane's part of `burst`: requests from the front until none is left.
 fn serve(socket: &socket2::Socket, burst: &Burst) {
     if burst
@@ -228,15 +254,9 @@ fn serve(socket: &socket2::Socket, burst: &Burst) {
             done.results.push((i, None));
             continue;
         }
-        p.sent.mark();
-        match sys::send(socket.as_raw_fd(), &p.packet, p.destination, &p.options) {
+        match send_now(socket, p) {
             // Never wait here: the caller sends it, and the rest.
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
-                ) =>
-            {
+            Err(e) if retry_later(&e) => {
                 done.results.push((i, None));
                 break;
             }
@@ -279,27 +299,28 @@ mod tests {
         (tenant.account(Arc::clone(&cpu)), cpu)
     }
 
-    /// A lane over UDP (no privilege needed): what it sends lands on the
-    /// returned socket.
-    fn udp_lane() -> (Lane, UdpSocket) {
+    /// A lane over UDP (no privilege needed), each socket bound to a port
+    /// of its own; what they send lands on the returned sink.
+    fn udp_lane() -> (Lane, UdpSocket, [u16; 2]) {
         let sink = UdpSocket::bind("127.0.0.1:0").unwrap();
         sink.set_read_timeout(Some(Duration::from_millis(200)))
             .unwrap();
-        let udp = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None).unwrap();
-        udp.set_nonblocking(true).unwrap();
-        (Lane::new(Arc::new(udp)), sink)
+        let bound = || {
+            let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+            s.set_nonblocking(true).unwrap();
+            let port = s.local_addr().unwrap().port();
+            (Arc::new(socket2::Socket::from(s)), port)
+        };
+        let ((caller, caller_port), (thread, thread_port)) = (bound(), bound());
+        (
+            Lane::new([caller, thread]),
+            sink,
+            [caller_port, thread_port],
+        )
     }
 
-    /// A receiver that takes 1 ms a send, so that the lane surely takes part.
-    fn slow_receiver() -> Arc<Scripted> {
-        Arc::new(Scripted::new(|_| {
-            std::thread::sleep(Duration::from_millis(1));
-            Vec::new()
-        }))
-    }
-
-    /// Requests numbered by their payload's bytes, to `to`; every tenth
-    /// must leave through `sibling`, if given.
+    /// Requests numbered by their payload's bytes, to `to`; every tenth,
+    /// the first among them, must leave through `sibling`, if given.
     fn requests(n: u16, to: SocketAddr, sibling: Option<&Arc<Scripted>>) -> Vec<Outgoing> {
         (0..n)
             .map(|i| Outgoing {
@@ -317,15 +338,16 @@ mod tests {
             .collect()
     }
 
-    /// What reached the sink, by request number.
-    fn landed(sink: &UdpSocket) -> Vec<u16> {
-        let mut by_lane = Vec::new();
+    /// What reached the sink from each of `ports`, by request number.
+    fn landed(sink: &UdpSocket, ports: [u16; 2]) -> [Vec<u16>; 2] {
+        let mut by = [Vec::new(), Vec::new()];
         let mut buf = [0u8; 64];
-        while let Ok(len) = sink.recv(&mut buf) {
+        while let Ok((len, from)) = sink.recv_from(&mut buf) {
             assert_eq!(len, 4);
-            by_lane.push(u16::from_be_bytes([buf[0], buf[1]]));
+            let side = ports.iter().position(|&p| p == from.port()).unwrap();
+            by[side].push(u16::from_be_bytes([buf[0], buf[1]]));
         }
-        by_lane
+        by
     }
 
     fn numbers(s: &Scripted) -> Vec<u16> {
@@ -335,12 +357,16 @@ mod tests {
             .collect()
     }
 
+    /// The first request goes through a sibling that takes 1 ms, so the
+    /// lane surely takes part meanwhile.
     #[tokio::test]
     async fn a_burst_leaves_once_each_shared_with_the_lane_and_siblings_keep_theirs() {
-        let (lane, sink) = udp_lane();
-        let slow = slow_receiver();
-        let receiver: Arc<dyn Transport> = slow.clone();
-        let sibling = Arc::new(Scripted::new(|_| Vec::new()));
+        let (lane, sink, ports) = udp_lane();
+        let receiver: Arc<dyn Transport> = Arc::new(Scripted::new(|_| Vec::new()));
+        let sibling = Arc::new(Scripted::new(|_| {
+            std::thread::sleep(Duration::from_millis(1));
+            Vec::new()
+        }));
         let n = 200;
         let packets = requests(n, sink.local_addr().unwrap(), Some(&sibling));
         let stamps: Vec<Arc<SendStamp>> = packets.iter().map(|p| Arc::clone(&p.sent)).collect();
@@ -358,14 +384,16 @@ mod tests {
             "every request stamped"
         );
         let by_sibling = numbers(&sibling);
-        let by_lane = landed(&sink);
+        let [by_caller, by_lane] = landed(&sink, ports);
+        let mut through_sibling = by_sibling.clone();
+        through_sibling.sort_unstable();
         assert_eq!(
-            by_sibling,
+            through_sibling,
             (0..n).filter(|i| i % 10 == 0).collect::<Vec<_>>(),
-            "siblings' requests, in order, never through the lane"
+            "siblings' requests all through their sibling, never the lane"
         );
         assert!(!by_lane.is_empty(), "the lane took part");
-        let all: Vec<u16> = [numbers(&slow), by_sibling, by_lane].concat();
+        let all: Vec<u16> = [by_caller, by_sibling, by_lane].concat();
         let once: BTreeSet<u16> = all.iter().copied().collect();
         assert_eq!(all.len(), usize::from(n), "no request sent twice");
         assert_eq!(once, (0..n).collect(), "every request sent");
@@ -377,17 +405,15 @@ mod tests {
 
     #[tokio::test]
     async fn a_stopped_burst_sends_no_more_and_says_which_were_not_sent() {
-        let (lane, sink) = udp_lane();
-        let fast = Arc::new(Scripted::new(|_| Vec::new()));
-        let receiver: Arc<dyn Transport> = fast.clone();
+        let (lane, sink, ports) = udp_lane();
+        let receiver: Arc<dyn Transport> = Arc::new(Scripted::new(|_| Vec::new()));
         let n = 1000;
         let packets = requests(n, sink.local_addr().unwrap(), None);
         let (account, _) = account();
         // Asked after the caller's 32nd send: stop.
         let results = lane.send(&receiver, packets, &account, &mut || true).await;
 
-        let by_caller = numbers(&fast);
-        let by_lane = landed(&sink);
+        let [by_caller, by_lane] = landed(&sink, ports);
         assert_eq!(by_caller.len(), 32, "the caller stopped at its first look");
         let sent: BTreeSet<u16> = by_caller.iter().chain(&by_lane).copied().collect();
         assert_eq!(sent.len(), by_caller.len() + by_lane.len(), "none twice");

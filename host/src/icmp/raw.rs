@@ -2,7 +2,7 @@
 //! shared receiver (filtered to replies and errors), send-only siblings
 //! for socket-wide options (Don't Fragment, broadcast), so nothing is ever
 //! set on the shared socket that another tenant's send could race with,
-//! and a send-only lane for bursts (`lane`).
+//! and two send-only sockets for bursts (`lane`).
 
 use std::io;
 
@@ -21,7 +21,8 @@ pub(crate) struct RawFamilySockets {
     pub(crate) receiver: socket2::Socket,
     pub(crate) dont_fragment: socket2::Socket,
     pub(crate) broadcast: Option<socket2::Socket>,
-    pub(crate) lane: socket2::Socket,
+    /// A burst's two send-only sockets: its caller's and the lane thread's.
+    pub(crate) lane: [socket2::Socket; 2],
 }
 
 /// Raw sockets opened up front, so that capabilities can be dropped before
@@ -89,12 +90,16 @@ impl RawSockets {
             }
             Family::V6 => None,
         };
-        // Sends alongside the receiver; its transmit stamps queue on its
-        // own error queue, as big as the receiver's.
-        let lane = sys::open(family, Kind::Raw)?;
-        sys::make_send_only(&lane, family)?;
-        sys::enable_transmit_timestamps(&lane)?;
-        sys::set_receive_buffer(&lane, receive_buffer)?;
+        // A burst's two senders; their transmit stamps queue on their own
+        // error queues, as big as the receiver's.
+        let sender = || -> io::Result<socket2::Socket> {
+            let s = sys::open(family, Kind::Raw)?;
+            sys::make_send_only(&s, family)?;
+            sys::enable_transmit_timestamps(&s)?;
+            sys::set_receive_buffer(&s, receive_buffer)?;
+            Ok(s)
+        };
+        let lane = [sender()?, sender()?];
         Ok(RawFamilySockets {
             receiver,
             dont_fragment,
