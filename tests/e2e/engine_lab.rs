@@ -241,7 +241,8 @@ fn each_ttl_hears_from_its_router_and_a_silenced_one_is_quiet() {
 }
 
 /// A sweep without a rate limit goes out in bursts from two sockets (the
-/// raw plane's receiver and its lane). With 30 % of the requests dropped,
+/// raw plane's lane: the plugin's thread and the lane's). With 30 % of the
+/// requests dropped,
 /// every reply that reached the host is counted once, to its own host,
 /// with kernel stamps on both sides.
 #[test]

@@ -1,25 +1,30 @@
-//! A send lane: a raw plane's second sending socket and a thread that sends
-//! on it, so that a burst of requests leaves from two cores at once.
+//! A send lane: two send-only sockets of a raw plane, one for a burst's
+//! caller and one for a thread of the lane's, so that a burst of requests
+//! leaves from two cores at once.
 //!
 //! On loopback, and on any path as fast, the kernel does most of a
 //! request's round trip — the echo, the reply, its delivery — inside the
 //! sender's `sendmsg`: one sending thread holds a sweep to one core, and
 //! two threads on one socket only queue on its lock. A [`Burst`] is shared
-//! instead: its caller and the lane take requests from the same front, one
-//! at a time, each sending on its own socket.
+//! instead: its caller and the lane's thread take requests from the same
+//! front, one at a time, each sending on its own socket. (Neither uses the
+//! plane's receiver, unless the caller's socket has no room: a sender
+//! holding the receiver's lock would handle, itself, every reply that
+//! arrived meanwhile.)
 //!
 //! The lane only ever helps. A burst is offered, never queued behind
-//! another tenant's: while the lane is busy the caller sends it all itself,
-//! and a burst the lane has not started by the time its caller is done is
-//! withdrawn. A caller waits only for the one request the lane has in
-//! hand. What the lane cannot send at once (a full send buffer, a request
-//! for a sibling socket) it hands back to the caller.
+//! another tenant's: while the thread is busy the caller sends it all
+//! itself, and a burst the thread has not started by the time its caller
+//! is done is withdrawn. A caller waits only for the one request the
+//! thread has in hand. What the thread cannot send at once (a full send
+//! buffer, a request for a sibling socket) it hands back to the caller.
 //!
-//! The lane's socket receives nothing (its ICMP filter blocks every type;
-//! the plane's receiver sees every reply). Its transmit stamps are read by
-//! the plane's reader before the replies ([`KernelSocket::read_stamps_of`]),
-//! so that RTTs stay kernel-to-kernel. The CPU time the lane spends is
-//! charged to the burst's tenant.
+//! The lane's sockets receive nothing (their ICMP filter blocks every
+//! type and their socket filter accepts nothing; the plane's receiver sees
+//! every reply). Their transmit stamps are read by the plane's reader with
+//! the receiver's messages ([`KernelSocket::read_stamps_of`]), so that RTTs
+//! stay kernel-to-kernel; after each burst the reader is told to look. The
+//! CPU time the thread spends is charged to the burst's tenant.
 //!
 //! [`KernelSocket::read_stamps_of`]: super::transport::KernelSocket::read_stamps_of
 
@@ -81,8 +86,8 @@ impl Burst {
     }
 }
 
-/// A raw plane's second sending socket and, once the first burst comes,
-/// the thread that sends on it.
+/// A raw plane's two send-only sockets and, once the first burst comes,
+/// the thread that sends on one of them.
 pub(crate) struct Lane {
     /// The caller's socket: a sender holding the receiver's lock would
     /// have the replies that arrive meanwhile (the lane's) queued to the
@@ -90,6 +95,10 @@ pub(crate) struct Lane {
     caller: Arc<socket2::Socket>,
     /// The thread's.
     socket: Arc<socket2::Socket>,
+    /// Told after each burst: the reader, woken by replies alone, would
+    /// leave the stamps of unanswered requests to pile up (and the kernel
+    /// to refuse later ones) on these sockets' error queues.
+    pub(crate) stamped: Notify,
     /// Bursts for the thread; `None` if it could not be started.
     jobs: OnceLock<Option<SyncSender<Arc<Burst>>>>,
 }
@@ -101,6 +110,7 @@ impl Lane {
         Lane {
             caller,
             socket,
+            stamped: Notify::new(),
             jobs: OnceLock::new(),
         }
     }
@@ -126,11 +136,12 @@ impl Lane {
             .as_ref()
     }
 
-    /// Sends `packets` through `receiver` (or their sibling), sharing them
-    /// with the lane; one result per packet, in order. Every
-    /// [`YIELD_EVERY`] sends of its own the caller lets other tasks run
-    /// and asks `stop`: once it says so, neither side takes another, and
-    /// what was not sent is `None`.
+    /// Sends `packets`, sharing them with the lane's thread (a packet for a
+    /// sibling goes through it; `receiver` is the fallback of a full
+    /// socket); one result per packet, in order. Every [`YIELD_EVERY`]
+    /// sends of its own the caller lets other tasks run and asks `stop`:
+    /// once it says so, neither side takes another, and what was not sent
+    /// is `None`.
     pub(crate) async fn send(
         &self,
         receiver: &Arc<dyn Transport>,
@@ -154,21 +165,11 @@ impl Lane {
         // takes no more of it either.
         let exhaust = Exhaust(&burst);
         let mut results: Vec<Option<io::Result<()>>> = (0..n).map(|_| None).collect();
-        let mut own = 0;
+        let mut own = Cadence::default();
         while let Some((i, p)) = burst.take() {
-            results[i] = Some(match p.via {
-                None => match send_now(&self.caller, p) {
-                    Err(e) if retry_later(&e) => send_one(receiver, p).await,
-                    r => r,
-                },
-                Some(_) => send_one(receiver, p).await,
-            });
-            own += 1;
-            if own % YIELD_EVERY == 0 {
-                tokio::task::yield_now().await;
-                if stop() {
-                    exhaust.now();
-                }
+            results[i] = Some(self.send_mine(receiver, p).await);
+            if own.tick(stop).await {
+                exhaust.now();
             }
         }
         if offered
@@ -183,11 +184,50 @@ impl Lane {
             for (i, result) in lane {
                 results[i] = match result {
                     Some(r) => Some(r),
-                    None => Some(send_one(receiver, &burst.packets[i]).await),
+                    // Handed back: the caller's to send, at its own pace.
+                    None if own.stopped => None,
+                    None => {
+                        let r = self.send_mine(receiver, &burst.packets[i]).await;
+                        own.tick(stop).await;
+                        Some(r)
+                    }
                 };
             }
         }
+        self.stamped.notify_one();
         results
+    }
+
+    /// Sends one of a burst's requests from the caller: on its own socket,
+    /// or through the receiver (when that has no room) or a sibling.
+    async fn send_mine(&self, receiver: &Arc<dyn Transport>, p: &Outgoing) -> io::Result<()> {
+        if p.via.is_none() {
+            match send_now(&self.caller, p) {
+                Err(e) if retry_later(&e) => {}
+                r => return r,
+            }
+        }
+        send_one(receiver, p).await
+    }
+}
+
+/// The pace of a burst's caller: every [`YIELD_EVERY`] of its sends it
+/// lets other tasks run and asks whether to stop.
+#[derive(Default)]
+struct Cadence {
+    sent: usize,
+    stopped: bool,
+}
+
+impl Cadence {
+    /// Counts a send; whether the caller is to stop.
+    async fn tick(&mut self, stop: &mut (dyn FnMut() -> bool + Send)) -> bool {
+        self.sent += 1;
+        if self.sent.is_multiple_of(YIELD_EVERY) {
+            tokio::task::yield_now().await;
+            self.stopped |= stop();
+        }
+        self.stopped
     }
 }
 
@@ -401,6 +441,37 @@ mod tests {
             cpu.load(Ordering::Relaxed) > 0,
             "the lane's CPU time is charged to the tenant"
         );
+    }
+
+    /// Requests handed back by the lane (here: all, each for a sibling)
+    /// are sent at the caller's pace, and stop with it.
+    #[tokio::test]
+    async fn handed_back_requests_stop_with_the_caller() {
+        let (lane, sink, ports) = udp_lane();
+        let receiver: Arc<dyn Transport> = Arc::new(Scripted::new(|_| Vec::new()));
+        let sibling = Arc::new(Scripted::new(|_| Vec::new()));
+        let n = 200;
+        let mut packets = requests(n, sink.local_addr().unwrap(), None);
+        for p in &mut packets {
+            p.via = Some(Arc::clone(&sibling) as Arc<dyn Transport>);
+        }
+        let (account, _) = account();
+        let results = lane.send(&receiver, packets, &account, &mut || true).await;
+
+        let [by_caller, by_lane] = landed(&sink, ports);
+        assert!(
+            by_caller.is_empty() && by_lane.is_empty(),
+            "all through the sibling"
+        );
+        let sent: BTreeSet<u16> = numbers(&sibling).into_iter().collect();
+        assert_eq!(sent.len(), 32, "the caller stopped at its first look");
+        for (i, r) in (0..n).zip(&results) {
+            match r {
+                Some(Ok(())) => assert!(sent.contains(&i), "{i} reported sent"),
+                None => assert!(!sent.contains(&i), "{i} reported unsent"),
+                Some(Err(e)) => panic!("{i} failed: {e}"),
+            }
+        }
     }
 
     #[tokio::test]

@@ -48,7 +48,7 @@ pub(crate) struct Plane {
     pub(crate) receiver: Arc<dyn Transport>,
     pub(crate) dont_fragment: Option<Arc<dyn Transport>>,
     pub(crate) broadcast: Option<Arc<dyn Transport>>,
-    /// A second sending socket for bursts (raw planes).
+    /// Two more sending sockets and a thread, for bursts (raw planes).
     pub(crate) lane: Option<Lane>,
     table: Mutex<Table>,
     pub(crate) stats: PlaneStats,
@@ -292,7 +292,25 @@ async fn read_loop(plane: Arc<Plane>, pause: Pause) {
     let mut owners: Vec<Arc<Queue>> = Vec::with_capacity(slots);
     let (mut last, mut streak) = (Instant::now(), 0);
     loop {
-        match plane.receiver.recv_batch(&mut batch, &plane.gate).await {
+        let received = match &plane.lane {
+            // A burst's stamps wait on the lane's sockets, read on the
+            // receiver's turn: after a burst, take that turn.
+            Some(lane) => tokio::select! {
+                biased;
+                r = plane.receiver.recv_batch(&mut batch, &plane.gate) => r,
+                () = lane.stamped.notified() => {
+                    plane.gate.begin();
+                    let r = plane.receiver.try_recv_batch(&mut batch);
+                    if r.is_err() || batch.is_empty() {
+                        plane.gate.end();
+                        continue;
+                    }
+                    r
+                }
+            },
+            None => plane.receiver.recv_batch(&mut batch, &plane.gate).await,
+        };
+        match received {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(_) => {

@@ -199,6 +199,8 @@ impl VirtualSocket {
         let mut rest = requests;
         while !rest.is_empty() {
             let mut bytes = 0;
+            // (`max(1)`: a part is never empty, should a payload ever
+            // outgrow the limit.)
             let part = rest
                 .iter()
                 .take_while(|r| {
@@ -246,7 +248,11 @@ impl VirtualSocket {
         }
         let lane = plane.lane.as_ref().expect("matched above");
         let account = self.queue.account().clone();
-        let sent = lane.send(&plane.receiver, outgoing, &account, stop).await;
+        let sent = if outgoing.is_empty() {
+            Vec::new()
+        } else {
+            lane.send(&plane.receiver, outgoing, &account, stop).await
+        };
         // `send` gave the requests back in order: pair them up again.
         let mut sent = sent.into_iter();
         for (request, key) in requests.iter().zip(prepared) {
@@ -354,9 +360,11 @@ impl VirtualSocket {
         counters.sent.fetch_add(1, Ordering::Relaxed);
         Ok(sent.realtime_ns())
     }
+
     /// Waits while the receiving socket is over half full — its reader is
     /// behind, on a busy host — so that a burst cannot make the kernel drop
-    /// replies (each of our sends also queues its transmit stamp there). A
+    /// replies (a send outside a burst also queues its transmit stamp
+    /// there). A
     /// reader that does not catch up within [`ROOM_WAIT_LIMIT`] is not
     /// waited for longer.
     async fn make_room(&self) {

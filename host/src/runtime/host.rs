@@ -174,7 +174,8 @@ impl ProbeCtx {
         let (interrupt, meter) = (self.interrupt.clone(), Arc::clone(&self.meter));
         let mut stop = || interrupt.is_set() || meter.exceeded_now();
         let sent = self.socket_mut(handle)?.send_burst(&ready, &mut stop).await;
-        if self.meter.exceeded_now() {
+        let stopped = sent.iter().any(Option::is_none);
+        if stopped && self.meter.exceeded_now() {
             return Err(HostError::trap(wasmtime::Error::msg(
                 "CPU time limit reached inside send-many",
             )));
