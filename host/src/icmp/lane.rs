@@ -51,7 +51,8 @@ pub(crate) struct Outgoing {
     pub(crate) options: SendOptions,
     pub(crate) sent: Arc<SendStamp>,
     /// A sibling socket it must leave through (Don't Fragment, broadcast);
-    /// `None`: the plane's receiver, or the lane.
+    /// `None`: either of the lane's sockets (the plane's receiver when
+    /// the caller's is full).
     pub(crate) via: Option<Arc<dyn Transport>>,
 }
 
