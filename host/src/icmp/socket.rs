@@ -175,10 +175,15 @@ impl VirtualSocket {
     /// Whether [`VirtualSocket::send_burst`] sends from two threads: an
     /// open socket on a raw plane with a lane.
     pub fn sends_in_bursts(&self) -> bool {
-        matches!(
-            self.open.as_ref().map(|o| &o.route),
-            Some(Route::Shared(plane)) if plane.lane.is_some()
-        )
+        self.lane_plane().is_some()
+    }
+
+    /// The shared raw plane of an open socket, if it has a lane.
+    fn lane_plane(&self) -> Option<&Arc<Plane>> {
+        match &self.open.as_ref()?.route {
+            Route::Shared(plane) if plane.lane.is_some() => Some(plane),
+            _ => None,
+        }
     }
 
     /// Sends Echo Requests as [`VirtualSocket::send`] does, one result each,
@@ -227,14 +232,11 @@ impl VirtualSocket {
         stop: &mut (dyn FnMut() -> bool + Send),
         results: &mut Vec<Option<Result<u64, Error>>>,
     ) {
-        let plane = match &self.open.as_ref().map(|o| &o.route) {
-            Some(Route::Shared(plane)) if plane.lane.is_some() => Arc::clone(plane),
-            _ => {
-                for r in requests {
-                    results.push(Some(self.send(r).await));
-                }
-                return;
+        let Some(plane) = self.lane_plane().cloned() else {
+            for r in requests {
+                results.push(Some(self.send(r).await));
             }
+            return;
         };
         self.make_room().await;
         let mut prepared = Vec::with_capacity(requests.len());
@@ -246,7 +248,7 @@ impl VirtualSocket {
                 (key, sent)
             }));
         }
-        let lane = plane.lane.as_ref().expect("matched above");
+        let lane = plane.lane.as_ref().expect("a lane plane has a lane");
         let account = self.queue.account().clone();
         let sent = if outgoing.is_empty() {
             Vec::new()

@@ -182,8 +182,8 @@ pub struct KernelSocket {
     /// Read the error queue too (ICMP errors of datagram sockets, transmit
     /// stamps).
     error_queue: bool,
-    /// Send-only sockets whose transmit stamps are read here, before this
-    /// socket's own messages (a plane's lane).
+    /// Send-only sockets whose transmit stamps are read here, with this
+    /// socket's own error queue (a plane's lane).
     stamps_of: Vec<Arc<socket2::Socket>>,
 }
 
@@ -203,8 +203,8 @@ impl KernelSocket {
     }
 
     /// Reads `sender`'s transmit stamps too, with this socket's own (see
-    /// `fill`). Nothing waits for them: they are read whenever this socket
-    /// has something, and its reader wakes for every reply.
+    /// `fill`). No readiness waits for them: they are read whenever this
+    /// socket has something, or its reader is told a burst has left.
     pub fn read_stamps_of(&mut self, sender: Arc<socket2::Socket>) {
         self.stamps_of.push(sender);
     }

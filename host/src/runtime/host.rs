@@ -138,9 +138,7 @@ impl ProbeCtx {
             }
             // The CPU clock is a system call: read it once per slice.
             if self.meter.exceeded_now() {
-                return Err(HostError::trap(wasmtime::Error::msg(
-                    "CPU time limit reached inside send-many",
-                )));
+                return Err(cpu_spent_in_send_many());
             }
             if bursts && chunk.len() > 1 {
                 // Boxed: its state would otherwise enlarge every call's
@@ -176,9 +174,7 @@ impl ProbeCtx {
         let sent = self.socket_mut(handle)?.send_burst(&ready, &mut stop).await;
         let stopped = sent.iter().any(Option::is_none);
         if stopped && self.meter.exceeded_now() {
-            return Err(HostError::trap(wasmtime::Error::msg(
-                "CPU time limit reached inside send-many",
-            )));
+            return Err(cpu_spent_in_send_many());
         }
         let mut sent = sent.into_iter();
         for refusal in refused {
@@ -208,6 +204,13 @@ impl ProbeCtx {
         self.policy.check_send(size)?;
         Ok(request)
     }
+}
+
+/// The trap of a run whose CPU budget ran out inside `send-many`.
+fn cpu_spent_in_send_many() -> HostError {
+    HostError::trap(wasmtime::Error::msg(
+        "CPU time limit reached inside send-many",
+    ))
 }
 
 /// A guest's result from a host result; traps stay traps.
