@@ -394,10 +394,20 @@ impl Ascii {
         self.len = end;
     }
 
+    /// Dotted quad.
+    fn ipv4(&mut self, ip: std::net::Ipv4Addr) {
+        for (i, octet) in ip.octets().into_iter().enumerate() {
+            if i > 0 {
+                self.byte(b'.');
+            }
+            self.unsigned(u64::from(octet));
+        }
+    }
+
     fn append_to(&self, out: &mut String) {
-        // ASCII: every byte is a char of its own, so nothing to validate
-        // (`str::from_utf8`'s validator is the largest piece of this file).
-        out.extend(self.buf[..self.len].iter().map(|&b| char::from(b)));
+        // One append, not one per character: in wasm each is a call. The
+        // text is ASCII, so the check never fails.
+        out.push_str(std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default());
     }
 }
 
@@ -555,12 +565,7 @@ impl ToJson for Address {
             IpAddr::V4(ip) if self.scope_id == 0 => {
                 let mut text = Ascii::default();
                 text.byte(b'"');
-                for (i, octet) in ip.octets().into_iter().enumerate() {
-                    if i > 0 {
-                        text.byte(b'.');
-                    }
-                    text.unsigned(u64::from(octet));
-                }
+                text.ipv4(ip);
                 text.byte(b'"');
                 text.append_to(out);
             }
@@ -569,6 +574,21 @@ impl ToJson for Address {
                 let _ = write!(out, "\"{self}\"");
             }
         }
+    }
+}
+
+/// `address` as `Display` writes it; IPv4 without the formatting machinery
+/// (a sweep writes one per host).
+pub(crate) fn address_text(address: &Address) -> String {
+    match address.ip {
+        IpAddr::V4(ip) if address.scope_id == 0 => {
+            let mut text = Ascii::default();
+            text.ipv4(ip);
+            let mut out = String::new();
+            text.append_to(&mut out);
+            out
+        }
+        _ => address.to_string(),
     }
 }
 

@@ -11,6 +11,7 @@ use crate::Address;
 use crate::error::Error;
 use crate::flight::{Fate, Flight, FlightOptions};
 use crate::icmp::{DEFAULT_TTL, PacketOptions};
+use crate::json::address_text;
 use crate::model::{Host, Probe, insert_in_order};
 use crate::network::Network;
 use crate::ping::resolve_one;
@@ -266,7 +267,7 @@ impl<'t> Open<'t> {
         if let Place::Waiting = place {
             let address = self.addresses[i]?;
             *place = Place::Running(Pending {
-                host: Host::new(self.targets[i].as_str(), address.to_string()),
+                host: Host::new(self.targets[i].as_str(), address_text(&address)),
                 unsettled: self.count,
             });
         }
@@ -299,7 +300,7 @@ impl<'t> Open<'t> {
             let host = match place {
                 Place::Running(p) => p.host,
                 Place::Waiting => {
-                    let address = self.addresses[i].map_or_else(String::new, |a| a.to_string());
+                    let address = self.addresses[i].map_or_else(String::new, |a| address_text(&a));
                     Host::new(self.targets[i].as_str(), address)
                 }
                 Place::Done => continue,
