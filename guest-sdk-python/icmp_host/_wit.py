@@ -253,8 +253,20 @@ class HostNetwork(Network):
     def resolve(self, name, family):
         return [from_ip(a) for a in _call(dns.resolve, name, _wit_family(family))]
 
+    #: Whether anyone sees the run's progress events (asked once).
+    _watched = None
+
     def emit(self, event):
+        # Unwatched (`run -q`), only result lines are worth a host call.
+        if not isinstance(event, progress.ResultLine) and not self._is_watched():
+            return
         wit_progress.emit(_event(event))
+
+    @classmethod
+    def _is_watched(cls):
+        if cls._watched is None:
+            cls._watched = wit_progress.watched()
+        return cls._watched
 
     def now(self):
         return time.monotonic()

@@ -3,7 +3,7 @@
 //! types live here, and only here.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::time::Duration;
 
 use wasip2::clocks::{monotonic_clock, wall_clock};
@@ -169,13 +169,40 @@ pub fn sleep(duration: Duration) -> Result<(), Error> {
 }
 
 /// Reports a progress event; the host renders it (ping-like lines, NDJSON)
-/// or drops it (`-q`). See also [`note`] and [`result_line`].
+/// or drops it (`-q`). When nobody [`watched`] the run's events, only a
+/// result line reaches the host. See also [`note`] and [`result_line`].
 ///
 /// ```no_run
 /// icmp_host_sdk::emit(icmp_host_sdk::Event::Note("warming up".into()));
 /// ```
 pub fn emit(event: Event) {
-    progress::emit(&event.into())
+    if matches!(event, Event::ResultLine(_)) || watched() {
+        progress::emit(&event.into())
+    }
+}
+
+/// Whether anyone sees this run's progress events (not under `run -q`):
+/// skip building those that cost something, such as a sweep's per-host
+/// lines. Result lines and reports are written either way. Asked of the
+/// host once.
+///
+/// ```no_run
+/// # let host = icmp_host_sdk::Host::new("x", "192.0.2.1");
+/// if icmp_host_sdk::watched() {
+///     icmp_host_sdk::note(format!("{}: {} sent", host.target, host.packets_sent));
+/// }
+/// ```
+pub fn watched() -> bool {
+    // 0: not asked yet; then 1 + the answer.
+    static WATCHED: AtomicU8 = AtomicU8::new(0);
+    match WATCHED.load(Ordering::Relaxed) {
+        0 => {
+            let watched = progress::watched();
+            WATCHED.store(1 + u8::from(watched), Ordering::Relaxed);
+            watched
+        }
+        known => known == 2,
+    }
 }
 
 /// Reports a line of free text (shown on stderr, like ping's notes).

@@ -74,7 +74,7 @@ pub use error::{Error, IcmpError, PolicyRule};
 pub use flight::{Fate, Flight, FlightEvent, FlightOptions, probe_all};
 pub use host::{
     IcmpSocket, SocketStats, check_destination, emit, limits, local_time, note, now, resolve,
-    result_line, sleep, wall_clock,
+    result_line, sleep, wall_clock, watched,
 };
 pub use icmp::{
     DEFAULT_PAYLOAD_SIZE, DEFAULT_TTL, EchoRequest, Mode, OpenOptions, PacketOptions, Reply,

@@ -905,7 +905,7 @@ pub mod icmp_host {
                 #[inline]
                 unsafe fn drop(_handle: u32) {
                     #[cfg(target_arch = "wasm32")]
-                    #[link(wasm_import_module = "icmp-host:probe/sockets@0.2.1")]
+                    #[link(wasm_import_module = "icmp-host:probe/sockets@0.2.2")]
                     unsafe extern "C" {
                         #[link_name = "[resource-drop]icmp-socket"]
                         fn drop(_: i32);
@@ -1046,7 +1046,7 @@ pub mod icmp_host {
                         };
                         let ptr9 = ret_area.0.as_mut_ptr().cast::<u8>();
                         #[cfg(target_arch = "wasm32")]
-                        #[link(wasm_import_module = "icmp-host:probe/sockets@0.2.1")]
+                        #[link(wasm_import_module = "icmp-host:probe/sockets@0.2.2")]
                         unsafe extern "C" {
                             #[link_name = "[static]icmp-socket.open"]
                             fn wit_import10(
@@ -1425,7 +1425,7 @@ pub mod icmp_host {
                         }) as u8;
                         let ptr7 = ret_area.0.as_mut_ptr().cast::<u8>();
                         #[cfg(target_arch = "wasm32")]
-                        #[link(wasm_import_module = "icmp-host:probe/sockets@0.2.1")]
+                        #[link(wasm_import_module = "icmp-host:probe/sockets@0.2.2")]
                         unsafe extern "C" {
                             #[link_name = "[method]icmp-socket.send"]
                             fn wit_import8(_: *mut u8, _: *mut u8);
@@ -1738,7 +1738,7 @@ pub mod icmp_host {
                         }
                         let ptr7 = ret_area.0.as_mut_ptr().cast::<u8>();
                         #[cfg(target_arch = "wasm32")]
-                        #[link(wasm_import_module = "icmp-host:probe/sockets@0.2.1")]
+                        #[link(wasm_import_module = "icmp-host:probe/sockets@0.2.2")]
                         unsafe extern "C" {
                             #[link_name = "[method]icmp-socket.send-many"]
                             fn wit_import8(_: i32, _: *mut u8, _: usize, _: *mut u8);
@@ -2154,7 +2154,7 @@ pub mod icmp_host {
                         };
                         let ptr2 = ret_area.0.as_mut_ptr().cast::<u8>();
                         #[cfg(target_arch = "wasm32")]
-                        #[link(wasm_import_module = "icmp-host:probe/sockets@0.2.1")]
+                        #[link(wasm_import_module = "icmp-host:probe/sockets@0.2.2")]
                         unsafe extern "C" {
                             #[link_name = "[method]icmp-socket.receive"]
                             fn wit_import3(
@@ -2531,7 +2531,7 @@ pub mod icmp_host {
                         );
                         let ptr0 = ret_area.0.as_mut_ptr().cast::<u8>();
                         #[cfg(target_arch = "wasm32")]
-                        #[link(wasm_import_module = "icmp-host:probe/sockets@0.2.1")]
+                        #[link(wasm_import_module = "icmp-host:probe/sockets@0.2.2")]
                         unsafe extern "C" {
                             #[link_name = "[method]icmp-socket.receive-many"]
                             fn wit_import1(_: i32, _: i32, _: i64, _: *mut u8);
@@ -2896,7 +2896,7 @@ pub mod icmp_host {
                 pub fn broadcast(&self) -> bool {
                     unsafe {
                         #[cfg(target_arch = "wasm32")]
-                        #[link(wasm_import_module = "icmp-host:probe/sockets@0.2.1")]
+                        #[link(wasm_import_module = "icmp-host:probe/sockets@0.2.2")]
                         unsafe extern "C" {
                             #[link_name = "[method]icmp-socket.broadcast"]
                             fn wit_import0(_: i32) -> i32;
@@ -2931,7 +2931,7 @@ pub mod icmp_host {
                         );
                         let ptr0 = ret_area.0.as_mut_ptr().cast::<u8>();
                         #[cfg(target_arch = "wasm32")]
-                        #[link(wasm_import_module = "icmp-host:probe/sockets@0.2.1")]
+                        #[link(wasm_import_module = "icmp-host:probe/sockets@0.2.2")]
                         unsafe extern "C" {
                             #[link_name = "[method]icmp-socket.set-broadcast"]
                             fn wit_import1(_: i32, _: i32, _: *mut u8);
@@ -3137,7 +3137,7 @@ pub mod icmp_host {
                         );
                         let ptr0 = ret_area.0.as_mut_ptr().cast::<u8>();
                         #[cfg(target_arch = "wasm32")]
-                        #[link(wasm_import_module = "icmp-host:probe/sockets@0.2.1")]
+                        #[link(wasm_import_module = "icmp-host:probe/sockets@0.2.2")]
                         unsafe extern "C" {
                             #[link_name = "[method]icmp-socket.address"]
                             fn wit_import1(_: i32, _: *mut u8);
@@ -3211,7 +3211,7 @@ pub mod icmp_host {
                 pub fn family(&self) -> Family {
                     unsafe {
                         #[cfg(target_arch = "wasm32")]
-                        #[link(wasm_import_module = "icmp-host:probe/sockets@0.2.1")]
+                        #[link(wasm_import_module = "icmp-host:probe/sockets@0.2.2")]
                         unsafe extern "C" {
                             #[link_name = "[method]icmp-socket.family"]
                             fn wit_import0(_: i32) -> i32;
@@ -3234,7 +3234,7 @@ pub mod icmp_host {
                 pub fn is_privileged(&self) -> bool {
                     unsafe {
                         #[cfg(target_arch = "wasm32")]
-                        #[link(wasm_import_module = "icmp-host:probe/sockets@0.2.1")]
+                        #[link(wasm_import_module = "icmp-host:probe/sockets@0.2.2")]
                         unsafe extern "C" {
                             #[link_name = "[method]icmp-socket.is-privileged"]
                             fn wit_import0(_: i32) -> i32;
@@ -3255,7 +3255,7 @@ pub mod icmp_host {
                 pub fn is_closed(&self) -> bool {
                     unsafe {
                         #[cfg(target_arch = "wasm32")]
-                        #[link(wasm_import_module = "icmp-host:probe/sockets@0.2.1")]
+                        #[link(wasm_import_module = "icmp-host:probe/sockets@0.2.2")]
                         unsafe extern "C" {
                             #[link_name = "[method]icmp-socket.is-closed"]
                             fn wit_import0(_: i32) -> i32;
@@ -3282,7 +3282,7 @@ pub mod icmp_host {
                         );
                         let ptr0 = ret_area.0.as_mut_ptr().cast::<u8>();
                         #[cfg(target_arch = "wasm32")]
-                        #[link(wasm_import_module = "icmp-host:probe/sockets@0.2.1")]
+                        #[link(wasm_import_module = "icmp-host:probe/sockets@0.2.2")]
                         unsafe extern "C" {
                             #[link_name = "[method]icmp-socket.stats"]
                             fn wit_import1(_: i32, _: *mut u8);
@@ -3315,7 +3315,7 @@ pub mod icmp_host {
                 pub fn close(&self) -> () {
                     unsafe {
                         #[cfg(target_arch = "wasm32")]
-                        #[link(wasm_import_module = "icmp-host:probe/sockets@0.2.1")]
+                        #[link(wasm_import_module = "icmp-host:probe/sockets@0.2.2")]
                         unsafe extern "C" {
                             #[link_name = "[method]icmp-socket.close"]
                             fn wit_import0(_: i32);
@@ -3368,7 +3368,7 @@ pub mod icmp_host {
                     };
                     let ptr2 = ret_area.0.as_mut_ptr().cast::<u8>();
                     #[cfg(target_arch = "wasm32")]
-                    #[link(wasm_import_module = "icmp-host:probe/dns@0.2.1")]
+                    #[link(wasm_import_module = "icmp-host:probe/dns@0.2.2")]
                     unsafe extern "C" {
                         #[link_name = "resolve"]
                         fn wit_import3(_: *mut u8, _: usize, _: i32, _: i32, _: *mut u8);
@@ -4288,7 +4288,7 @@ pub mod icmp_host {
                         }
                     }
                     #[cfg(target_arch = "wasm32")]
-                    #[link(wasm_import_module = "icmp-host:probe/progress@0.2.1")]
+                    #[link(wasm_import_module = "icmp-host:probe/progress@0.2.2")]
                     unsafe extern "C" {
                         #[link_name = "emit"]
                         fn wit_import32(_: *mut u8);
@@ -4316,7 +4316,7 @@ pub mod icmp_host {
                     let ptr0 = vec0.as_ptr().cast::<u8>();
                     let len0 = vec0.len();
                     #[cfg(target_arch = "wasm32")]
-                    #[link(wasm_import_module = "icmp-host:probe/progress@0.2.1")]
+                    #[link(wasm_import_module = "icmp-host:probe/progress@0.2.2")]
                     unsafe extern "C" {
                         #[link_name = "write-report"]
                         fn wit_import1(_: *mut u8, _: usize) -> i32;
@@ -4326,6 +4326,28 @@ pub mod icmp_host {
                         unreachable!()
                     }
                     let ret = wit_import1(ptr0.cast_mut(), len0);
+                    _rt::bool_lift(ret as u8)
+                }
+            }
+            #[allow(unused_unsafe, clippy::all)]
+            /// Whether anyone sees this run's events: `false` when the host neither
+            /// shows nor keeps them (`run -q`, `--progress none`), so a plugin may
+            /// skip building them; `emit` still takes any it sends. Result lines
+            /// and reports are written either way. Fixed for the run. Since 0.2.2.
+            #[allow(async_fn_in_trait)]
+            pub fn watched() -> bool {
+                unsafe {
+                    #[cfg(target_arch = "wasm32")]
+                    #[link(wasm_import_module = "icmp-host:probe/progress@0.2.2")]
+                    unsafe extern "C" {
+                        #[link_name = "watched"]
+                        fn wit_import0() -> i32;
+                    }
+                    #[cfg(not(target_arch = "wasm32"))]
+                    unsafe extern "C" fn wit_import0() -> i32 {
+                        unreachable!()
+                    }
+                    let ret = wit_import0();
                     _rt::bool_lift(ret as u8)
                 }
             }
@@ -4357,7 +4379,7 @@ pub mod icmp_host {
                     );
                     let ptr0 = ret_area.0.as_mut_ptr().cast::<u8>();
                     #[cfg(target_arch = "wasm32")]
-                    #[link(wasm_import_module = "icmp-host:probe/control@0.2.1")]
+                    #[link(wasm_import_module = "icmp-host:probe/control@0.2.2")]
                     unsafe extern "C" {
                         #[link_name = "sleep"]
                         fn wit_import1(_: i64, _: *mut u8);
@@ -4654,7 +4676,7 @@ pub mod icmp_host {
                     );
                     let ptr0 = ret_area.0.as_mut_ptr().cast::<u8>();
                     #[cfg(target_arch = "wasm32")]
-                    #[link(wasm_import_module = "icmp-host:probe/limits@0.2.1")]
+                    #[link(wasm_import_module = "icmp-host:probe/limits@0.2.2")]
                     unsafe extern "C" {
                         #[link_name = "current"]
                         fn wit_import1(_: *mut u8);
@@ -4972,7 +4994,7 @@ pub mod icmp_host {
                     };
                     let ptr5 = ret_area.0.as_mut_ptr().cast::<u8>();
                     #[cfg(target_arch = "wasm32")]
-                    #[link(wasm_import_module = "icmp-host:probe/limits@0.2.1")]
+                    #[link(wasm_import_module = "icmp-host:probe/limits@0.2.2")]
                     unsafe extern "C" {
                         #[link_name = "check-destination"]
                         fn wit_import6(
@@ -5292,12 +5314,12 @@ pub(crate) use __export_probe_impl as export;
 #[rustfmt::skip]
 #[cfg(target_arch = "wasm32")]
 #[unsafe(
-    link_section = "component-type:wit-bindgen:0.61.1:icmp-host:probe@0.2.1:probe:encoded world"
+    link_section = "component-type:wit-bindgen:0.61.1:icmp-host:probe@0.2.2:probe:encoded world"
 )]
 #[doc(hidden)]
 #[allow(clippy::octal_escapes)]
-pub static __WIT_BINDGEN_COMPONENT_TYPE: [u8; 3723] = *b"\
-\0asm\x0d\0\x01\0\0\x19\x16wit-component-encoding\x04\0\x07\x8f\x1c\x01A\x02\x01\
+pub static __WIT_BINDGEN_COMPONENT_TYPE: [u8; 3740] = *b"\
+\0asm\x0d\0\x01\0\0\x19\x16wit-component-encoding\x04\0\x07\xa0\x1c\x01A\x02\x01\
 A\x1d\x01B)\x01w\x04\0\x09timestamp\x03\0\0\x01w\x04\0\x08duration\x03\0\x02\x01\
 m\x02\x04ipv4\x04ipv6\x04\0\x06family\x03\0\x04\x01o\x04}}}}\x04\0\x0cipv4-addre\
 ss\x03\0\x06\x01o\x08{{{{{{{{\x01r\x02\x08segments\x08\x08scope-idy\x04\0\x0cipv\
@@ -5320,7 +5342,7 @@ s\0\x0fmessage-too-big\x01y\0\x04\0\x05error\x03\0\x1e\x01m\x03\x07reached\x0bno
 t-reached\x07partial\x04\0\x07outcome\x03\0\x20\x01ks\x01r\x02\x04json\"\x07outc\
 ome!\x04\0\x06report\x03\0#\x01q\x02\x06report\x01$\0\x04text\x01s\0\x04\0\x0aru\
 n-output\x03\0%\x01q\x02\x05usage\x01s\0\x06failed\x01s\0\x04\0\x09run-error\x03\
-\0'\x03\0\x1bicmp-host:probe/types@0.2.1\x05\0\x02\x03\0\0\x08duration\x02\x03\0\
+\0'\x03\0\x1bicmp-host:probe/types@0.2.2\x05\0\x02\x03\0\0\x08duration\x02\x03\0\
 \0\x05error\x02\x03\0\0\x0cecho-request\x02\x03\0\0\x06family\x02\x03\0\0\x0aip-\
 address\x02\x03\0\0\x04mode\x02\x03\0\0\x05reply\x02\x03\0\0\x09timestamp\x01B=\x02\
 \x03\x02\x01\x01\x04\0\x08duration\x03\0\0\x02\x03\x02\x01\x02\x04\0\x05error\x03\
@@ -5345,11 +5367,11 @@ enabled\x7f\0*\x04\0![method]icmp-socket.set-broadcast\x01+\x01@\x01\x04self\x1c
 \x1a[method]icmp-socket.family\x01-\x04\0![method]icmp-socket.is-privileged\x01)\
 \x04\0\x1d[method]icmp-socket.is-closed\x01)\x01@\x01\x04self\x1c\0\x15\x04\0\x19\
 [method]icmp-socket.stats\x01.\x01@\x01\x04self\x1c\x01\0\x04\0\x19[method]icmp-\
-socket.close\x01/\x03\0\x1dicmp-host:probe/sockets@0.2.1\x05\x09\x01B\x0b\x02\x03\
+socket.close\x01/\x03\0\x1dicmp-host:probe/sockets@0.2.2\x05\x09\x01B\x0b\x02\x03\
 \x02\x01\x02\x04\0\x05error\x03\0\0\x02\x03\x02\x01\x04\x04\0\x06family\x03\0\x02\
 \x02\x03\x02\x01\x05\x04\0\x0aip-address\x03\0\x04\x01k\x03\x01p\x05\x01j\x01\x07\
 \x01\x01\x01@\x02\x04names\x06family\x06\0\x08\x04\0\x07resolve\x01\x09\x03\0\x19\
-icmp-host:probe/dns@0.2.1\x05\x0a\x01B\x1b\x02\x03\x02\x01\x01\x04\0\x08duration\
+icmp-host:probe/dns@0.2.2\x05\x0a\x01B\x1d\x02\x03\x02\x01\x01\x04\0\x08duration\
 \x03\0\0\x02\x03\x02\x01\x05\x04\0\x0aip-address\x03\0\x02\x02\x03\x02\x01\x07\x04\
 \0\x05reply\x03\0\x04\x01m\x03\x04ping\x0atraceroute\x05other\x04\0\x0aprobe-kin\
 d\x03\0\x06\x01k\x03\x01r\x05\x04kind\x07\x06targets\x07address\x08\x0cpayload-s\
@@ -5362,23 +5384,24 @@ s-receivedy\x0aduplicatesy\x06errorsy\x07min-rtt\x01\x07avg-rtt\x01\x07max-rtt\x
 \0\x05reply\x01\x05\0\x07timeout\x01\x0c\0\x03hop\x01\x12\0\x07summary\x01\x14\0\
 \x04note\x01s\0\x0bresult-line\x01s\0\x04\0\x05event\x03\0\x15\x01@\x01\x05event\
 \x16\x01\0\x04\0\x04emit\x01\x17\x01@\x01\x04parts\0\x7f\x04\0\x0cwrite-report\x01\
-\x18\x03\0\x1eicmp-host:probe/progress@0.2.1\x05\x0b\x01B\x07\x02\x03\x02\x01\x01\
-\x04\0\x08duration\x03\0\0\x02\x03\x02\x01\x02\x04\0\x05error\x03\0\x02\x01j\0\x01\
-\x03\x01@\x01\x08duration\x01\0\x04\x04\0\x05sleep\x01\x05\x03\0\x1dicmp-host:pr\
-obe/control@0.2.1\x05\x0c\x02\x03\0\0\x06denial\x01B\x13\x02\x03\x02\x01\x0d\x04\
-\0\x06denial\x03\0\0\x02\x03\x02\x01\x01\x04\0\x08duration\x03\0\x02\x02\x03\x02\
-\x01\x05\x04\0\x0aip-address\x03\0\x04\x01r\x02\x07address\x05\x06prefix}\x04\0\x04\
-cidr\x03\0\x06\x01p\x07\x01ku\x01kw\x01k\x03\x01r\x11\x05allow\x08\x04deny\x08\x0f\
-allow-broadcast\x7f\x0fallow-multicast\x7f\x10allow-privileged\x7f\x0ballow-name\
-s\x7f\x0bmax-payloady\x0bmax-socketsy\x07max-pps\x09\x0bmax-packets\x0a\x0cpacke\
-ts-sentw\x09max-batchy\x0fmax-batch-bytesy\x0bmax-timeout\x03\x06memoryw\x03cpu\x03\
-\x04wall\x0b\x04\0\x05rules\x03\0\x0c\x01@\0\0\x0d\x04\0\x07current\x01\x0e\x01j\
-\0\x01\x01\x01@\x01\x0bdestination\x05\0\x0f\x04\0\x11check-destination\x01\x10\x03\
-\0\x1cicmp-host:probe/limits@0.2.1\x05\x0e\x02\x03\0\0\x0arun-output\x03\0\x0aru\
-n-output\x03\0\x0f\x02\x03\0\0\x09run-error\x03\0\x09run-error\x03\0\x11\x01ps\x01\
-j\x01\x10\x01\x12\x01@\x01\x04args\x13\0\x14\x04\0\x03run\x01\x15\x04\0\x1bicmp-\
-host:probe/probe@0.2.1\x04\0\x0b\x0b\x01\0\x05probe\x03\0\0\0G\x09producers\x01\x0c\
-processed-by\x02\x0dwit-component\x070.258.3\x10wit-bindgen-rust\x060.61.1";
+\x18\x01@\0\0\x7f\x04\0\x07watched\x01\x19\x03\0\x1eicmp-host:probe/progress@0.2\
+.2\x05\x0b\x01B\x07\x02\x03\x02\x01\x01\x04\0\x08duration\x03\0\0\x02\x03\x02\x01\
+\x02\x04\0\x05error\x03\0\x02\x01j\0\x01\x03\x01@\x01\x08duration\x01\0\x04\x04\0\
+\x05sleep\x01\x05\x03\0\x1dicmp-host:probe/control@0.2.2\x05\x0c\x02\x03\0\0\x06\
+denial\x01B\x13\x02\x03\x02\x01\x0d\x04\0\x06denial\x03\0\0\x02\x03\x02\x01\x01\x04\
+\0\x08duration\x03\0\x02\x02\x03\x02\x01\x05\x04\0\x0aip-address\x03\0\x04\x01r\x02\
+\x07address\x05\x06prefix}\x04\0\x04cidr\x03\0\x06\x01p\x07\x01ku\x01kw\x01k\x03\
+\x01r\x11\x05allow\x08\x04deny\x08\x0fallow-broadcast\x7f\x0fallow-multicast\x7f\
+\x10allow-privileged\x7f\x0ballow-names\x7f\x0bmax-payloady\x0bmax-socketsy\x07m\
+ax-pps\x09\x0bmax-packets\x0a\x0cpackets-sentw\x09max-batchy\x0fmax-batch-bytesy\
+\x0bmax-timeout\x03\x06memoryw\x03cpu\x03\x04wall\x0b\x04\0\x05rules\x03\0\x0c\x01\
+@\0\0\x0d\x04\0\x07current\x01\x0e\x01j\0\x01\x01\x01@\x01\x0bdestination\x05\0\x0f\
+\x04\0\x11check-destination\x01\x10\x03\0\x1cicmp-host:probe/limits@0.2.2\x05\x0e\
+\x02\x03\0\0\x0arun-output\x03\0\x0arun-output\x03\0\x0f\x02\x03\0\0\x09run-erro\
+r\x03\0\x09run-error\x03\0\x11\x01ps\x01j\x01\x10\x01\x12\x01@\x01\x04args\x13\0\
+\x14\x04\0\x03run\x01\x15\x04\0\x1bicmp-host:probe/probe@0.2.2\x04\0\x0b\x0b\x01\
+\0\x05probe\x03\0\0\0G\x09producers\x01\x0cprocessed-by\x02\x0dwit-component\x07\
+0.258.3\x10wit-bindgen-rust\x060.61.1";
 #[inline(never)]
 #[doc(hidden)]
 pub fn __link_custom_section_describing_imports() {

@@ -556,7 +556,7 @@ fn output_flood() {
     // in what the flood left of the 4 MiB).
     assert_eq!(
         e["result_lines"],
-        json!([{"kept": 1}, {"after": "flood"}]),
+        json!([{"watched": true}, {"kept": 1}, {"after": "flood"}]),
         "{e}"
     );
     // The forged and invalid lines, the oversized ones, the flood past
@@ -588,6 +588,8 @@ fn output_flood_in_run_keeps_stdout_to_json_lines() {
     let r = run(cmd, Duration::from_secs(60));
     r.assert_no_panic().assert_code(0);
     let mut lines = r.stdout.lines();
+    // Nobody sees its progress: the flood of notes costs nothing.
+    assert_eq!(lines.next(), Some(r#"{"watched":false}"#));
     assert_eq!(lines.next(), Some(r#"{"kept":1}"#));
     assert_eq!(lines.next(), Some(r#"{"after":"flood"}"#));
     // Then the text result itself (1 MiB, under the 64 MiB limit).
@@ -656,7 +658,7 @@ fn report_parts_in_run_make_one_document() {
         // The result line sent after the first part would land inside a
         // report written as it comes (compact): dropped and counted. Before
         // a report laid out at the end, it is a line like the others.
-        let mut expected = "{\"kept\":1}\n{\"after\":\"flood\"}\n".to_owned();
+        let mut expected = "{\"watched\":false}\n{\"kept\":1}\n{\"after\":\"flood\"}\n".to_owned();
         if layout == "pretty" {
             expected.push_str("{\"inside\":\"report\"}\n");
         }

@@ -400,7 +400,7 @@ fn inspect_shows_how_each_python_import_is_served() {
     r.assert_code(0);
     for line in [
         "status:  loads; every import is served",
-        "icmp-host:probe/sockets@0.2.1",
+        "icmp-host:probe/sockets@0.2.2",
         "provided: icmp-host, under the run's policy",
         "denied: no directories: nothing to open",
         "denied: TCP is refused before any socket exists",

@@ -92,6 +92,10 @@ impl ProgressSink for Renderer {
         self.dropped.fetch_add(1, Ordering::Relaxed);
     }
 
+    fn watched(&self) -> bool {
+        !matches!(self.format, ProgressFormat::None)
+    }
+
     fn emit(&self, event: progress::Event) {
         if let progress::Event::ResultLine(json) = &event {
             // The runtime passes on exactly one JSON value, compact.
@@ -338,6 +342,14 @@ mod tests {
         assert_eq!(line, "From 198.18.0.1 icmp_seq=3 Redirect Host");
         let line = text(&progress::Event::Reply(reply(4, 0))).unwrap();
         assert_eq!(line, "From 198.18.0.1 icmp_seq=3 Source Quench");
+    }
+
+    #[test]
+    fn only_a_renderer_that_shows_nothing_is_unwatched() {
+        let watched = |format| Renderer::new(format, Writer::start()).watched();
+        assert!(!watched(ProgressFormat::None));
+        assert!(watched(ProgressFormat::Text));
+        assert!(watched(ProgressFormat::Ndjson));
     }
 
     #[test]

@@ -405,11 +405,19 @@ impl dns::Host for ProbeCtx {
 
 impl progress::Host for ProbeCtx {
     async fn emit(&mut self, event: progress::Event) -> wasmtime::Result<()> {
+        // Nobody would see it: it costs no output budget either.
+        if !matches!(event, progress::Event::ResultLine(_)) && !self.sink.watched() {
+            return Ok(());
+        }
         match self.events.admit(event) {
             Some(event) => self.sink.emit(event),
             None => self.sink.dropped(),
         }
         Ok(())
+    }
+
+    async fn watched(&mut self) -> wasmtime::Result<bool> {
+        Ok(self.sink.watched())
     }
 
     async fn write_report(&mut self, part: String) -> wasmtime::Result<bool> {

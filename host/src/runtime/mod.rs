@@ -68,6 +68,12 @@ pub trait ProgressSink: Send + Sync {
     /// An event was dropped: too large, over the run's output limit, or a
     /// result line that was not one JSON value.
     fn dropped(&self) {}
+
+    /// Whether events other than result lines are shown or kept (the
+    /// plugin's `progress.watched`); fixed for the run.
+    fn watched(&self) -> bool {
+        true
+    }
 }
 
 /// The largest component the host accepts (a Python plugin is ~20 MB).

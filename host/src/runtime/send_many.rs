@@ -16,7 +16,7 @@ use super::host::{MAX_BATCH, MAX_BATCH_BYTES, ProbeCtx, SocketHandle};
 
 /// The interface and function the binding generated (kept in step with
 /// `wit/`: [`link`] fails when they no longer match).
-const INTERFACE: &str = "icmp-host:probe/sockets@0.2.1";
+const INTERFACE: &str = "icmp-host:probe/sockets@0.2.2";
 const FUNCTION: &str = "[method]icmp-socket.send-many";
 
 type SendResults = Result<Vec<Result<types::Timestamp, types::Error>>, types::Error>;

@@ -50,12 +50,12 @@ pub struct Import {
 /// Earlier compatible versions of them are served too (see
 /// [`probe_interface`]).
 const PROBE_INTERFACES: &[&str] = &[
-    "icmp-host:probe/types@0.2.1",
-    "icmp-host:probe/sockets@0.2.1",
-    "icmp-host:probe/dns@0.2.1",
-    "icmp-host:probe/progress@0.2.1",
-    "icmp-host:probe/control@0.2.1",
-    "icmp-host:probe/limits@0.2.1",
+    "icmp-host:probe/types@0.2.2",
+    "icmp-host:probe/sockets@0.2.2",
+    "icmp-host:probe/dns@0.2.2",
+    "icmp-host:probe/progress@0.2.2",
+    "icmp-host:probe/control@0.2.2",
+    "icmp-host:probe/limits@0.2.2",
     // Served beside 0.2 (runtime/compat.rs).
     "icmp-host:probe/types@0.1.0",
     "icmp-host:probe/sockets@0.1.0",
@@ -151,7 +151,7 @@ const SERVED_WASI: &[(&str, Service)] = &[
 
 /// Whether `import` is a served `icmp-host:probe` interface, or the same
 /// interface of an earlier compatible version (`@0.2.0` of a served
-/// `@0.2.1`: a later version only adds functions). The linker resolves
+/// `@0.2.2`: a later version only adds functions). The linker resolves
 /// imports by semver; this accepts a subset of what it would (no later
 /// patch, no build metadata), and it is the gate.
 fn probe_interface(import: &str) -> bool {
@@ -404,10 +404,11 @@ mod tests {
     #[test]
     fn earlier_compatible_probe_versions_are_served() {
         for (import, served) in [
+            ("icmp-host:probe/progress@0.2.2", true),
             ("icmp-host:probe/progress@0.2.1", true),
             ("icmp-host:probe/progress@0.2.0", true),
             ("icmp-host:probe/sockets@0.1.0", true),
-            ("icmp-host:probe/progress@0.2.2", false),
+            ("icmp-host:probe/progress@0.2.3", false),
             ("icmp-host:probe/progress@0.3.0", false),
             ("icmp-host:probe/limits@0.1.0", false),
             ("icmp-host:probe/telepathy@0.2.0", false),

@@ -58,8 +58,12 @@ impl Probe for Multiping {
         let mut list = (!request.stream)
             .then(|| OrderedList::with_capacity(list_size(targets, options.count)));
         let mut alive = 0;
+        // fping's summary lines, unless nobody would see them (`-q`).
+        let summaries = icmp_host_sdk::watched();
         icmp_host_sdk::multiping_each(&mut HostNetwork, targets, options, |i, host| {
-            icmp_host_sdk::note(summary_line(&host));
+            if summaries {
+                icmp_host_sdk::note(summary_line(&host));
+            }
             alive += usize::from(host.is_alive());
             match &mut list {
                 Some(list) => list.push(i, &host),

@@ -1,4 +1,5 @@
-//! Abuses its output: a forged batch report as a result line, lines that
+//! Says whether its events are watched, as its first result line. Then
+//! abuses its output: a forged batch report as a result line, lines that
 //! are not JSON or are too large, terminal escape sequences, a payload size
 //! that overflows `u32` arithmetic when rendered, a hop with a hundred
 //! thousand probes, a flood of progress notes (`--flood-mib`), and finally
@@ -21,6 +22,7 @@ impl Guest for OutputFlood {
                 .unwrap_or(default)
         };
         let line = |json: String| progress::emit(&Event::ResultLine(json));
+        line(format!("{{\"watched\":{}}}", progress::watched()));
         // Where `batch` once wrote raw lines: close its array, start another.
         line("]\n[{\"name\":\"forged\",\"exit\":0,\"outcome\":\"reached\"}]".into());
         line("not json \u{1b}[2J".into());
