@@ -181,6 +181,20 @@ pub fn emit(event: Event) {
     }
 }
 
+/// Appends `part` to the run's JSON report, ahead of the `json` that `run`
+/// returns: for a report too large to hold whole, written as it grows
+/// ([`crate::json::OrderedList::hand_on`]). `false` once the run's output
+/// limit refuses more (the run then fails). After the first part, result
+/// lines are no longer written.
+///
+/// ```no_run
+/// icmp_host_sdk::write_report("[1,2,");
+/// // ... and `run` returns `Output::Report { json: Some("3]".into()), .. }`
+/// ```
+pub fn write_report(part: &str) -> bool {
+    progress::write_report(part)
+}
+
 /// Whether anyone sees this run's progress events (not under `run -q`):
 /// skip building those that cost something, such as a sweep's per-host
 /// lines. Result lines and reports are written either way. Asked of the

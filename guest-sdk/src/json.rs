@@ -243,6 +243,29 @@ impl OrderedList {
         }
     }
 
+    /// Once the items written so far take `size` bytes, hands their text to
+    /// `write` and keeps only what follows: a list of many megabytes (a
+    /// sweep's report) goes out in parts, [`crate::write_report`], instead
+    /// of being held whole. [`OrderedList::finish`] then gives the rest.
+    ///
+    /// ```
+    /// use icmp_host_sdk::json::OrderedList;
+    /// let (mut list, mut parts) = (OrderedList::with_capacity(16), String::new());
+    /// for (i, item) in ["a", "b", "c"].iter().enumerate() {
+    ///     list.push(i, item);
+    ///     list.hand_on(8, |part| parts.push_str(part));
+    /// }
+    /// assert_eq!(parts, r#"["a","b""#);
+    /// assert_eq!(parts + &list.finish(), r#"["a","b","c"]"#);
+    /// ```
+    pub fn hand_on(&mut self, size: usize, write: impl FnOnce(&str)) {
+        if self.out.len() >= size {
+            write(&self.out);
+            // The same room takes the next part: memory stays one part.
+            self.out.clear();
+        }
+    }
+
     /// The list's text: every item pushed, in index order (an index that
     /// never came is left out).
     pub fn finish(mut self) -> String {

@@ -74,7 +74,7 @@ pub use error::{Error, IcmpError, PolicyRule};
 pub use flight::{Fate, Flight, FlightEvent, FlightOptions, probe_all};
 pub use host::{
     IcmpSocket, SocketStats, check_destination, emit, limits, local_time, note, now, resolve,
-    result_line, sleep, wall_clock, watched,
+    result_line, sleep, wall_clock, watched, write_report,
 };
 pub use icmp::{
     DEFAULT_PAYLOAD_SIZE, DEFAULT_TTL, EchoRequest, Mode, OpenOptions, PacketOptions, Reply,
@@ -87,7 +87,7 @@ pub use mtu::{Fit, MtuOptions, PathMtu, Reporter, largest_fitting, path_mtu};
 pub use multiping::{MultipingOptions, multiping, multiping_each};
 pub use network::{HostNetwork, Match, Network, Socket};
 pub use ping::{PingOptions, ping, resolve_one, unique_identifier};
-pub use plugin::{Outcome, Output, Probe, RunError};
+pub use plugin::{Outcome, Output, Probe, REPORT_PART, RunError};
 pub use progress::{Event, HopProbe, ProbeKind, Summary};
 pub use range::{Cidr, Range, RangeError};
 pub use traceroute::{Hop, Responder, Trace, TracerouteOptions, traceroute};

@@ -162,9 +162,9 @@ fn install_panic_hook() {
     }));
 }
 
-/// A report larger than this goes to the host in parts of at most this
-/// size (`progress.write-report`), so the host never copies it whole.
-const REPORT_PART: usize = 1 << 20;
+/// A report larger than this goes to the host in parts of about this size
+/// ([`crate::write_report`]), so neither side holds or copies it whole.
+pub const REPORT_PART: usize = 1 << 20;
 
 /// What `run` returns of a report: all of a small one; nothing of a large
 /// one, handed over in parts. Past the run's output limit the host takes
@@ -174,7 +174,7 @@ fn hand_over(json: String) -> Option<String> {
         return Some(json);
     }
     for part in parts(&json, REPORT_PART) {
-        if !crate::bindings::icmp_host::probe::progress::write_report(part) {
+        if !crate::write_report(part) {
             break;
         }
     }

@@ -5,8 +5,8 @@ use std::io::BufRead;
 
 use icmp_host_sdk::json::{Decimal, OrderedList, ToJson};
 use icmp_host_sdk::{
-    Arg, Args, Host, HostNetwork, MultipingOptions, Outcome, Output, PacketArgs, Probe, RunError,
-    UsageError,
+    Arg, Args, Host, HostNetwork, MultipingOptions, Outcome, Output, PacketArgs, Probe,
+    REPORT_PART, RunError, UsageError,
 };
 
 const HELP: &str = "\
@@ -54,9 +54,11 @@ impl Probe for Multiping {
             return Ok(Output::Text(format!("{HELP}{}", PacketArgs::ALL.help())));
         };
         let (targets, options) = (&request.targets, &request.options);
-        // Hosts are written as they finish, in input order, and not kept.
-        let mut list = (!request.stream)
-            .then(|| OrderedList::with_capacity(list_size(targets, options.count)));
+        // Hosts are written as they finish, in input order, and not kept;
+        // the list goes to the host a part at a time.
+        let mut list = (!request.stream).then(|| {
+            OrderedList::with_capacity(list_size(targets, options.count).min(2 * REPORT_PART))
+        });
         let mut alive = 0;
         // fping's summary lines, unless nobody would see them (`-q`).
         let summaries = icmp_host_sdk::watched();
@@ -66,7 +68,12 @@ impl Probe for Multiping {
             }
             alive += usize::from(host.is_alive());
             match &mut list {
-                Some(list) => list.push(i, &host),
+                Some(list) => {
+                    list.push(i, &host);
+                    list.hand_on(REPORT_PART, |part| {
+                        icmp_host_sdk::write_report(part);
+                    });
+                }
                 None => icmp_host_sdk::result_line(&host.to_json()),
             }
         })?;
@@ -81,8 +88,8 @@ impl Probe for Multiping {
     }
 }
 
-/// Room for the JSON list, generously: room never written costs nothing,
-/// while growing a list of many megabytes copies it.
+/// Room for the JSON list, generously (room never written costs nothing,
+/// while growing a list copies it); a large list needs only a part's.
 fn list_size(targets: &[String], count: u32) -> usize {
     let per_request = 192 * count as usize;
     targets
