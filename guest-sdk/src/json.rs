@@ -80,9 +80,11 @@ impl<'a> Object<'a> {
         key: &'static str,
         value: &T,
     ) -> &mut Object<'a> {
-        if !self.empty {
-            self.out.push(',');
-        }
+        // The key carries its comma: one append for both.
+        let key = match self.empty {
+            true => key.get(1..).unwrap_or_default(),
+            false => key,
+        };
         self.empty = false;
         self.out.push_str(key);
         value.write_json(self.out);
@@ -107,11 +109,11 @@ impl<'a> Object<'a> {
     }
 }
 
-/// `"name":` as one literal, for [`Object::known`] (`name` must need no
-/// escaping).
+/// `,"name":` as one literal, for [`Object::known`] (`name` must need no
+/// escaping; the comma goes when the field is the first).
 macro_rules! key {
     ($name:literal) => {
-        concat!("\"", $name, "\":")
+        concat!(",\"", $name, "\":")
     };
 }
 pub(crate) use key;
@@ -197,6 +199,8 @@ pub struct OrderedList {
     /// Items that came before their turn: `early[i]` is item
     /// `written + 1 + i`.
     early: std::collections::VecDeque<Option<String>>,
+    /// Room of early items already written, for the next ones.
+    spare: Vec<String>,
 }
 
 impl OrderedList {
@@ -209,6 +213,7 @@ impl OrderedList {
             out,
             written: 0,
             early: Default::default(),
+            spare: Vec::new(),
         }
     }
 
@@ -222,7 +227,9 @@ impl OrderedList {
             if self.early.len() < ahead {
                 self.early.resize(ahead, None);
             }
-            self.early[ahead - 1] = Some(item.to_json());
+            let mut text = self.spare.pop().unwrap_or_default();
+            item.write_json(&mut text);
+            self.early[ahead - 1] = Some(text);
             return;
         }
         self.separate();
@@ -230,10 +237,12 @@ impl OrderedList {
         self.written += 1;
         // Then those that were waiting for it, up to the next that has not
         // come (its empty place goes too: the rest move up one).
-        while let Some(Some(text)) = self.early.pop_front() {
+        while let Some(Some(mut text)) = self.early.pop_front() {
             self.separate();
             self.out.push_str(&text);
             self.written += 1;
+            text.clear();
+            self.spare.push(text);
         }
     }
 
