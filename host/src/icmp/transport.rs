@@ -161,7 +161,8 @@ pub trait Transport: Send + Sync + 'static {
     /// nothing waits.
     fn try_recv_batch(&self, batch: &mut Batch) -> io::Result<()>;
 
-    /// Whether a datagram waits in the kernel to be received.
+    /// Whether a datagram waits in the kernel to be received (or, on a
+    /// datagram ICMP socket, an ICMP error on its error queue).
     fn has_pending(&self) -> bool;
 
     /// Bytes waiting in the kernel to be received, and the most it holds;
@@ -185,6 +186,9 @@ pub struct KernelSocket {
     /// Send-only sockets whose transmit stamps are read here, with this
     /// socket's own error queue (a plane's lane).
     stamps_of: Vec<Arc<socket2::Socket>>,
+    /// ICMP errors arrive on the error queue (a datagram ICMP socket's),
+    /// not as datagrams: what waits there is pending too.
+    errors_queued: bool,
 }
 
 impl KernelSocket {
@@ -195,10 +199,12 @@ impl KernelSocket {
         } else {
             Interest::READABLE | Interest::WRITABLE
         };
+        let datagram = socket.r#type().is_ok_and(|t| t == socket2::Type::DGRAM);
         Ok(KernelSocket {
             fd: sys::register(socket, interest)?,
             error_queue,
             stamps_of: Vec::new(),
+            errors_queued: error_queue && datagram,
         })
     }
 
@@ -251,8 +257,10 @@ impl Transport for KernelSocket {
     }
 
     fn has_pending(&self) -> bool {
+        let fd = self.fd.as_raw_fd();
         // An error reading the queue size is not "empty": assume pending.
-        sys::pending_bytes(self.fd.as_raw_fd()).is_none_or(|n| n > 0)
+        sys::pending_bytes(fd).is_none_or(|n| n > 0)
+            || (self.errors_queued && sys::error_pending(fd))
     }
 
     fn backlog(&self) -> Option<(usize, usize)> {
@@ -527,6 +535,33 @@ mod tests {
             ttl: Some(64),
             drops: None,
         }
+    }
+
+    /// On a datagram socket an ICMP error waits on the error queue, where
+    /// the datagram count does not see it: it is pending all the same,
+    /// until read. (UDP on loopback: a closed port answers Port
+    /// Unreachable.)
+    #[tokio::test]
+    async fn an_icmp_error_on_a_datagram_error_queue_is_pending_until_read() {
+        use socket2::{Domain, Protocol, Socket, Type};
+        let closed = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let to = closed.local_addr().unwrap();
+        drop(closed);
+        let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP)).unwrap();
+        s.set_nonblocking(true).unwrap();
+        s.bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into())
+            .unwrap();
+        sys::enable_error_queue(&s, crate::icmp::types::Family::V4).unwrap();
+        let wire = KernelSocket::new(s, true).unwrap();
+        assert!(!wire.has_pending());
+        wire.socket().send_to(b"x", &to.into()).unwrap();
+        // Loopback delivers the error within the send.
+        assert_eq!(sys::pending_bytes(wire.socket().as_raw_fd()), Some(0));
+        assert!(wire.has_pending(), "the Port Unreachable waits");
+        let mut batch = Batch::new(4, 256);
+        wire.try_recv_batch(&mut batch).unwrap();
+        assert_eq!(batch.len(), 1);
+        assert!(!wire.has_pending(), "read");
     }
 
     #[tokio::test]

@@ -210,6 +210,20 @@ pub fn pending_bytes(fd: RawFd) -> Option<usize> {
     (rc == 0).then(|| usize::try_from(n).unwrap_or(0))
 }
 
+/// Whether `fd` has a message on its error queue (or a pending error):
+/// `poll` says `POLLERR` whatever events were asked. An error of `poll`
+/// itself counts as yes.
+pub fn error_pending(fd: RawFd) -> bool {
+    let mut p = libc::pollfd {
+        fd,
+        events: 0,
+        revents: 0,
+    };
+    // SAFETY: one pollfd, a live local, for a call that does not block.
+    let rc = unsafe { libc::poll(&raw mut p, 1, 0) };
+    rc < 0 || (rc > 0 && p.revents & libc::POLLERR != 0)
+}
+
 /// How full `fd`'s receive buffer is: bytes queued (datagrams and the
 /// error queue together) and the buffer's size (`SO_MEMINFO`); `None`
 /// when the kernel would not say.
