@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use super::progress::Event;
 
-/// Largest single event, bytes (as [`event_size`] counts them).
+/// Largest single event, bytes (as `event_size` counts them).
 pub const MAX_EVENT_BYTES: usize = 64 << 10;
 
 /// The output budget of one run, shared by its store and the runtime.

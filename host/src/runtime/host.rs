@@ -264,7 +264,7 @@ impl sockets::HostIcmpSocket for ProbeCtx {
     }
 
     /// Not reached at run time: the linker serves `send-many` through
-    /// [`super::send_many`], which lifts the list one request at a time.
+    /// `runtime::send_many`, which lifts the list one request at a time.
     /// Same checks, for a list already lifted.
     async fn send_many(
         &mut self,

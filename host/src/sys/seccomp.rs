@@ -58,8 +58,8 @@ fn other(e: impl std::fmt::Display) -> io::Error {
     io::Error::other(format!("installing the seccomp filter: {e}"))
 }
 
-/// Refuses [`DENIED`] in every thread of the process, for good. Needs
-/// `no_new_privs` (set when privileges are dropped).
+/// Refuses the calls of `DENIED` in every thread of the process, for
+/// good. Needs `no_new_privs` (set when privileges are dropped).
 pub fn deny_escapes() -> io::Result<()> {
     let arch = TargetArch::try_from(std::env::consts::ARCH).map_err(other)?;
     let rules = DENIED
