@@ -40,30 +40,6 @@ const ROOM_CHECK_EVERY: u64 = 16;
 /// requests sent one by one.
 const BURST_BYTES: usize = 1 << 20;
 
-/// A part of a burst offered to the lane ([`VirtualSocket::send_burst`]).
-struct Flying<'r> {
-    requests: &'r [EchoRequest],
-    /// Each request's wire key and send stamp, or why it was not sent.
-    prepared: Vec<Result<(WireKey, Arc<SendStamp>), Error>>,
-    /// The packets of those prepared; `None` when there are none.
-    offer: Option<lane::Offer>,
-}
-
-/// How many of `requests` make the next part of a burst: at most
-/// [`BURST_BYTES`] of payload, and at least one request (should a payload
-/// ever outgrow the limit).
-fn part_len(requests: &[EchoRequest]) -> usize {
-    let mut bytes = 0;
-    requests
-        .iter()
-        .take_while(|r| {
-            bytes += r.payload.as_ref().map_or(r.payload_size as usize, Vec::len);
-            bytes <= BURST_BYTES
-        })
-        .count()
-        .max(1)
-}
-
 /// How long a send waits, at most, for the reader to make room.
 const ROOM_WAIT_LIMIT: Duration = Duration::from_millis(100);
 
@@ -214,8 +190,7 @@ impl VirtualSocket {
     /// in order; on a raw plane with a lane, from two threads at once (each
     /// request once, in about the order given), in parts of at most
     /// 1 MiB of payload with a look at the receiving socket's room
-    /// before each. The lane sends a part alone while the caller prepares
-    /// the next, so wire keys are reserved up to two parts ahead: a part
+    /// before each. Their wire keys are reserved a part at a time, so a part
     /// may find the tenant's in-flight quota used up where requests sent
     /// one by one would have found earlier ones answered. `stop` is asked
     /// every few sends; once it says so, nothing more is sent, and what was
@@ -226,67 +201,63 @@ impl VirtualSocket {
         stop: &mut (dyn FnMut() -> bool + Send),
     ) -> Vec<Option<Result<u64, Error>>> {
         let mut results = Vec::with_capacity(requests.len());
-        let plane = self.lane_plane().cloned();
-        // The part offered to the lane while the next one is prepared.
-        let mut flying: Option<Flying<'_>> = None;
         let mut rest = requests;
         while !rest.is_empty() {
-            let (now, later) = rest.split_at(part_len(rest));
-            if (!results.is_empty() || flying.is_some()) && stop() {
+            let mut bytes = 0;
+            // (`max(1)`: a part is never empty, should a payload ever
+            // outgrow the limit.)
+            let part = rest
+                .iter()
+                .take_while(|r| {
+                    bytes += r.payload.as_ref().map_or(r.payload_size as usize, Vec::len);
+                    bytes <= BURST_BYTES
+                })
+                .count()
+                .max(1);
+            let (now, later) = rest.split_at(part);
+            if !results.is_empty() && stop() {
+                results.extend(now.iter().chain(later).map(|_| None));
                 break;
             }
-            let Some(plane) = &plane else {
-                for r in now {
-                    results.push(Some(self.send(r).await));
-                }
-                rest = later;
-                continue;
-            };
-            self.make_room().await;
-            let mut prepared = Vec::with_capacity(now.len());
-            let mut outgoing = Vec::with_capacity(now.len());
-            for r in now {
-                prepared.push(self.prepare(r).map(|(key, out)| {
-                    let sent = Arc::clone(&out.sent);
-                    outgoing.push(out);
-                    (key, sent)
-                }));
-            }
-            if let Some(part) = flying.take() {
-                self.land(plane, part, stop, &mut results).await;
-            }
-            let lane = plane.lane.as_ref().expect("a lane plane has a lane");
-            flying = Some(Flying {
-                requests: now,
-                prepared,
-                offer: (!outgoing.is_empty()).then(|| lane.offer(outgoing, self.queue.account())),
-            });
+            self.send_part(now, stop, &mut results).await;
             rest = later;
         }
-        if let (Some(plane), Some(part)) = (&plane, flying) {
-            self.land(plane, part, stop, &mut results).await;
-        }
-        results.resize_with(requests.len(), || None);
         results
     }
 
-    /// Sends the rest of an offered part alongside the lane, and turns what
-    /// was sent into results, in order.
-    async fn land(
+    /// One part of [`VirtualSocket::send_burst`].
+    async fn send_part(
         &mut self,
-        plane: &Arc<Plane>,
-        part: Flying<'_>,
+        requests: &[EchoRequest],
         stop: &mut (dyn FnMut() -> bool + Send),
         results: &mut Vec<Option<Result<u64, Error>>>,
     ) {
-        let lane = plane.lane.as_ref().expect("a lane plane has a lane");
-        let sent = match part.offer {
-            Some(offer) => offer.join(lane, &plane.receiver, stop).await,
-            None => Vec::new(),
+        let Some(plane) = self.lane_plane().cloned() else {
+            for r in requests {
+                results.push(Some(self.send(r).await));
+            }
+            return;
         };
-        // `join` gave the requests back in order: pair them up again.
+        self.make_room().await;
+        let mut prepared = Vec::with_capacity(requests.len());
+        let mut outgoing = Vec::with_capacity(requests.len());
+        for r in requests {
+            prepared.push(self.prepare(r).map(|(key, out)| {
+                let sent = Arc::clone(&out.sent);
+                outgoing.push(out);
+                (key, sent)
+            }));
+        }
+        let lane = plane.lane.as_ref().expect("a lane plane has a lane");
+        let account = self.queue.account().clone();
+        let sent = if outgoing.is_empty() {
+            Vec::new()
+        } else {
+            lane.send(&plane.receiver, outgoing, &account, stop).await
+        };
+        // `send` gave the requests back in order: pair them up again.
         let mut sent = sent.into_iter();
-        for (request, key) in part.requests.iter().zip(part.prepared) {
+        for (request, key) in requests.iter().zip(prepared) {
             let result = match key {
                 Err(e) => Some(Err(e)),
                 Ok((key, stamp)) => match sent.next().expect("one result per request sent") {
