@@ -36,7 +36,7 @@ from .utils import (
     PID, is_hostname, is_ipv4_address, is_ipv6_address, resolve, unique_identifier,
 )
 
-__version__ = "0.2.1"
+__version__ = "0.2.2"
 
 
 def limits():

@@ -219,3 +219,28 @@ fn a_large_multiping_report_arrives_whole_in_input_order() {
     assert_eq!(addresses, targets);
     assert!(hosts.iter().all(|h| h["is_alive"] == true));
 }
+
+/// A sweep whose report outgrows the run's output limit as it is handed
+/// on: the run fails naming the limit, and a neighbour's pings stay exact.
+#[test]
+fn a_multiping_report_past_the_output_limit_fails_the_run_alone() {
+    use super::hostile_batch::{NEIGHBOUR_COUNT, batch, neighbour};
+    use serde_json::json;
+    if !require_root("a_multiping_report_past_the_output_limit_fails_the_run_alone") {
+        return;
+    }
+    let mut args: Vec<String> = (0..8192)
+        .map(|i| format!("127.1.{}.{}", i >> 8, i & 0xff))
+        .collect();
+    args.extend(["-c", "1", "-r", "0"].map(String::from));
+    let sweep = json!({
+        "name": "sweep",
+        "plugin": "multiping",
+        "args": args,
+        "policy": {"allow": ["127.0.0.0/8"]},
+        "limits": {"output_mib": 1},
+    });
+    let b = batch(&[sweep, neighbour(NEIGHBOUR_COUNT)], None, &[]);
+    b.assert_stopped("sweep", &["exceeds the output limit of 1 MiB"])
+        .assert_neighbour_exact(NEIGHBOUR_COUNT);
+}

@@ -54,11 +54,13 @@ impl Probe for Multiping {
             return Ok(Output::Text(format!("{HELP}{}", PacketArgs::ALL.help())));
         };
         let (targets, options) = (&request.targets, &request.options);
-        // Hosts are written as they finish, in input order, and not kept;
-        // the list goes to the host a part at a time.
-        let mut list = (!request.stream).then(|| {
-            OrderedList::with_capacity(list_size(targets, options.count).min(2 * REPORT_PART))
-        });
+        // Hosts are written as they finish, in input order, and not kept.
+        let mut results = match request.stream {
+            true => Results::Lines,
+            false => Results::List(OrderedList::with_capacity(
+                list_size(targets, options.count).min(2 * REPORT_PART),
+            )),
+        };
         let mut alive = 0;
         // fping's summary lines, unless nobody would see them (`-q`).
         let summaries = icmp_host_sdk::watched();
@@ -67,25 +69,41 @@ impl Probe for Multiping {
                 icmp_host_sdk::note(summary_line(&host));
             }
             alive += usize::from(host.is_alive());
-            match &mut list {
-                Some(list) => {
+            match &mut results {
+                Results::List(list) => {
                     list.push(i, &host);
+                    let mut taken = true;
                     list.hand_on(REPORT_PART, |part| {
-                        icmp_host_sdk::write_report(part);
+                        taken = icmp_host_sdk::write_report(part);
                     });
+                    if !taken {
+                        results = Results::Refused;
+                    }
                 }
-                None => icmp_host_sdk::result_line(&host.to_json()),
+                Results::Lines => icmp_host_sdk::result_line(&host.to_json()),
+                Results::Refused => {}
             }
         })?;
         let outcome = Outcome::of(alive, targets.len());
-        Ok(match list {
-            Some(list) => Output::Report {
+        Ok(match results {
+            Results::List(list) => Output::Report {
                 json: Some(list.finish()),
                 outcome,
             },
-            None => Output::streamed(outcome),
+            Results::Lines | Results::Refused => Output::streamed(outcome),
         })
     }
+}
+
+/// Where finished hosts go.
+enum Results {
+    /// A JSON list in input order, handed to the host a part at a time.
+    List(OrderedList),
+    /// A result line each (`--stream`).
+    Lines,
+    /// Nowhere: the host took no more of the report (over the run's output
+    /// limit, so the run fails).
+    Refused,
 }
 
 /// Room for the JSON list, generously (room never written costs nothing,
