@@ -267,6 +267,13 @@ pub struct Flight<'n, N: Network> {
     max_batch: usize,
     max_batch_bytes: usize,
     events: VecDeque<FlightEvent>,
+    /// Batches the host is sending ([`Socket::start_sending`]), earliest
+    /// first: their requests, in flight already (their send times
+    /// unknown), and their indexes; results to come.
+    sending: VecDeque<(Vec<usize>, Vec<EchoRequest>)>,
+    /// Messages for requests of those batches, taken in once they are
+    /// settled (their events carry the real send time).
+    held: Vec<Reply>,
     sent: u64,
     interrupted: bool,
     done: bool,
@@ -312,6 +319,8 @@ impl<'n, N: Network> Flight<'n, N> {
             max_batch: limits.max_batch.clamp(1, 1024) as usize,
             max_batch_bytes: limits.max_batch_bytes.max(1) as usize,
             events: VecDeque::new(),
+            sending: VecDeque::new(),
+            held: Vec::new(),
             sent: 0,
             interrupted: false,
             done: false,
@@ -381,6 +390,8 @@ impl<'n, N: Network> Flight<'n, N> {
             }
             self.refill();
             if self.queue.is_empty() && self.in_flight.is_empty() {
+                // (A batch still being sent may fail yet.)
+                self.settle_sending()?;
                 // Duplicates already queued still count, as in ping.
                 self.receive(Duration::ZERO)?;
                 self.done = true;
@@ -398,6 +409,9 @@ impl<'n, N: Network> Flight<'n, N> {
                 self.next_deadline();
                 continue;
             }
+            // Nothing to send now: before any wait or expiry, the batch the
+            // host is sending gets its real send times (and failures).
+            self.settle_sending()?;
             let expiry = self.next_deadline();
             if expiry.is_some_and(|t| t <= now) {
                 // Whatever arrived in time is taken before anything expires.
@@ -483,22 +497,106 @@ impl<'n, N: Network> Flight<'n, N> {
         (count, (count == 0 && at > now).then_some(at))
     }
 
-    /// Sends the first `count` queued requests.
+    /// Sends the first `count` queued requests: begins sending them and
+    /// returns, when the host can send them while the flight goes on. The
+    /// batch before is settled then, so that the host always has the next
+    /// one in hand.
     fn send(&mut self, count: usize) -> Result<(), Error> {
         let (indexes, requests): (Vec<usize>, Vec<EchoRequest>) =
             (0..count).filter_map(|_| self.queue.pop_front()).unzip();
         let family = requests[0].destination.family();
+        // Overlapped only when no pacing needs the sends counted at once.
+        let overlap = self.spacing.is_zero() && self.options.per_destination.is_zero();
         let socket = self.socket(family)?;
-        let results = match socket.send_many(&requests) {
+        let started = match overlap {
+            true => socket.start_sending(&requests),
+            false => socket.send_many(&requests).map(Some),
+        };
+        let results = match started {
+            Ok(Some(results)) => results,
+            Ok(None) => {
+                // In flight from now: replies may come before the results
+                // (they wait in `held`), and the deadline is no earlier.
+                let now = self.net.now();
+                for (&index, request) in indexes.iter().zip(&requests) {
+                    let key = Key::of(request);
+                    self.order.push_back((key, index));
+                    let slot = Slot {
+                        sent_at: None,
+                        ..self.slot(index, request, now)
+                    };
+                    self.in_flight.insert(key, slot);
+                }
+                self.sending.push_back((indexes, requests));
+                if self.sending.len() > 1 {
+                    self.settle_one()?;
+                }
+                return Ok(());
+            }
+            Err(e) => requests.iter().map(|_| Err(e.clone())).collect(),
+        };
+        self.settle(indexes, &requests, results, false);
+        Ok(())
+    }
+
+    /// Takes in the results of every batch the host is sending.
+    fn settle_sending(&mut self) -> Result<(), Error> {
+        while !self.sending.is_empty() {
+            self.settle_one()?;
+        }
+        Ok(())
+    }
+
+    /// Takes in the results of the earliest batch the host is sending.
+    fn settle_one(&mut self) -> Result<(), Error> {
+        let Some((indexes, requests)) = self.sending.pop_front() else {
+            return Ok(());
+        };
+        let socket = self.socket(requests[0].destination.family())?;
+        let mut results = match socket.finish_sending() {
             Ok(results) => results,
             Err(e) => requests.iter().map(|_| Err(e.clone())).collect(),
         };
+        // One per request, whatever the host says.
+        results.resize_with(requests.len(), || Err(Error::Interrupted));
+        self.settle(indexes, &requests, results, true);
+        for reply in std::mem::take(&mut self.held) {
+            self.take(reply);
+        }
+        Ok(())
+    }
+
+    /// A request in flight since `sent_at`.
+    fn slot(&self, index: usize, request: &EchoRequest, sent_at: Duration) -> Slot {
+        Slot {
+            index,
+            destination: request.destination,
+            sent_at: Some(sent_at),
+            deadline: sent_at + self.options.timeout,
+            answered: false,
+        }
+    }
+
+    /// Books the send results of `requests`; `tracked` when they have been
+    /// in flight since their batch was begun (their slots, unless answered
+    /// already, get the real send time, or go when the send failed).
+    fn settle(
+        &mut self,
+        indexes: Vec<usize>,
+        requests: &[EchoRequest],
+        results: Vec<Result<u64, Error>>,
+        tracked: bool,
+    ) {
         let sent_before = self.sent;
         // Both clocks read once for the batch: send times are on the host's
         // realtime clock, deadlines on the monotonic one.
         let (now, wall) = (self.net.now(), self.net.wall_clock());
-        for ((index, request), result) in indexes.into_iter().zip(&requests).zip(results) {
+        for ((index, request), result) in indexes.into_iter().zip(requests).zip(results) {
             let key = Key::of(request);
+            let slot = match tracked {
+                true => self.in_flight.get_mut(&key).filter(|s| s.index == index),
+                false => None,
+            };
             match result {
                 Ok(timestamp) => {
                     // The host's own send time: a send may have waited
@@ -509,22 +607,26 @@ impl<'n, N: Network> Flight<'n, N> {
                     if !self.options.per_destination.is_zero() {
                         self.last_to.insert(request.destination.ip, sent_at);
                     }
-                    self.order.push_back((key, index));
-                    self.in_flight.insert(
-                        key,
-                        Slot {
-                            index,
-                            destination: request.destination,
-                            sent_at: Some(sent_at),
-                            deadline: sent_at + self.options.timeout,
-                            answered: false,
-                        },
-                    );
+                    if let Some(slot) = slot {
+                        slot.sent_at = Some(sent_at);
+                        slot.deadline = sent_at + self.options.timeout;
+                    } else if !tracked {
+                        self.order.push_back((key, index));
+                        let slot = self.slot(index, request, sent_at);
+                        self.in_flight.insert(key, slot);
+                    }
                 }
-                Err(Error::Interrupted) => self.interrupted = true,
                 Err(error) => {
-                    let failed = Slot::unsent(index, request.destination);
-                    self.report(key, &failed, Fate::Failed(error));
+                    if slot.is_some() {
+                        self.in_flight.remove(&key);
+                    }
+                    match error {
+                        Error::Interrupted => self.interrupted = true,
+                        error => {
+                            let failed = Slot::unsent(index, request.destination);
+                            self.report(key, &failed, Fate::Failed(error));
+                        }
+                    }
                 }
             }
         }
@@ -534,7 +636,6 @@ impl<'n, N: Network> Flight<'n, N> {
         if self.interrupted {
             self.interrupt();
         }
-        Ok(())
     }
 
     /// The open socket of `family`, opening it on first use.
@@ -596,6 +697,15 @@ impl<'n, N: Network> Flight<'n, N> {
         if reply.kind().is_note() {
             // The host renders it as iputils does ("From … Redirect Host").
             self.net.emit(Event::Reply(reply));
+            return;
+        }
+        if self
+            .in_flight
+            .get(&key)
+            .is_some_and(|slot| slot.sent_at.is_none())
+        {
+            // Its batch is still being sent: taken in once it is settled.
+            self.held.push(reply);
             return;
         }
         let Some(slot) = self.in_flight.get_mut(&key) else {
@@ -678,6 +788,8 @@ impl<'n, N: Network> Flight<'n, N> {
 
     /// The run is ending: what is out is unanswered, what is queued stays unsent.
     fn interrupt(&mut self) {
+        // What of the batch being sent was not sent is not out.
+        let _ = self.settle_sending();
         self.interrupted = true;
         self.queue.clear();
         self.feed = None;

@@ -117,6 +117,20 @@ impl Socket for IcmpSocket {
         Ok(results.into_iter().map(|r| r.map_err(Into::into)).collect())
     }
 
+    fn start_sending(
+        &mut self,
+        requests: &[EchoRequest],
+    ) -> Result<Option<Vec<Result<u64, Error>>>, Error> {
+        let requests: Vec<wit::EchoRequest> = requests.iter().map(Into::into).collect();
+        self.inner.start_sending(&requests)?;
+        Ok(None)
+    }
+
+    fn finish_sending(&mut self) -> Result<Vec<Result<u64, Error>>, Error> {
+        let results = self.inner.finish_sending()?;
+        Ok(results.into_iter().map(|r| r.map_err(Into::into)).collect())
+    }
+
     fn receive(&mut self, matching: Option<Match>, timeout: Duration) -> Result<Reply, Error> {
         let matching = matching.map(|m| sockets::ReplyMatch {
             id: m.id,

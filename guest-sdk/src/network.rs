@@ -41,6 +41,25 @@ pub trait Socket {
         Ok(requests.iter().map(|r| self.send(r)).collect())
     }
 
+    /// Begins sending `requests` as [`Socket::send_many`] would, and
+    /// returns once the host has taken them: it sends them while the probe
+    /// gets on with the next batch, and [`Socket::finish_sending`] gives the
+    /// results (replies may come before). `Some(results)` when they were
+    /// sent at once (the default, for a network that cannot overlap). At
+    /// most two batches begun and not finished.
+    fn start_sending(
+        &mut self,
+        requests: &[EchoRequest],
+    ) -> Result<Option<Vec<Result<u64, Error>>>, Error> {
+        self.send_many(requests).map(Some)
+    }
+
+    /// The results of the earliest batch [`Socket::start_sending`] began
+    /// and not finished, one per request, in order; empty when none is.
+    fn finish_sending(&mut self) -> Result<Vec<Result<u64, Error>>, Error> {
+        Ok(Vec::new())
+    }
+
     /// Waits up to `timeout` for the reply to `matching`, or for any message
     /// for this socket when `None`.
     fn receive(&mut self, matching: Option<Match>, timeout: Duration) -> Result<Reply, Error>;

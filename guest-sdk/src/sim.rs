@@ -245,6 +245,10 @@ pub struct SimSocket {
     id: usize,
     family: Family,
     state: Rc<RefCell<State>>,
+    /// Results of the batches begun with `start_sending`, earliest first
+    /// (sent at once, as the host's lane would have by the time they are
+    /// asked for).
+    started: std::collections::VecDeque<Vec<Result<u64, Error>>>,
 }
 
 impl Network for SimNetwork {
@@ -257,6 +261,7 @@ impl Network for SimNetwork {
             id: st.next_socket,
             family: options.family,
             state: Rc::clone(&self.state),
+            started: Default::default(),
         })
     }
 
@@ -305,6 +310,24 @@ impl Network for SimNetwork {
 }
 
 impl Socket for SimSocket {
+    fn start_sending(
+        &mut self,
+        requests: &[EchoRequest],
+    ) -> Result<Option<Vec<Result<u64, Error>>>, Error> {
+        if self.started.len() >= 2 {
+            return Err(Error::InvalidArgument(
+                "2 batches begun by start-sending are not finished".into(),
+            ));
+        }
+        let results = self.send_many(requests)?;
+        self.started.push_back(results);
+        Ok(None)
+    }
+
+    fn finish_sending(&mut self) -> Result<Vec<Result<u64, Error>>, Error> {
+        Ok(self.started.pop_front().unwrap_or_default())
+    }
+
     fn send(&mut self, request: &EchoRequest) -> Result<u64, Error> {
         let mut guard = self.state.borrow_mut();
         let st = &mut *guard;

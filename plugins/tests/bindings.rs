@@ -2127,6 +2127,726 @@ pub mod icmp_host {
             }
             impl IcmpSocket {
                 #[allow(unused_unsafe, clippy::all)]
+                /// Begins a `send-many` of `requests` and returns once the host has
+                /// checked them and taken their keys: the host goes on sending them
+                /// while the plugin prepares its next batch, and `finish-sending`
+                /// gives their results. Replies to them may arrive before that.
+                /// At most two batches begun and not finished: past that, this
+                /// fails with `invalid-argument` and sends nothing. Same limits as
+                /// `send-many`; a socket closed meanwhile sends no more of them.
+                /// Since 0.2.2.
+                #[allow(async_fn_in_trait)]
+                pub fn start_sending(
+                    &self,
+                    requests: &[EchoRequest],
+                ) -> ::core::result::Result<(), Error> {
+                    unsafe {
+                        #[repr(align(8))]
+                        struct RetArea(
+                            [::core::mem::MaybeUninit<
+                                u8,
+                            >; 24 + 2 * ::core::mem::size_of::<*const u8>()],
+                        );
+                        let mut ret_area = RetArea(
+                            [::core::mem::MaybeUninit::uninit(); 24
+                                + 2 * ::core::mem::size_of::<*const u8>()],
+                        );
+                        let vec6 = requests;
+                        let len6 = vec6.len();
+                        let layout6 = _rt::alloc::Layout::from_size_align(
+                                vec6.len() * (32 + 4 * ::core::mem::size_of::<*const u8>()),
+                                ::core::mem::size_of::<*const u8>(),
+                            )
+                            .unwrap();
+                        let (result6, _cleanup6) = wit_bindgen::rt::Cleanup::new(
+                            layout6,
+                        );
+                        for (i, e) in vec6.into_iter().enumerate() {
+                            let base = result6
+                                .add(i * (32 + 4 * ::core::mem::size_of::<*const u8>()));
+                            {
+                                let super::super::super::icmp_host::probe::types::EchoRequest {
+                                    destination: destination0,
+                                    id: id0,
+                                    sequence: sequence0,
+                                    payload: payload0,
+                                    payload_size: payload_size0,
+                                    ttl: ttl0,
+                                    traffic_class: traffic_class0,
+                                    dont_fragment: dont_fragment0,
+                                } = e;
+                                use super::super::super::icmp_host::probe::types::IpAddress as V4;
+                                match destination0 {
+                                    V4::Ipv4(e) => {
+                                        *base.add(0).cast::<u8>() = (0i32) as u8;
+                                        let (t1_0, t1_1, t1_2, t1_3) = e;
+                                        *base.add(4).cast::<u8>() = (_rt::as_i32(t1_0)) as u8;
+                                        *base.add(5).cast::<u8>() = (_rt::as_i32(t1_1)) as u8;
+                                        *base.add(6).cast::<u8>() = (_rt::as_i32(t1_2)) as u8;
+                                        *base.add(7).cast::<u8>() = (_rt::as_i32(t1_3)) as u8;
+                                    }
+                                    V4::Ipv6(e) => {
+                                        *base.add(0).cast::<u8>() = (1i32) as u8;
+                                        let super::super::super::icmp_host::probe::types::Ipv6Address {
+                                            segments: segments2,
+                                            scope_id: scope_id2,
+                                        } = e;
+                                        let (t3_0, t3_1, t3_2, t3_3, t3_4, t3_5, t3_6, t3_7) = segments2;
+                                        *base.add(4).cast::<u16>() = (_rt::as_i32(t3_0)) as u16;
+                                        *base.add(6).cast::<u16>() = (_rt::as_i32(t3_1)) as u16;
+                                        *base.add(8).cast::<u16>() = (_rt::as_i32(t3_2)) as u16;
+                                        *base.add(10).cast::<u16>() = (_rt::as_i32(t3_3)) as u16;
+                                        *base.add(12).cast::<u16>() = (_rt::as_i32(t3_4)) as u16;
+                                        *base.add(14).cast::<u16>() = (_rt::as_i32(t3_5)) as u16;
+                                        *base.add(16).cast::<u16>() = (_rt::as_i32(t3_6)) as u16;
+                                        *base.add(18).cast::<u16>() = (_rt::as_i32(t3_7)) as u16;
+                                        *base.add(20).cast::<i32>() = _rt::as_i32(scope_id2);
+                                    }
+                                }
+                                *base.add(24).cast::<u16>() = (_rt::as_i32(id0)) as u16;
+                                *base.add(26).cast::<u16>() = (_rt::as_i32(sequence0))
+                                    as u16;
+                                match payload0 {
+                                    Some(e) => {
+                                        *base
+                                            .add(24 + 1 * ::core::mem::size_of::<*const u8>())
+                                            .cast::<u8>() = (1i32) as u8;
+                                        let vec5 = e;
+                                        let ptr5 = vec5.as_ptr().cast::<u8>();
+                                        let len5 = vec5.len();
+                                        *base
+                                            .add(24 + 3 * ::core::mem::size_of::<*const u8>())
+                                            .cast::<usize>() = len5;
+                                        *base
+                                            .add(24 + 2 * ::core::mem::size_of::<*const u8>())
+                                            .cast::<*mut u8>() = ptr5.cast_mut();
+                                    }
+                                    None => {
+                                        *base
+                                            .add(24 + 1 * ::core::mem::size_of::<*const u8>())
+                                            .cast::<u8>() = (0i32) as u8;
+                                    }
+                                };
+                                *base
+                                    .add(24 + 4 * ::core::mem::size_of::<*const u8>())
+                                    .cast::<i32>() = _rt::as_i32(payload_size0);
+                                *base
+                                    .add(28 + 4 * ::core::mem::size_of::<*const u8>())
+                                    .cast::<u8>() = (_rt::as_i32(ttl0)) as u8;
+                                *base
+                                    .add(29 + 4 * ::core::mem::size_of::<*const u8>())
+                                    .cast::<u8>() = (_rt::as_i32(traffic_class0)) as u8;
+                                *base
+                                    .add(30 + 4 * ::core::mem::size_of::<*const u8>())
+                                    .cast::<u8>() = (match dont_fragment0 {
+                                    true => 1,
+                                    false => 0,
+                                }) as u8;
+                            }
+                        }
+                        let ptr7 = ret_area.0.as_mut_ptr().cast::<u8>();
+                        #[cfg(target_arch = "wasm32")]
+                        #[link(wasm_import_module = "icmp-host:probe/sockets@0.2.2")]
+                        unsafe extern "C" {
+                            #[link_name = "[method]icmp-socket.start-sending"]
+                            fn wit_import8(_: i32, _: *mut u8, _: usize, _: *mut u8);
+                        }
+                        #[cfg(not(target_arch = "wasm32"))]
+                        unsafe extern "C" fn wit_import8(
+                            _: i32,
+                            _: *mut u8,
+                            _: usize,
+                            _: *mut u8,
+                        ) {
+                            unreachable!()
+                        }
+                        wit_import8((self).handle() as i32, result6, len6, ptr7);
+                        let l9 = i32::from(*ptr7.add(0).cast::<u8>());
+                        let result39 = match l9 {
+                            0 => {
+                                let e = ();
+                                Ok(e)
+                            }
+                            1 => {
+                                let e = {
+                                    let l10 = i32::from(*ptr7.add(8).cast::<u8>());
+                                    use super::super::super::icmp_host::probe::types::Error as V38;
+                                    let v38 = match l10 {
+                                        0 => {
+                                            let e38 = {
+                                                let l11 = *ptr7.add(16).cast::<*mut u8>();
+                                                let l12 = *ptr7
+                                                    .add(16 + 1 * ::core::mem::size_of::<*const u8>())
+                                                    .cast::<usize>();
+                                                let len13 = l12;
+                                                let bytes13 = _rt::Vec::from_raw_parts(
+                                                    l11.cast(),
+                                                    len13,
+                                                    len13,
+                                                );
+                                                _rt::string_lift(bytes13)
+                                            };
+                                            V38::NameLookup(e38)
+                                        }
+                                        1 => {
+                                            let e38 = {
+                                                let l14 = *ptr7.add(16).cast::<*mut u8>();
+                                                let l15 = *ptr7
+                                                    .add(16 + 1 * ::core::mem::size_of::<*const u8>())
+                                                    .cast::<usize>();
+                                                let len16 = l15;
+                                                let bytes16 = _rt::Vec::from_raw_parts(
+                                                    l14.cast(),
+                                                    len16,
+                                                    len16,
+                                                );
+                                                _rt::string_lift(bytes16)
+                                            };
+                                            V38::SocketAddress(e38)
+                                        }
+                                        2 => {
+                                            let e38 = {
+                                                let l17 = *ptr7.add(16).cast::<*mut u8>();
+                                                let l18 = *ptr7
+                                                    .add(16 + 1 * ::core::mem::size_of::<*const u8>())
+                                                    .cast::<usize>();
+                                                let len19 = l18;
+                                                let bytes19 = _rt::Vec::from_raw_parts(
+                                                    l17.cast(),
+                                                    len19,
+                                                    len19,
+                                                );
+                                                _rt::string_lift(bytes19)
+                                            };
+                                            V38::SocketPermission(e38)
+                                        }
+                                        3 => V38::SocketUnavailable,
+                                        4 => V38::SocketBroadcast,
+                                        5 => {
+                                            let e38 = {
+                                                let l20 = *ptr7.add(16).cast::<i64>();
+                                                l20 as u64
+                                            };
+                                            V38::TimeoutExceeded(e38)
+                                        }
+                                        6 => {
+                                            let e38 = {
+                                                let l21 = *ptr7.add(16).cast::<*mut u8>();
+                                                let l22 = *ptr7
+                                                    .add(16 + 1 * ::core::mem::size_of::<*const u8>())
+                                                    .cast::<usize>();
+                                                let len23 = l22;
+                                                let bytes23 = _rt::Vec::from_raw_parts(
+                                                    l21.cast(),
+                                                    len23,
+                                                    len23,
+                                                );
+                                                _rt::string_lift(bytes23)
+                                            };
+                                            V38::IcmpSocket(e38)
+                                        }
+                                        7 => {
+                                            let e38 = {
+                                                let l24 = i32::from(*ptr7.add(16).cast::<u8>());
+                                                let l25 = *ptr7
+                                                    .add(16 + 1 * ::core::mem::size_of::<*const u8>())
+                                                    .cast::<*mut u8>();
+                                                let l26 = *ptr7
+                                                    .add(16 + 2 * ::core::mem::size_of::<*const u8>())
+                                                    .cast::<usize>();
+                                                let len27 = l26;
+                                                let bytes27 = _rt::Vec::from_raw_parts(
+                                                    l25.cast(),
+                                                    len27,
+                                                    len27,
+                                                );
+                                                super::super::super::icmp_host::probe::types::Denial {
+                                                    rule: super::super::super::icmp_host::probe::types::PolicyRule::_lift(
+                                                        l24 as u8,
+                                                    ),
+                                                    message: _rt::string_lift(bytes27),
+                                                }
+                                            };
+                                            V38::PolicyDenied(e38)
+                                        }
+                                        8 => V38::Interrupted,
+                                        9 => {
+                                            let e38 = {
+                                                let l28 = *ptr7.add(16).cast::<*mut u8>();
+                                                let l29 = *ptr7
+                                                    .add(16 + 1 * ::core::mem::size_of::<*const u8>())
+                                                    .cast::<usize>();
+                                                let len30 = l29;
+                                                let bytes30 = _rt::Vec::from_raw_parts(
+                                                    l28.cast(),
+                                                    len30,
+                                                    len30,
+                                                );
+                                                _rt::string_lift(bytes30)
+                                            };
+                                            V38::ResourceExhausted(e38)
+                                        }
+                                        10 => {
+                                            let e38 = {
+                                                let l31 = *ptr7.add(16).cast::<*mut u8>();
+                                                let l32 = *ptr7
+                                                    .add(16 + 1 * ::core::mem::size_of::<*const u8>())
+                                                    .cast::<usize>();
+                                                let len33 = l32;
+                                                let bytes33 = _rt::Vec::from_raw_parts(
+                                                    l31.cast(),
+                                                    len33,
+                                                    len33,
+                                                );
+                                                _rt::string_lift(bytes33)
+                                            };
+                                            V38::InvalidArgument(e38)
+                                        }
+                                        11 => {
+                                            let e38 = {
+                                                let l34 = *ptr7.add(16).cast::<*mut u8>();
+                                                let l35 = *ptr7
+                                                    .add(16 + 1 * ::core::mem::size_of::<*const u8>())
+                                                    .cast::<usize>();
+                                                let len36 = l35;
+                                                let bytes36 = _rt::Vec::from_raw_parts(
+                                                    l34.cast(),
+                                                    len36,
+                                                    len36,
+                                                );
+                                                _rt::string_lift(bytes36)
+                                            };
+                                            V38::Unsupported(e38)
+                                        }
+                                        n => {
+                                            debug_assert_eq!(n, 12, "invalid enum discriminant");
+                                            let e38 = {
+                                                let l37 = *ptr7.add(16).cast::<i32>();
+                                                l37 as u32
+                                            };
+                                            V38::MessageTooBig(e38)
+                                        }
+                                    };
+                                    v38
+                                };
+                                Err(e)
+                            }
+                            _ => _rt::invalid_enum_discriminant(),
+                        };
+                        result39
+                    }
+                }
+            }
+            impl IcmpSocket {
+                #[allow(unused_unsafe, clippy::all)]
+                /// The results of the earliest batch `start-sending` began and not
+                /// finished, one per request, in order, as `send-many` returns
+                /// them; first sends what the host has not sent yet. An empty list
+                /// when there is none. Since 0.2.2.
+                #[allow(async_fn_in_trait)]
+                pub fn finish_sending(
+                    &self,
+                ) -> ::core::result::Result<
+                    _rt::Vec<::core::result::Result<Timestamp, Error>>,
+                    Error,
+                > {
+                    unsafe {
+                        #[repr(align(8))]
+                        struct RetArea(
+                            [::core::mem::MaybeUninit<
+                                u8,
+                            >; 24 + 2 * ::core::mem::size_of::<*const u8>()],
+                        );
+                        let mut ret_area = RetArea(
+                            [::core::mem::MaybeUninit::uninit(); 24
+                                + 2 * ::core::mem::size_of::<*const u8>()],
+                        );
+                        let ptr0 = ret_area.0.as_mut_ptr().cast::<u8>();
+                        #[cfg(target_arch = "wasm32")]
+                        #[link(wasm_import_module = "icmp-host:probe/sockets@0.2.2")]
+                        unsafe extern "C" {
+                            #[link_name = "[method]icmp-socket.finish-sending"]
+                            fn wit_import1(_: i32, _: *mut u8);
+                        }
+                        #[cfg(not(target_arch = "wasm32"))]
+                        unsafe extern "C" fn wit_import1(_: i32, _: *mut u8) {
+                            unreachable!()
+                        }
+                        wit_import1((self).handle() as i32, ptr0);
+                        let l2 = i32::from(*ptr0.add(0).cast::<u8>());
+                        let result66 = match l2 {
+                            0 => {
+                                let e = {
+                                    let l3 = *ptr0.add(8).cast::<*mut u8>();
+                                    let l4 = *ptr0
+                                        .add(8 + 1 * ::core::mem::size_of::<*const u8>())
+                                        .cast::<usize>();
+                                    let base36 = l3;
+                                    let len36 = l4;
+                                    let mut result36 = _rt::Vec::with_capacity(len36);
+                                    for i in 0..len36 {
+                                        let base = base36
+                                            .add(i * (24 + 2 * ::core::mem::size_of::<*const u8>()));
+                                        let e36 = {
+                                            let l5 = i32::from(*base.add(0).cast::<u8>());
+                                            match l5 {
+                                                0 => {
+                                                    let e = {
+                                                        let l6 = *base.add(8).cast::<i64>();
+                                                        l6 as u64
+                                                    };
+                                                    Ok(e)
+                                                }
+                                                1 => {
+                                                    let e = {
+                                                        let l7 = i32::from(*base.add(8).cast::<u8>());
+                                                        use super::super::super::icmp_host::probe::types::Error as V35;
+                                                        let v35 = match l7 {
+                                                            0 => {
+                                                                let e35 = {
+                                                                    let l8 = *base.add(16).cast::<*mut u8>();
+                                                                    let l9 = *base
+                                                                        .add(16 + 1 * ::core::mem::size_of::<*const u8>())
+                                                                        .cast::<usize>();
+                                                                    let len10 = l9;
+                                                                    let bytes10 = _rt::Vec::from_raw_parts(
+                                                                        l8.cast(),
+                                                                        len10,
+                                                                        len10,
+                                                                    );
+                                                                    _rt::string_lift(bytes10)
+                                                                };
+                                                                V35::NameLookup(e35)
+                                                            }
+                                                            1 => {
+                                                                let e35 = {
+                                                                    let l11 = *base.add(16).cast::<*mut u8>();
+                                                                    let l12 = *base
+                                                                        .add(16 + 1 * ::core::mem::size_of::<*const u8>())
+                                                                        .cast::<usize>();
+                                                                    let len13 = l12;
+                                                                    let bytes13 = _rt::Vec::from_raw_parts(
+                                                                        l11.cast(),
+                                                                        len13,
+                                                                        len13,
+                                                                    );
+                                                                    _rt::string_lift(bytes13)
+                                                                };
+                                                                V35::SocketAddress(e35)
+                                                            }
+                                                            2 => {
+                                                                let e35 = {
+                                                                    let l14 = *base.add(16).cast::<*mut u8>();
+                                                                    let l15 = *base
+                                                                        .add(16 + 1 * ::core::mem::size_of::<*const u8>())
+                                                                        .cast::<usize>();
+                                                                    let len16 = l15;
+                                                                    let bytes16 = _rt::Vec::from_raw_parts(
+                                                                        l14.cast(),
+                                                                        len16,
+                                                                        len16,
+                                                                    );
+                                                                    _rt::string_lift(bytes16)
+                                                                };
+                                                                V35::SocketPermission(e35)
+                                                            }
+                                                            3 => V35::SocketUnavailable,
+                                                            4 => V35::SocketBroadcast,
+                                                            5 => {
+                                                                let e35 = {
+                                                                    let l17 = *base.add(16).cast::<i64>();
+                                                                    l17 as u64
+                                                                };
+                                                                V35::TimeoutExceeded(e35)
+                                                            }
+                                                            6 => {
+                                                                let e35 = {
+                                                                    let l18 = *base.add(16).cast::<*mut u8>();
+                                                                    let l19 = *base
+                                                                        .add(16 + 1 * ::core::mem::size_of::<*const u8>())
+                                                                        .cast::<usize>();
+                                                                    let len20 = l19;
+                                                                    let bytes20 = _rt::Vec::from_raw_parts(
+                                                                        l18.cast(),
+                                                                        len20,
+                                                                        len20,
+                                                                    );
+                                                                    _rt::string_lift(bytes20)
+                                                                };
+                                                                V35::IcmpSocket(e35)
+                                                            }
+                                                            7 => {
+                                                                let e35 = {
+                                                                    let l21 = i32::from(*base.add(16).cast::<u8>());
+                                                                    let l22 = *base
+                                                                        .add(16 + 1 * ::core::mem::size_of::<*const u8>())
+                                                                        .cast::<*mut u8>();
+                                                                    let l23 = *base
+                                                                        .add(16 + 2 * ::core::mem::size_of::<*const u8>())
+                                                                        .cast::<usize>();
+                                                                    let len24 = l23;
+                                                                    let bytes24 = _rt::Vec::from_raw_parts(
+                                                                        l22.cast(),
+                                                                        len24,
+                                                                        len24,
+                                                                    );
+                                                                    super::super::super::icmp_host::probe::types::Denial {
+                                                                        rule: super::super::super::icmp_host::probe::types::PolicyRule::_lift(
+                                                                            l21 as u8,
+                                                                        ),
+                                                                        message: _rt::string_lift(bytes24),
+                                                                    }
+                                                                };
+                                                                V35::PolicyDenied(e35)
+                                                            }
+                                                            8 => V35::Interrupted,
+                                                            9 => {
+                                                                let e35 = {
+                                                                    let l25 = *base.add(16).cast::<*mut u8>();
+                                                                    let l26 = *base
+                                                                        .add(16 + 1 * ::core::mem::size_of::<*const u8>())
+                                                                        .cast::<usize>();
+                                                                    let len27 = l26;
+                                                                    let bytes27 = _rt::Vec::from_raw_parts(
+                                                                        l25.cast(),
+                                                                        len27,
+                                                                        len27,
+                                                                    );
+                                                                    _rt::string_lift(bytes27)
+                                                                };
+                                                                V35::ResourceExhausted(e35)
+                                                            }
+                                                            10 => {
+                                                                let e35 = {
+                                                                    let l28 = *base.add(16).cast::<*mut u8>();
+                                                                    let l29 = *base
+                                                                        .add(16 + 1 * ::core::mem::size_of::<*const u8>())
+                                                                        .cast::<usize>();
+                                                                    let len30 = l29;
+                                                                    let bytes30 = _rt::Vec::from_raw_parts(
+                                                                        l28.cast(),
+                                                                        len30,
+                                                                        len30,
+                                                                    );
+                                                                    _rt::string_lift(bytes30)
+                                                                };
+                                                                V35::InvalidArgument(e35)
+                                                            }
+                                                            11 => {
+                                                                let e35 = {
+                                                                    let l31 = *base.add(16).cast::<*mut u8>();
+                                                                    let l32 = *base
+                                                                        .add(16 + 1 * ::core::mem::size_of::<*const u8>())
+                                                                        .cast::<usize>();
+                                                                    let len33 = l32;
+                                                                    let bytes33 = _rt::Vec::from_raw_parts(
+                                                                        l31.cast(),
+                                                                        len33,
+                                                                        len33,
+                                                                    );
+                                                                    _rt::string_lift(bytes33)
+                                                                };
+                                                                V35::Unsupported(e35)
+                                                            }
+                                                            n => {
+                                                                debug_assert_eq!(n, 12, "invalid enum discriminant");
+                                                                let e35 = {
+                                                                    let l34 = *base.add(16).cast::<i32>();
+                                                                    l34 as u32
+                                                                };
+                                                                V35::MessageTooBig(e35)
+                                                            }
+                                                        };
+                                                        v35
+                                                    };
+                                                    Err(e)
+                                                }
+                                                _ => _rt::invalid_enum_discriminant(),
+                                            }
+                                        };
+                                        result36.push(e36);
+                                    }
+                                    _rt::cabi_dealloc(
+                                        base36,
+                                        len36 * (24 + 2 * ::core::mem::size_of::<*const u8>()),
+                                        8,
+                                    );
+                                    result36
+                                };
+                                Ok(e)
+                            }
+                            1 => {
+                                let e = {
+                                    let l37 = i32::from(*ptr0.add(8).cast::<u8>());
+                                    use super::super::super::icmp_host::probe::types::Error as V65;
+                                    let v65 = match l37 {
+                                        0 => {
+                                            let e65 = {
+                                                let l38 = *ptr0.add(16).cast::<*mut u8>();
+                                                let l39 = *ptr0
+                                                    .add(16 + 1 * ::core::mem::size_of::<*const u8>())
+                                                    .cast::<usize>();
+                                                let len40 = l39;
+                                                let bytes40 = _rt::Vec::from_raw_parts(
+                                                    l38.cast(),
+                                                    len40,
+                                                    len40,
+                                                );
+                                                _rt::string_lift(bytes40)
+                                            };
+                                            V65::NameLookup(e65)
+                                        }
+                                        1 => {
+                                            let e65 = {
+                                                let l41 = *ptr0.add(16).cast::<*mut u8>();
+                                                let l42 = *ptr0
+                                                    .add(16 + 1 * ::core::mem::size_of::<*const u8>())
+                                                    .cast::<usize>();
+                                                let len43 = l42;
+                                                let bytes43 = _rt::Vec::from_raw_parts(
+                                                    l41.cast(),
+                                                    len43,
+                                                    len43,
+                                                );
+                                                _rt::string_lift(bytes43)
+                                            };
+                                            V65::SocketAddress(e65)
+                                        }
+                                        2 => {
+                                            let e65 = {
+                                                let l44 = *ptr0.add(16).cast::<*mut u8>();
+                                                let l45 = *ptr0
+                                                    .add(16 + 1 * ::core::mem::size_of::<*const u8>())
+                                                    .cast::<usize>();
+                                                let len46 = l45;
+                                                let bytes46 = _rt::Vec::from_raw_parts(
+                                                    l44.cast(),
+                                                    len46,
+                                                    len46,
+                                                );
+                                                _rt::string_lift(bytes46)
+                                            };
+                                            V65::SocketPermission(e65)
+                                        }
+                                        3 => V65::SocketUnavailable,
+                                        4 => V65::SocketBroadcast,
+                                        5 => {
+                                            let e65 = {
+                                                let l47 = *ptr0.add(16).cast::<i64>();
+                                                l47 as u64
+                                            };
+                                            V65::TimeoutExceeded(e65)
+                                        }
+                                        6 => {
+                                            let e65 = {
+                                                let l48 = *ptr0.add(16).cast::<*mut u8>();
+                                                let l49 = *ptr0
+                                                    .add(16 + 1 * ::core::mem::size_of::<*const u8>())
+                                                    .cast::<usize>();
+                                                let len50 = l49;
+                                                let bytes50 = _rt::Vec::from_raw_parts(
+                                                    l48.cast(),
+                                                    len50,
+                                                    len50,
+                                                );
+                                                _rt::string_lift(bytes50)
+                                            };
+                                            V65::IcmpSocket(e65)
+                                        }
+                                        7 => {
+                                            let e65 = {
+                                                let l51 = i32::from(*ptr0.add(16).cast::<u8>());
+                                                let l52 = *ptr0
+                                                    .add(16 + 1 * ::core::mem::size_of::<*const u8>())
+                                                    .cast::<*mut u8>();
+                                                let l53 = *ptr0
+                                                    .add(16 + 2 * ::core::mem::size_of::<*const u8>())
+                                                    .cast::<usize>();
+                                                let len54 = l53;
+                                                let bytes54 = _rt::Vec::from_raw_parts(
+                                                    l52.cast(),
+                                                    len54,
+                                                    len54,
+                                                );
+                                                super::super::super::icmp_host::probe::types::Denial {
+                                                    rule: super::super::super::icmp_host::probe::types::PolicyRule::_lift(
+                                                        l51 as u8,
+                                                    ),
+                                                    message: _rt::string_lift(bytes54),
+                                                }
+                                            };
+                                            V65::PolicyDenied(e65)
+                                        }
+                                        8 => V65::Interrupted,
+                                        9 => {
+                                            let e65 = {
+                                                let l55 = *ptr0.add(16).cast::<*mut u8>();
+                                                let l56 = *ptr0
+                                                    .add(16 + 1 * ::core::mem::size_of::<*const u8>())
+                                                    .cast::<usize>();
+                                                let len57 = l56;
+                                                let bytes57 = _rt::Vec::from_raw_parts(
+                                                    l55.cast(),
+                                                    len57,
+                                                    len57,
+                                                );
+                                                _rt::string_lift(bytes57)
+                                            };
+                                            V65::ResourceExhausted(e65)
+                                        }
+                                        10 => {
+                                            let e65 = {
+                                                let l58 = *ptr0.add(16).cast::<*mut u8>();
+                                                let l59 = *ptr0
+                                                    .add(16 + 1 * ::core::mem::size_of::<*const u8>())
+                                                    .cast::<usize>();
+                                                let len60 = l59;
+                                                let bytes60 = _rt::Vec::from_raw_parts(
+                                                    l58.cast(),
+                                                    len60,
+                                                    len60,
+                                                );
+                                                _rt::string_lift(bytes60)
+                                            };
+                                            V65::InvalidArgument(e65)
+                                        }
+                                        11 => {
+                                            let e65 = {
+                                                let l61 = *ptr0.add(16).cast::<*mut u8>();
+                                                let l62 = *ptr0
+                                                    .add(16 + 1 * ::core::mem::size_of::<*const u8>())
+                                                    .cast::<usize>();
+                                                let len63 = l62;
+                                                let bytes63 = _rt::Vec::from_raw_parts(
+                                                    l61.cast(),
+                                                    len63,
+                                                    len63,
+                                                );
+                                                _rt::string_lift(bytes63)
+                                            };
+                                            V65::Unsupported(e65)
+                                        }
+                                        n => {
+                                            debug_assert_eq!(n, 12, "invalid enum discriminant");
+                                            let e65 = {
+                                                let l64 = *ptr0.add(16).cast::<i32>();
+                                                l64 as u32
+                                            };
+                                            V65::MessageTooBig(e65)
+                                        }
+                                    };
+                                    v65
+                                };
+                                Err(e)
+                            }
+                            _ => _rt::invalid_enum_discriminant(),
+                        };
+                        result66
+                    }
+                }
+            }
+            impl IcmpSocket {
+                #[allow(unused_unsafe, clippy::all)]
                 /// Wait up to `timeout` for a reply. With `match`, only a reply (or
                 /// ICMP error) to that request; without, any message for this socket,
                 /// as used for broadcast. A reply counts as in time when the kernel
@@ -5318,8 +6038,8 @@ pub(crate) use __export_probe_impl as export;
 )]
 #[doc(hidden)]
 #[allow(clippy::octal_escapes)]
-pub static __WIT_BINDGEN_COMPONENT_TYPE: [u8; 3740] = *b"\
-\0asm\x0d\0\x01\0\0\x19\x16wit-component-encoding\x04\0\x07\xa0\x1c\x01A\x02\x01\
+pub static __WIT_BINDGEN_COMPONENT_TYPE: [u8; 3849] = *b"\
+\0asm\x0d\0\x01\0\0\x19\x16wit-component-encoding\x04\0\x07\x8d\x1d\x01A\x02\x01\
 A\x1d\x01B)\x01w\x04\0\x09timestamp\x03\0\0\x01w\x04\0\x08duration\x03\0\x02\x01\
 m\x02\x04ipv4\x04ipv6\x04\0\x06family\x03\0\x04\x01o\x04}}}}\x04\0\x0cipv4-addre\
 ss\x03\0\x06\x01o\x08{{{{{{{{\x01r\x02\x08segments\x08\x08scope-idy\x04\0\x0cipv\
@@ -5344,7 +6064,7 @@ ome!\x04\0\x06report\x03\0#\x01q\x02\x06report\x01$\0\x04text\x01s\0\x04\0\x0aru
 n-output\x03\0%\x01q\x02\x05usage\x01s\0\x06failed\x01s\0\x04\0\x09run-error\x03\
 \0'\x03\0\x1bicmp-host:probe/types@0.2.2\x05\0\x02\x03\0\0\x08duration\x02\x03\0\
 \0\x05error\x02\x03\0\0\x0cecho-request\x02\x03\0\0\x06family\x02\x03\0\0\x0aip-\
-address\x02\x03\0\0\x04mode\x02\x03\0\0\x05reply\x02\x03\0\0\x09timestamp\x01B=\x02\
+address\x02\x03\0\0\x04mode\x02\x03\0\0\x05reply\x02\x03\0\0\x09timestamp\x01BA\x02\
 \x03\x02\x01\x01\x04\0\x08duration\x03\0\0\x02\x03\x02\x01\x02\x04\0\x05error\x03\
 \0\x02\x02\x03\x02\x01\x03\x04\0\x0cecho-request\x03\0\x04\x02\x03\x02\x01\x04\x04\
 \0\x06family\x03\0\x06\x02\x03\x02\x01\x05\x04\0\x0aip-address\x03\0\x08\x02\x03\
@@ -5357,45 +6077,47 @@ ily\x07\x06source\x10\x04mode\x0b\x09interface\x11\x04\0\x0copen-options\x03\0\x
 tions\x13\0\x1a\x04\0\x18[static]icmp-socket.open\x01\x1b\x01h\x18\x01j\x01\x0f\x01\
 \x03\x01@\x02\x04self\x1c\x07request\x05\0\x1d\x04\0\x18[method]icmp-socket.send\
 \x01\x1e\x01p\x05\x01p\x1d\x01j\x01\x20\x01\x03\x01@\x02\x04self\x1c\x08requests\
-\x1f\0!\x04\0\x1d[method]icmp-socket.send-many\x01\"\x01k\x17\x01j\x01\x0d\x01\x03\
-\x01@\x03\x04self\x1c\x05match#\x07timeout\x01\0$\x04\0\x1b[method]icmp-socket.r\
-eceive\x01%\x01p\x0d\x01j\x01&\x01\x03\x01@\x03\x04self\x1c\x03maxy\x07timeout\x01\
-\0'\x04\0\x20[method]icmp-socket.receive-many\x01(\x01@\x01\x04self\x1c\0\x7f\x04\
-\0\x1d[method]icmp-socket.broadcast\x01)\x01j\0\x01\x03\x01@\x02\x04self\x1c\x07\
-enabled\x7f\0*\x04\0![method]icmp-socket.set-broadcast\x01+\x01@\x01\x04self\x1c\
-\0\x10\x04\0\x1b[method]icmp-socket.address\x01,\x01@\x01\x04self\x1c\0\x07\x04\0\
-\x1a[method]icmp-socket.family\x01-\x04\0![method]icmp-socket.is-privileged\x01)\
-\x04\0\x1d[method]icmp-socket.is-closed\x01)\x01@\x01\x04self\x1c\0\x15\x04\0\x19\
-[method]icmp-socket.stats\x01.\x01@\x01\x04self\x1c\x01\0\x04\0\x19[method]icmp-\
-socket.close\x01/\x03\0\x1dicmp-host:probe/sockets@0.2.2\x05\x09\x01B\x0b\x02\x03\
-\x02\x01\x02\x04\0\x05error\x03\0\0\x02\x03\x02\x01\x04\x04\0\x06family\x03\0\x02\
-\x02\x03\x02\x01\x05\x04\0\x0aip-address\x03\0\x04\x01k\x03\x01p\x05\x01j\x01\x07\
-\x01\x01\x01@\x02\x04names\x06family\x06\0\x08\x04\0\x07resolve\x01\x09\x03\0\x19\
-icmp-host:probe/dns@0.2.2\x05\x0a\x01B\x1d\x02\x03\x02\x01\x01\x04\0\x08duration\
-\x03\0\0\x02\x03\x02\x01\x05\x04\0\x0aip-address\x03\0\x02\x02\x03\x02\x01\x07\x04\
-\0\x05reply\x03\0\x04\x01m\x03\x04ping\x0atraceroute\x05other\x04\0\x0aprobe-kin\
-d\x03\0\x06\x01k\x03\x01r\x05\x04kind\x07\x06targets\x07address\x08\x0cpayload-s\
-izey\x08max-hops}\x04\0\x05start\x03\0\x09\x01r\x03\x0bdestination\x03\x02id{\x08\
-sequence{\x04\0\x07timeout\x03\0\x0b\x01k\x01\x01r\x04\x09responder\x08\x03rtt\x0d\
-\x04type}\x04code}\x04\0\x09hop-probe\x03\0\x0e\x01p\x0f\x01r\x02\x08distance}\x06\
-probes\x10\x04\0\x03hop\x03\0\x11\x01r\x0a\x06targets\x0cpackets-senty\x10packet\
-s-receivedy\x0aduplicatesy\x06errorsy\x07min-rtt\x01\x07avg-rtt\x01\x07max-rtt\x01\
-\x04mdev\x01\x07elapsed\x01\x04\0\x07summary\x03\0\x13\x01q\x07\x05start\x01\x0a\
-\0\x05reply\x01\x05\0\x07timeout\x01\x0c\0\x03hop\x01\x12\0\x07summary\x01\x14\0\
-\x04note\x01s\0\x0bresult-line\x01s\0\x04\0\x05event\x03\0\x15\x01@\x01\x05event\
-\x16\x01\0\x04\0\x04emit\x01\x17\x01@\x01\x04parts\0\x7f\x04\0\x0cwrite-report\x01\
-\x18\x01@\0\0\x7f\x04\0\x07watched\x01\x19\x03\0\x1eicmp-host:probe/progress@0.2\
-.2\x05\x0b\x01B\x07\x02\x03\x02\x01\x01\x04\0\x08duration\x03\0\0\x02\x03\x02\x01\
-\x02\x04\0\x05error\x03\0\x02\x01j\0\x01\x03\x01@\x01\x08duration\x01\0\x04\x04\0\
-\x05sleep\x01\x05\x03\0\x1dicmp-host:probe/control@0.2.2\x05\x0c\x02\x03\0\0\x06\
-denial\x01B\x13\x02\x03\x02\x01\x0d\x04\0\x06denial\x03\0\0\x02\x03\x02\x01\x01\x04\
-\0\x08duration\x03\0\x02\x02\x03\x02\x01\x05\x04\0\x0aip-address\x03\0\x04\x01r\x02\
-\x07address\x05\x06prefix}\x04\0\x04cidr\x03\0\x06\x01p\x07\x01ku\x01kw\x01k\x03\
-\x01r\x11\x05allow\x08\x04deny\x08\x0fallow-broadcast\x7f\x0fallow-multicast\x7f\
-\x10allow-privileged\x7f\x0ballow-names\x7f\x0bmax-payloady\x0bmax-socketsy\x07m\
-ax-pps\x09\x0bmax-packets\x0a\x0cpackets-sentw\x09max-batchy\x0fmax-batch-bytesy\
-\x0bmax-timeout\x03\x06memoryw\x03cpu\x03\x04wall\x0b\x04\0\x05rules\x03\0\x0c\x01\
-@\0\0\x0d\x04\0\x07current\x01\x0e\x01j\0\x01\x01\x01@\x01\x0bdestination\x05\0\x0f\
+\x1f\0!\x04\0\x1d[method]icmp-socket.send-many\x01\"\x01j\0\x01\x03\x01@\x02\x04\
+self\x1c\x08requests\x1f\0#\x04\0![method]icmp-socket.start-sending\x01$\x01@\x01\
+\x04self\x1c\0!\x04\0\"[method]icmp-socket.finish-sending\x01%\x01k\x17\x01j\x01\
+\x0d\x01\x03\x01@\x03\x04self\x1c\x05match&\x07timeout\x01\0'\x04\0\x1b[method]i\
+cmp-socket.receive\x01(\x01p\x0d\x01j\x01)\x01\x03\x01@\x03\x04self\x1c\x03maxy\x07\
+timeout\x01\0*\x04\0\x20[method]icmp-socket.receive-many\x01+\x01@\x01\x04self\x1c\
+\0\x7f\x04\0\x1d[method]icmp-socket.broadcast\x01,\x01@\x02\x04self\x1c\x07enabl\
+ed\x7f\0#\x04\0![method]icmp-socket.set-broadcast\x01-\x01@\x01\x04self\x1c\0\x10\
+\x04\0\x1b[method]icmp-socket.address\x01.\x01@\x01\x04self\x1c\0\x07\x04\0\x1a[\
+method]icmp-socket.family\x01/\x04\0![method]icmp-socket.is-privileged\x01,\x04\0\
+\x1d[method]icmp-socket.is-closed\x01,\x01@\x01\x04self\x1c\0\x15\x04\0\x19[meth\
+od]icmp-socket.stats\x010\x01@\x01\x04self\x1c\x01\0\x04\0\x19[method]icmp-socke\
+t.close\x011\x03\0\x1dicmp-host:probe/sockets@0.2.2\x05\x09\x01B\x0b\x02\x03\x02\
+\x01\x02\x04\0\x05error\x03\0\0\x02\x03\x02\x01\x04\x04\0\x06family\x03\0\x02\x02\
+\x03\x02\x01\x05\x04\0\x0aip-address\x03\0\x04\x01k\x03\x01p\x05\x01j\x01\x07\x01\
+\x01\x01@\x02\x04names\x06family\x06\0\x08\x04\0\x07resolve\x01\x09\x03\0\x19icm\
+p-host:probe/dns@0.2.2\x05\x0a\x01B\x1d\x02\x03\x02\x01\x01\x04\0\x08duration\x03\
+\0\0\x02\x03\x02\x01\x05\x04\0\x0aip-address\x03\0\x02\x02\x03\x02\x01\x07\x04\0\
+\x05reply\x03\0\x04\x01m\x03\x04ping\x0atraceroute\x05other\x04\0\x0aprobe-kind\x03\
+\0\x06\x01k\x03\x01r\x05\x04kind\x07\x06targets\x07address\x08\x0cpayload-sizey\x08\
+max-hops}\x04\0\x05start\x03\0\x09\x01r\x03\x0bdestination\x03\x02id{\x08sequenc\
+e{\x04\0\x07timeout\x03\0\x0b\x01k\x01\x01r\x04\x09responder\x08\x03rtt\x0d\x04t\
+ype}\x04code}\x04\0\x09hop-probe\x03\0\x0e\x01p\x0f\x01r\x02\x08distance}\x06pro\
+bes\x10\x04\0\x03hop\x03\0\x11\x01r\x0a\x06targets\x0cpackets-senty\x10packets-r\
+eceivedy\x0aduplicatesy\x06errorsy\x07min-rtt\x01\x07avg-rtt\x01\x07max-rtt\x01\x04\
+mdev\x01\x07elapsed\x01\x04\0\x07summary\x03\0\x13\x01q\x07\x05start\x01\x0a\0\x05\
+reply\x01\x05\0\x07timeout\x01\x0c\0\x03hop\x01\x12\0\x07summary\x01\x14\0\x04no\
+te\x01s\0\x0bresult-line\x01s\0\x04\0\x05event\x03\0\x15\x01@\x01\x05event\x16\x01\
+\0\x04\0\x04emit\x01\x17\x01@\x01\x04parts\0\x7f\x04\0\x0cwrite-report\x01\x18\x01\
+@\0\0\x7f\x04\0\x07watched\x01\x19\x03\0\x1eicmp-host:probe/progress@0.2.2\x05\x0b\
+\x01B\x07\x02\x03\x02\x01\x01\x04\0\x08duration\x03\0\0\x02\x03\x02\x01\x02\x04\0\
+\x05error\x03\0\x02\x01j\0\x01\x03\x01@\x01\x08duration\x01\0\x04\x04\0\x05sleep\
+\x01\x05\x03\0\x1dicmp-host:probe/control@0.2.2\x05\x0c\x02\x03\0\0\x06denial\x01\
+B\x13\x02\x03\x02\x01\x0d\x04\0\x06denial\x03\0\0\x02\x03\x02\x01\x01\x04\0\x08d\
+uration\x03\0\x02\x02\x03\x02\x01\x05\x04\0\x0aip-address\x03\0\x04\x01r\x02\x07\
+address\x05\x06prefix}\x04\0\x04cidr\x03\0\x06\x01p\x07\x01ku\x01kw\x01k\x03\x01\
+r\x11\x05allow\x08\x04deny\x08\x0fallow-broadcast\x7f\x0fallow-multicast\x7f\x10\
+allow-privileged\x7f\x0ballow-names\x7f\x0bmax-payloady\x0bmax-socketsy\x07max-p\
+ps\x09\x0bmax-packets\x0a\x0cpackets-sentw\x09max-batchy\x0fmax-batch-bytesy\x0b\
+max-timeout\x03\x06memoryw\x03cpu\x03\x04wall\x0b\x04\0\x05rules\x03\0\x0c\x01@\0\
+\0\x0d\x04\0\x07current\x01\x0e\x01j\0\x01\x01\x01@\x01\x0bdestination\x05\0\x0f\
 \x04\0\x11check-destination\x01\x10\x03\0\x1cicmp-host:probe/limits@0.2.2\x05\x0e\
 \x02\x03\0\0\x0arun-output\x03\0\x0arun-output\x03\0\x0f\x02\x03\0\0\x09run-erro\
 r\x03\0\x09run-error\x03\0\x11\x01ps\x01j\x01\x10\x01\x12\x01@\x01\x04args\x13\0\

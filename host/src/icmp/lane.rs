@@ -12,6 +12,10 @@
 //! holding the receiver's lock would handle, itself, every reply that
 //! arrived meanwhile.)
 //!
+//! A burst is offered first ([`Lane::offer`]) and joined later
+//! ([`Offer::join`]): the lane's thread sends alone while its caller
+//! prepares the next part (wire keys, packets), then the caller joins in.
+//!
 //! The lane only ever helps. A burst is offered, never queued behind
 //! another tenant's: while the thread is busy the caller sends it all
 //! itself, and a burst the thread has not started by the time its caller
@@ -77,7 +81,12 @@ struct Burst {
     lane: Mutex<Vec<LaneResult>>,
     done: Notify,
     account: Account,
+    /// Whether its run has been stopped: the lane then takes no more.
+    halted: Option<Halt>,
 }
+
+/// Says whether the run a burst belongs to has been stopped.
+pub(crate) type Halt = Arc<dyn Fn() -> bool + Send + Sync>;
 
 impl Burst {
     /// Takes the next request, if any is left.
@@ -137,12 +146,9 @@ impl Lane {
             .as_ref()
     }
 
-    /// Sends `packets`, sharing them with the lane's thread (a packet for a
-    /// sibling goes through it; `receiver` is the fallback of a full
-    /// socket); one result per packet, in order. Every [`YIELD_EVERY`]
-    /// sends of its own the caller lets other tasks run and asks `stop`:
-    /// once it says so, neither side takes another, and what was not sent
-    /// is `None`.
+    /// Sends `packets`, sharing them with the lane's thread: [`Lane::offer`]
+    /// then [`Offer::join`].
+    #[cfg(test)]
     pub(crate) async fn send(
         &self,
         receiver: &Arc<dyn Transport>,
@@ -150,7 +156,22 @@ impl Lane {
         account: &Account,
         stop: &mut (dyn FnMut() -> bool + Send),
     ) -> Vec<Option<io::Result<()>>> {
-        let n = packets.len();
+        self.offer(packets, account, None)
+            .join(self, receiver, stop)
+            .await
+    }
+
+    /// Offers `packets` to the lane's thread, which may start on them at
+    /// once; the caller sends its share, and collects the results, with
+    /// [`Offer::join`] (meanwhile it may do other work). The thread's CPU
+    /// time is charged to `account`; once `halted` says so, it takes no
+    /// more of them.
+    pub(crate) fn offer(
+        &self,
+        packets: Vec<Outgoing>,
+        account: &Account,
+        halted: Option<Halt>,
+    ) -> Offer {
         let burst = Arc::new(Burst {
             packets,
             next: AtomicUsize::new(0),
@@ -158,45 +179,12 @@ impl Lane {
             lane: Mutex::new(Vec::new()),
             done: Notify::new(),
             account: account.clone(),
+            halted,
         });
         let offered = self
             .jobs()
             .is_some_and(|jobs| jobs.try_send(Arc::clone(&burst)).is_ok());
-        // Should this call be dropped half way (its run stopped), the lane
-        // takes no more of it either.
-        let exhaust = Exhaust(&burst);
-        let mut results: Vec<Option<io::Result<()>>> = (0..n).map(|_| None).collect();
-        let mut own = Cadence::default();
-        while let Some((i, p)) = burst.take() {
-            results[i] = Some(self.send_mine(receiver, p).await);
-            if own.tick(stop).await {
-                exhaust.now();
-            }
-        }
-        if offered
-            && burst
-                .state
-                .compare_exchange(OFFERED, WITHDRAWN, Ordering::AcqRel, Ordering::Acquire)
-                .is_err()
-        {
-            // Taken: the lane is sending its last request, or has.
-            burst.done.notified().await;
-            let lane = std::mem::take(&mut *burst.lane.lock().unwrap_or_else(|e| e.into_inner()));
-            for (i, result) in lane {
-                results[i] = match result {
-                    Some(r) => Some(r),
-                    // Handed back: the caller's to send, at its own pace.
-                    None if own.stopped => None,
-                    None => {
-                        let r = self.send_mine(receiver, &burst.packets[i]).await;
-                        own.tick(stop).await;
-                        Some(r)
-                    }
-                };
-            }
-        }
-        self.stamped.notify_one();
-        results
+        Offer { burst, offered }
     }
 
     /// Sends one of a burst's requests from the caller: on its own socket,
@@ -212,9 +200,87 @@ impl Lane {
     }
 }
 
+/// Packets offered to the lane ([`Lane::offer`]), until their caller joins
+/// in. Dropped before that (its run stopped), it leaves the lane nothing
+/// more to take.
+pub(crate) struct Offer {
+    burst: Arc<Burst>,
+    /// The lane's thread got it (else the caller sends it all).
+    offered: bool,
+}
+
+impl Offer {
+    /// Sends what the lane has not taken, alongside it (a packet for a
+    /// sibling goes through that; `receiver` is the fallback of a full
+    /// socket); one result per packet, in order. The caller asks `stop`
+    /// first, then every [`YIELD_EVERY`] sends of its own, when it also
+    /// lets other tasks run: once it says so, neither side takes another,
+    /// and what was not sent is `None`.
+    pub(crate) async fn join(
+        self,
+        lane: &Lane,
+        receiver: &Arc<dyn Transport>,
+        stop: &mut (dyn FnMut() -> bool + Send),
+    ) -> Vec<Option<io::Result<()>>> {
+        let burst = &self.burst;
+        let mut results: Vec<Option<io::Result<()>>> =
+            (0..burst.packets.len()).map(|_| None).collect();
+        // Asked first too: the lane may have sent alone for a while.
+        let mut own = Cadence {
+            sent: 0,
+            stopped: stop(),
+        };
+        if own.stopped {
+            self.exhaust();
+        }
+        while let Some((i, p)) = burst.take() {
+            results[i] = Some(lane.send_mine(receiver, p).await);
+            if own.tick(stop).await {
+                self.exhaust();
+            }
+        }
+        if self.offered
+            && burst
+                .state
+                .compare_exchange(OFFERED, WITHDRAWN, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+        {
+            // Taken: the lane is sending its last request, or has.
+            burst.done.notified().await;
+            let done = std::mem::take(&mut *burst.lane.lock().unwrap_or_else(|e| e.into_inner()));
+            for (i, result) in done {
+                results[i] = match result {
+                    Some(r) => Some(r),
+                    // Handed back: the caller's to send, at its own pace.
+                    None if own.stopped => None,
+                    None => {
+                        let r = lane.send_mine(receiver, &burst.packets[i]).await;
+                        own.tick(stop).await;
+                        Some(r)
+                    }
+                };
+            }
+        }
+        lane.stamped.notify_one();
+        results
+    }
+
+    /// Leaves nothing to take.
+    fn exhaust(&self) {
+        self.burst
+            .next
+            .store(self.burst.packets.len(), Ordering::Relaxed);
+    }
+}
+
+impl Drop for Offer {
+    fn drop(&mut self) {
+        self.exhaust();
+    }
+}
+
 /// The pace of a burst's caller: every [`YIELD_EVERY`] of its sends it
 /// lets other tasks run and asks whether to stop.
-#[derive(Default)]
 struct Cadence {
     sent: usize,
     stopped: bool,
@@ -235,21 +301,6 @@ impl Cadence {
 /// Sends a burst's caller makes between two yields (and two questions
 /// whether to stop).
 const YIELD_EVERY: usize = 32;
-
-/// Leaves nothing of a burst to take: at once, or when dropped.
-struct Exhaust<'a>(&'a Burst);
-
-impl Exhaust<'_> {
-    fn now(&self) {
-        self.0.next.store(self.0.packets.len(), Ordering::Relaxed);
-    }
-}
-
-impl Drop for Exhaust<'_> {
-    fn drop(&mut self) {
-        self.now();
-    }
-}
 
 /// Sends one request through its sibling or `receiver` (waiting for room
 /// in the send buffer), stamping it right before each attempt.
@@ -290,7 +341,14 @@ fn serve(socket: &socket2::Socket, burst: &Burst) {
         burst,
         results: Vec::new(),
     };
+    let mut sent = 0usize;
     while let Some((i, p)) = burst.take() {
+        sent += 1;
+        if sent.is_multiple_of(YIELD_EVERY) && burst.halted.as_ref().is_some_and(|h| h()) {
+            // Its run is stopped: this one and the rest are not sent.
+            burst.next.store(burst.packets.len(), Ordering::Relaxed);
+            break;
+        }
         if p.via.is_some() {
             done.results.push((i, None));
             continue;
@@ -444,6 +502,40 @@ mod tests {
         );
     }
 
+    /// A `stop` that says so from its second question on.
+    fn stop_at_second_look() -> impl FnMut() -> bool + Send {
+        let mut asked = 0;
+        move || {
+            asked += 1;
+            asked > 1
+        }
+    }
+
+    /// A burst stopped before its caller joins in: the caller sends none,
+    /// and the lane takes no more once asked.
+    #[tokio::test]
+    async fn a_burst_stopped_before_the_caller_joins_gets_none_of_its_sends() {
+        let (lane, sink, ports) = udp_lane();
+        let receiver: Arc<dyn Transport> = Arc::new(Scripted::new(|_| Vec::new()));
+        let n = 1000;
+        let packets = requests(n, sink.local_addr().unwrap(), None);
+        let (account, _) = account();
+        let offer = lane.offer(packets, &account, None);
+        let results = offer.join(&lane, &receiver, &mut || true).await;
+
+        let [by_caller, by_lane] = landed(&sink, ports);
+        assert!(by_caller.is_empty(), "the caller sent {by_caller:?}");
+        let sent: BTreeSet<u16> = by_lane.iter().copied().collect();
+        assert_eq!(sent.len(), by_lane.len(), "none twice");
+        for (i, r) in (0..n).zip(&results) {
+            match r {
+                Some(Ok(())) => assert!(sent.contains(&i), "{i} reported sent"),
+                None => assert!(!sent.contains(&i), "{i} reported unsent"),
+                Some(Err(e)) => panic!("{i} failed: {e}"),
+            }
+        }
+    }
+
     /// Requests handed back by the lane (here: all, each for a sibling)
     /// are sent at the caller's pace, and stop with it.
     #[tokio::test]
@@ -457,7 +549,9 @@ mod tests {
             p.via = Some(Arc::clone(&sibling) as Arc<dyn Transport>);
         }
         let (account, _) = account();
-        let results = lane.send(&receiver, packets, &account, &mut || true).await;
+        let results = lane
+            .send(&receiver, packets, &account, &mut stop_at_second_look())
+            .await;
 
         let [by_caller, by_lane] = landed(&sink, ports);
         assert!(
@@ -482,8 +576,10 @@ mod tests {
         let n = 1000;
         let packets = requests(n, sink.local_addr().unwrap(), None);
         let (account, _) = account();
-        // Asked after the caller's 32nd send: stop.
-        let results = lane.send(&receiver, packets, &account, &mut || true).await;
+        // Asked before the caller's first send: go on; after its 32nd: stop.
+        let results = lane
+            .send(&receiver, packets, &account, &mut stop_at_second_look())
+            .await;
 
         let [by_caller, by_lane] = landed(&sink, ports);
         assert_eq!(by_caller.len(), 32, "the caller stopped at its first look");

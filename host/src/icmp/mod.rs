@@ -34,7 +34,7 @@ pub use error::Error;
 pub use plane::PlaneStats;
 pub use raw::RawSockets;
 pub use reader::ReaderPlace;
-pub use socket::VirtualSocket;
+pub use socket::{Started, VirtualSocket};
 pub use table::{QUARANTINE, RETENTION};
 pub use tenant::{Account, Quota, QuotaExceeded, Tenant, TenantCounters};
 pub use transport::{KernelSocket, Transport};

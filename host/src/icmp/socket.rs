@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::clock;
 use super::error::Error;
-use super::lane::{self, Outgoing};
+use super::lane::{self, Halt, Outgoing};
 use super::plane::{OwnedPlane, Plane};
 use super::queue::Queue;
 use super::table::{self, Refused, Request, SendStamp, WireKey};
@@ -39,6 +39,40 @@ const ROOM_CHECK_EVERY: u64 = 16;
 /// receiving socket's room, as many as [`ROOM_CHECK_EVERY`] of the largest
 /// requests sent one by one.
 const BURST_BYTES: usize = 1 << 20;
+
+/// A burst begun by [`VirtualSocket::start_burst`]. Dropped unfinished,
+/// the lane sends no more of it.
+pub struct Started {
+    /// Its first part, offered to the lane.
+    part: Option<Part>,
+    /// What is sent when it is finished.
+    rest: Vec<EchoRequest>,
+}
+
+/// Part of a burst: its keys reserved, its packets offered to the lane.
+struct Part {
+    plane: Arc<Plane>,
+    destinations: Vec<Address>,
+    /// Each request's wire key and send stamp, or why it was not sent.
+    prepared: Vec<Result<(WireKey, Arc<SendStamp>), Error>>,
+    /// The packets of those prepared; `None` when there are none.
+    offer: Option<lane::Offer>,
+}
+
+/// How many of `requests` make the next part of a burst: at most
+/// [`BURST_BYTES`] of payload, and at least one request (should a payload
+/// ever outgrow the limit).
+fn part_len(requests: &[EchoRequest]) -> usize {
+    let mut bytes = 0;
+    requests
+        .iter()
+        .take_while(|r| {
+            bytes += r.payload.as_ref().map_or(r.payload_size as usize, Vec::len);
+            bytes <= BURST_BYTES
+        })
+        .count()
+        .max(1)
+}
 
 /// How long a send waits, at most, for the reader to make room.
 const ROOM_WAIT_LIMIT: Duration = Duration::from_millis(100);
@@ -203,18 +237,7 @@ impl VirtualSocket {
         let mut results = Vec::with_capacity(requests.len());
         let mut rest = requests;
         while !rest.is_empty() {
-            let mut bytes = 0;
-            // (`max(1)`: a part is never empty, should a payload ever
-            // outgrow the limit.)
-            let part = rest
-                .iter()
-                .take_while(|r| {
-                    bytes += r.payload.as_ref().map_or(r.payload_size as usize, Vec::len);
-                    bytes <= BURST_BYTES
-                })
-                .count()
-                .max(1);
-            let (now, later) = rest.split_at(part);
+            let (now, later) = rest.split_at(part_len(rest));
             if !results.is_empty() && stop() {
                 results.extend(now.iter().chain(later).map(|_| None));
                 break;
@@ -232,12 +255,60 @@ impl VirtualSocket {
         stop: &mut (dyn FnMut() -> bool + Send),
         results: &mut Vec<Option<Result<u64, Error>>>,
     ) {
-        let Some(plane) = self.lane_plane().cloned() else {
-            for r in requests {
-                results.push(Some(self.send(r).await));
+        match self.begin_part(requests, None).await {
+            Some(part) => self.end_part(part, stop, results).await,
+            None => {
+                for r in requests {
+                    results.push(Some(self.send(r).await));
+                }
             }
-            return;
-        };
+        }
+    }
+
+    /// Begins a burst, as [`VirtualSocket::send_burst`] would send it, and
+    /// returns once its first part is offered to the lane: the lane sends
+    /// it meanwhile (until `halted` says the run is stopped), and
+    /// [`VirtualSocket::finish_burst`] sends the rest and gives the
+    /// results. (On a socket without a lane, all of it waits.)
+    pub async fn start_burst(&mut self, mut requests: Vec<EchoRequest>, halted: Halt) -> Started {
+        let first = requests.len().min(part_len(&requests));
+        let part = self.begin_part(&requests[..first], Some(halted)).await;
+        if part.is_some() {
+            requests.drain(..first);
+        }
+        Started {
+            part,
+            rest: requests,
+        }
+    }
+
+    /// Sends what `started` still holds and gives one result per request,
+    /// in order, as [`VirtualSocket::send_burst`] does.
+    pub async fn finish_burst(
+        &mut self,
+        started: Started,
+        stop: &mut (dyn FnMut() -> bool + Send),
+    ) -> Vec<Option<Result<u64, Error>>> {
+        let mut results = Vec::new();
+        if let Some(part) = started.part {
+            self.end_part(part, stop, &mut results).await;
+        }
+        if started.rest.is_empty() {
+            return results;
+        }
+        if !results.is_empty() && stop() {
+            results.extend(started.rest.iter().map(|_| None));
+            return results;
+        }
+        results.extend(self.send_burst(&started.rest, stop).await);
+        results
+    }
+
+    /// Reserves the keys of `requests` and offers their packets to the
+    /// lane, after a look at the receiver's room; `None` on a socket
+    /// without a lane.
+    async fn begin_part(&mut self, requests: &[EchoRequest], halted: Option<Halt>) -> Option<Part> {
+        let plane = self.lane_plane().cloned()?;
         self.make_room().await;
         let mut prepared = Vec::with_capacity(requests.len());
         let mut outgoing = Vec::with_capacity(requests.len());
@@ -249,19 +320,37 @@ impl VirtualSocket {
             }));
         }
         let lane = plane.lane.as_ref().expect("a lane plane has a lane");
-        let account = self.queue.account().clone();
-        let sent = if outgoing.is_empty() {
-            Vec::new()
-        } else {
-            lane.send(&plane.receiver, outgoing, &account, stop).await
+        let offer =
+            (!outgoing.is_empty()).then(|| lane.offer(outgoing, self.queue.account(), halted));
+        Some(Part {
+            plane,
+            destinations: requests.iter().map(|r| r.destination).collect(),
+            prepared,
+            offer,
+        })
+    }
+
+    /// Sends the rest of `part` alongside the lane, and appends its results
+    /// in order.
+    async fn end_part(
+        &mut self,
+        part: Part,
+        stop: &mut (dyn FnMut() -> bool + Send),
+        results: &mut Vec<Option<Result<u64, Error>>>,
+    ) {
+        let plane = part.plane;
+        let lane = plane.lane.as_ref().expect("a lane plane has a lane");
+        let sent = match part.offer {
+            Some(offer) => offer.join(lane, &plane.receiver, stop).await,
+            None => Vec::new(),
         };
-        // `send` gave the requests back in order: pair them up again.
+        // `join` gave the requests back in order: pair them up again.
         let mut sent = sent.into_iter();
-        for (request, key) in requests.iter().zip(prepared) {
+        for (destination, key) in part.destinations.into_iter().zip(part.prepared) {
             let result = match key {
                 Err(e) => Some(Err(e)),
                 Ok((key, stamp)) => match sent.next().expect("one result per request sent") {
-                    Some(result) => Some(self.finish(key, request.destination, &stamp, result)),
+                    Some(result) => Some(self.finish(key, destination, &stamp, result)),
                     None => {
                         plane.table().release(key);
                         None

@@ -20,6 +20,25 @@ pub type HostError = TrappableError<types::Error>;
 /// The host side of an `icmp-socket` resource.
 pub struct SocketHandle {
     socket: VirtualSocket,
+    /// Batches begun by `start-sending`, earliest first, until
+    /// `finish-sending` (or close); at most [`MAX_STARTED`].
+    sending: std::collections::VecDeque<Sending>,
+}
+
+/// Batches a socket may have begun and not finished: one with the lane,
+/// the next waiting for it.
+const MAX_STARTED: usize = 2;
+
+/// A batch begun by `start-sending`.
+enum Sending {
+    /// Sent at once (no lane to hand it to): its results.
+    Sent(Vec<Result<types::Timestamp, types::Error>>),
+    /// Handed to the socket's lane: each request's refusal by policy
+    /// (`None`: admitted, its result comes from the burst), and the burst.
+    Started {
+        refused: Vec<Option<HostError>>,
+        burst: icmp::Started,
+    },
 }
 
 /// Per-run state of one plugin instance (the `Store` data).
@@ -86,7 +105,14 @@ impl ProbeCtx {
         &mut self,
         handle: &Resource<SocketHandle>,
     ) -> Result<&mut VirtualSocket, HostError> {
-        Ok(&mut self.table.get_mut(handle).map_err(HostError::trap)?.socket)
+        Ok(&mut self.handle_mut(handle)?.socket)
+    }
+
+    fn handle_mut(
+        &mut self,
+        handle: &Resource<SocketHandle>,
+    ) -> Result<&mut SocketHandle, HostError> {
+        self.table.get_mut(handle).map_err(HostError::trap)
     }
 
     /// Policy, then the engine, for one request.
@@ -172,6 +198,18 @@ impl ProbeCtx {
         let (interrupt, meter) = (self.interrupt.clone(), Arc::clone(&self.meter));
         let mut stop = || interrupt.is_set() || meter.exceeded_now();
         let sent = self.socket_mut(handle)?.send_burst(&ready, &mut stop).await;
+        self.merge(refused, sent, results)
+    }
+
+    /// Appends the results of a burst's requests, in order: their refusals
+    /// by policy and what the burst did with those admitted (`None`: not
+    /// sent, the run being stopped). A spent CPU budget traps.
+    fn merge(
+        &self,
+        refused: Vec<Option<HostError>>,
+        sent: Vec<Option<Result<u64, icmp::Error>>>,
+        results: &mut Vec<Result<types::Timestamp, types::Error>>,
+    ) -> Result<(), HostError> {
         let stopped = sent.iter().any(Option::is_none);
         if stopped && self.meter.exceeded_now() {
             return Err(cpu_spent_in_send_many());
@@ -188,6 +226,67 @@ impl ProbeCtx {
             results.push(guest_result(r)?);
         }
         Ok(())
+    }
+
+    /// `start-sending`: admits the requests and hands them to the socket's
+    /// lane, which sends them while the plugin runs on; without a lane (or
+    /// with a send rate to keep) they are sent at once, as by `send-many`.
+    pub(super) async fn start_batch(
+        &mut self,
+        handle: &Resource<SocketHandle>,
+        requests: Vec<types::EchoRequest>,
+    ) -> Result<(), HostError> {
+        if self.handle_mut(handle)?.sending.len() >= MAX_STARTED {
+            return Err(types::Error::InvalidArgument(format!(
+                "{MAX_STARTED} batches begun by start-sending are not finished: \
+                 call finish-sending first"
+            ))
+            .into());
+        }
+        let lane = self.policy.send_rate.is_none()
+            && requests.len() > 1
+            && self.socket_mut(handle)?.sends_in_bursts();
+        let sending = if lane {
+            if self.meter.exceeded_now() {
+                return Err(cpu_spent_in_send_many());
+            }
+            let mut ready = Vec::with_capacity(requests.len());
+            let refused: Vec<Option<HostError>> = requests
+                .into_iter()
+                .map(|r| self.admit(r).map(|r| ready.push(r)).err())
+                .collect();
+            let interrupt = self.interrupt.clone();
+            let halted = Arc::new(move || interrupt.is_set());
+            let burst = self.socket_mut(handle)?.start_burst(ready, halted).await;
+            Sending::Started { refused, burst }
+        } else {
+            Sending::Sent(self.send_batch(handle, requests).await?)
+        };
+        self.handle_mut(handle)?.sending.push_back(sending);
+        Ok(())
+    }
+
+    /// `finish-sending`: the results of the earliest batch begun, once all
+    /// of it is sent (or the run stopped).
+    async fn finish_batch(
+        &mut self,
+        handle: &Resource<SocketHandle>,
+    ) -> Result<Vec<Result<types::Timestamp, types::Error>>, HostError> {
+        match self.handle_mut(handle)?.sending.pop_front() {
+            None => Ok(Vec::new()),
+            Some(Sending::Sent(results)) => Ok(results),
+            Some(Sending::Started { refused, burst }) => {
+                let (interrupt, meter) = (self.interrupt.clone(), Arc::clone(&self.meter));
+                let mut stop = || interrupt.is_set() || meter.exceeded_now();
+                let sent = self
+                    .socket_mut(handle)?
+                    .finish_burst(burst, &mut stop)
+                    .await;
+                let mut results = Vec::with_capacity(refused.len());
+                self.merge(refused, sent, &mut results)?;
+                Ok(results)
+            }
+        }
     }
 
     /// Policy for one request, short of a send rate (the caller keeps it).
@@ -245,12 +344,18 @@ impl sockets::HostIcmpSocket for ProbeCtx {
             ..options
         };
         let socket = self.engine.open(&self.account, &options)?;
-        let handle = self.table.push(SocketHandle { socket }).map_err(|e| {
-            types::Error::ResourceExhausted(format!(
-                "{e}: at most {MAX_HANDLES} handles (sockets, streams) may be held; drop \
+        let handle = self
+            .table
+            .push(SocketHandle {
+                socket,
+                sending: Default::default(),
+            })
+            .map_err(|e| {
+                types::Error::ResourceExhausted(format!(
+                    "{e}: at most {MAX_HANDLES} handles (sockets, streams) may be held; drop \
                  closed sockets"
-            ))
-        })?;
+                ))
+            })?;
         self.open_sockets += 1;
         Ok(handle)
     }
@@ -276,6 +381,26 @@ impl sockets::HostIcmpSocket for ProbeCtx {
             batch.admit(r)?;
         }
         self.send_batch(&handle, requests).await
+    }
+
+    /// Not reached at run time, as `send_many`.
+    async fn start_sending(
+        &mut self,
+        handle: Resource<SocketHandle>,
+        requests: Vec<types::EchoRequest>,
+    ) -> Result<(), HostError> {
+        let mut batch = super::send_many::Budget::new(requests.len())?;
+        for r in &requests {
+            batch.admit(r)?;
+        }
+        self.start_batch(&handle, requests).await
+    }
+
+    async fn finish_sending(
+        &mut self,
+        handle: Resource<SocketHandle>,
+    ) -> Result<Vec<Result<types::Timestamp, types::Error>>, HostError> {
+        self.finish_batch(&handle).await
     }
 
     async fn receive(
@@ -354,7 +479,10 @@ impl sockets::HostIcmpSocket for ProbeCtx {
     }
 
     async fn close(&mut self, handle: Resource<SocketHandle>) -> wasmtime::Result<()> {
-        let socket = &mut self.table.get_mut(&handle)?.socket;
+        let h = self.table.get_mut(&handle)?;
+        // The lane sends no more of the batches begun.
+        h.sending.clear();
+        let socket = &mut h.socket;
         if !socket.is_closed() {
             socket.close();
             self.open_sockets = self.open_sockets.saturating_sub(1);

@@ -1,4 +1,5 @@
-//! `send-many`, linked by hand over the generated binding.
+//! `send-many` and `start-sending`, linked by hand over the generated
+//! binding.
 //!
 //! A generated binding lifts the whole `list<echo-request>` before the host
 //! sees it, and every request's payload is a list of its own: a guest can
@@ -17,7 +18,8 @@ use super::host::{MAX_BATCH, MAX_BATCH_BYTES, ProbeCtx, SocketHandle};
 /// The interface and function the binding generated (kept in step with
 /// `wit/`: [`link`] fails when they no longer match).
 const INTERFACE: &str = "icmp-host:probe/sockets@0.2.2";
-const FUNCTION: &str = "[method]icmp-socket.send-many";
+const SEND_MANY: &str = "[method]icmp-socket.send-many";
+const START_SENDING: &str = "[method]icmp-socket.start-sending";
 
 type SendResults = Result<Vec<Result<types::Timestamp, types::Error>>, types::Error>;
 
@@ -90,20 +92,53 @@ fn send_many(mut store: StoreContextMut<'_, ProbeCtx>, (handle, list): Params) -
     })
 }
 
-/// Replaces the generated `send-many` in `linker`. Fails if the binding
-/// did not define it where expected (the WIT version moved): without the
-/// replacement the unbounded lift would be back.
+fn start_sending(
+    mut store: StoreContextMut<'_, ProbeCtx>,
+    (handle, list): Params,
+) -> Box<dyn Future<Output = wasmtime::Result<(Result<(), types::Error>,)>> + Send + '_> {
+    Box::new(async move {
+        let requests = match lift(&mut store, &list)? {
+            Ok(r) => r,
+            Err(e) => return Ok((Err(e),)),
+        };
+        let started = match store.data_mut().start_batch(&handle, requests).await {
+            Ok(()) => Ok(()),
+            Err(e) => Err(e.downcast()?),
+        };
+        Ok((started,))
+    })
+}
+
+/// Replaces the generated `send-many` and `start-sending` in `linker`.
+/// Fails if the binding did not define them where expected (the WIT
+/// version moved): without the replacements the unbounded lift would be
+/// back.
 pub(super) fn link(linker: &mut Linker<ProbeCtx>) -> wasmtime::Result<()> {
-    let generated = linker
-        .instance(INTERFACE)?
-        .func_wrap_async(FUNCTION, send_many);
-    if generated.is_ok() {
-        wasmtime::bail!("{INTERFACE} has no {FUNCTION} to replace: update runtime/send_many.rs");
+    for function in [SEND_MANY, START_SENDING] {
+        // Defining it anew must fail: the binding has it already.
+        let generated = match function {
+            SEND_MANY => linker
+                .instance(INTERFACE)?
+                .func_wrap_async(function, send_many),
+            _ => linker
+                .instance(INTERFACE)?
+                .func_wrap_async(function, start_sending),
+        };
+        if generated.is_ok() {
+            wasmtime::bail!(
+                "{INTERFACE} has no {function} to replace: update runtime/send_many.rs"
+            );
+        }
     }
     linker.allow_shadowing(true);
     let replaced = linker
         .instance(INTERFACE)?
-        .func_wrap_async(FUNCTION, send_many);
+        .func_wrap_async(SEND_MANY, send_many)
+        .and_then(|()| {
+            linker
+                .instance(INTERFACE)?
+                .func_wrap_async(START_SENDING, start_sending)
+        });
     linker.allow_shadowing(false);
     replaced
 }
