@@ -442,6 +442,31 @@ fn send_many() {
     assert!(b.elapsed < Duration::from_secs(8), "{:?}", b.elapsed);
 }
 
+/// `start-sending` abused: a million requests, a third batch, a finish
+/// with nothing begun, batches left on a closed socket, then batches begun
+/// and never finished with starts refused in a loop. Each promise broken
+/// ends the run early with its own message; kept, only the limits end it,
+/// and the neighbour is exact.
+#[test]
+fn start_sending_abused() {
+    if !require_root("start_sending_abused") {
+        return;
+    }
+    let limits = json!({"args": ["--started"],
+                        "limits": {"cpu_seconds": 0.5, "wall_seconds": 1}});
+    let b = batch(
+        &[hostile("send-many", limits), neighbour(NEIGHBOUR_COUNT)],
+        None,
+        &[],
+    );
+    b.assert_stopped(
+        "send-many",
+        &["CPU time limit of 500ms", "wall-clock limit of 1s"],
+    )
+    .assert_neighbour_exact(NEIGHBOUR_COUNT)
+    .assert_peak_rss_below(BASE_RSS_MIB + 160);
+}
+
 /// Eighty tenants sending full batches in a loop keep the async workers
 /// busy: the neighbour's replies must still be routed before its receive
 /// deadlines (the planes' reader has a thread of its own; among the
