@@ -243,7 +243,7 @@ impl Slot {
 
 /// Requests in flight over one socket per family; see the [module
 /// docs](self).
-pub struct Flight<'n, N: Network> {
+pub struct Flight<'n, N: Network, const OVERLAP: bool = false> {
     net: &'n mut N,
     options: FlightOptions,
     sockets: Vec<(Family, N::Socket)>,
@@ -294,6 +294,23 @@ impl<'n, N: Network> Flight<'n, N> {
     /// A flight over `net`; sockets are opened as requests of each family
     /// come. Reads the host's limits once.
     pub fn new(net: &'n mut N, options: FlightOptions) -> Flight<'n, N> {
+        Flight::with(net, options)
+    }
+}
+
+impl<'n, N: Network> Flight<'n, N, true> {
+    /// A flight that, when nothing paces it (no `spacing`, no
+    /// `per_destination`), begins each batch ([`Socket::start_sending`])
+    /// before it settles the one before: the host sends while the probe
+    /// works on what came back. For sweeps; a probe that does not use it
+    /// carries none of its code.
+    pub fn overlapped(net: &'n mut N, options: FlightOptions) -> Flight<'n, N, true> {
+        Flight::with(net, options)
+    }
+}
+
+impl<'n, N: Network, const OVERLAP: bool> Flight<'n, N, OVERLAP> {
+    fn with(net: &'n mut N, options: FlightOptions) -> Flight<'n, N, OVERLAP> {
         let limits = net.limits();
         let spacing = options.spacing.max(limits.min_spacing());
         let start = net.now();
@@ -391,7 +408,9 @@ impl<'n, N: Network> Flight<'n, N> {
             self.refill();
             if self.queue.is_empty() && self.in_flight.is_empty() {
                 // (A batch still being sent may fail yet.)
-                self.settle_sending()?;
+                if OVERLAP {
+                    self.settle_sending()?;
+                }
                 // Duplicates already queued still count, as in ping.
                 self.receive(Duration::ZERO)?;
                 self.done = true;
@@ -409,9 +428,11 @@ impl<'n, N: Network> Flight<'n, N> {
                 self.next_deadline();
                 continue;
             }
-            // Nothing to send now: before any wait or expiry, the batch the
-            // host is sending gets its real send times (and failures).
-            self.settle_sending()?;
+            // Nothing to send now: before any wait or expiry, the batches
+            // the host is sending get their real send times (and failures).
+            if OVERLAP {
+                self.settle_sending()?;
+            }
             let expiry = self.next_deadline();
             if expiry.is_some_and(|t| t <= now) {
                 // Whatever arrived in time is taken before anything expires.
@@ -497,22 +518,36 @@ impl<'n, N: Network> Flight<'n, N> {
         (count, (count == 0 && at > now).then_some(at))
     }
 
-    /// Sends the first `count` queued requests: begins sending them and
-    /// returns, when the host can send them while the flight goes on. The
-    /// batch before is settled then, so that the host always has the next
-    /// one in hand.
+    /// Sends the first `count` queued requests; an overlapped flight only
+    /// begins sending them, when nothing paces it.
     fn send(&mut self, count: usize) -> Result<(), Error> {
         let (indexes, requests): (Vec<usize>, Vec<EchoRequest>) =
             (0..count).filter_map(|_| self.queue.pop_front()).unzip();
         let family = requests[0].destination.family();
         // Overlapped only when no pacing needs the sends counted at once.
-        let overlap = self.spacing.is_zero() && self.options.per_destination.is_zero();
-        let socket = self.socket(family)?;
-        let started = match overlap {
-            true => socket.start_sending(&requests),
-            false => socket.send_many(&requests).map(Some),
+        if OVERLAP && self.spacing.is_zero() && self.options.per_destination.is_zero() {
+            return self.start(family, indexes, requests);
+        }
+        let results = match self.socket(family)?.send_many(&requests) {
+            Ok(results) => results,
+            Err(e) => requests.iter().map(|_| Err(e.clone())).collect(),
         };
-        let results = match started {
+        self.settle::<false>(indexes, &requests, results);
+        if self.interrupted {
+            self.interrupt();
+        }
+        Ok(())
+    }
+
+    /// Begins sending a batch, then settles the one before (if any): the
+    /// host always has the next one in hand.
+    fn start(
+        &mut self,
+        family: Family,
+        indexes: Vec<usize>,
+        requests: Vec<EchoRequest>,
+    ) -> Result<(), Error> {
+        let results = match self.socket(family)?.start_sending(&requests) {
             Ok(Some(results)) => results,
             Ok(None) => {
                 // In flight from now: replies may come before the results
@@ -535,7 +570,10 @@ impl<'n, N: Network> Flight<'n, N> {
             }
             Err(e) => requests.iter().map(|_| Err(e.clone())).collect(),
         };
-        self.settle(indexes, &requests, results, false);
+        self.settle::<false>(indexes, &requests, results);
+        if self.interrupted {
+            self.interrupt();
+        }
         Ok(())
     }
 
@@ -558,10 +596,16 @@ impl<'n, N: Network> Flight<'n, N> {
             Err(e) => requests.iter().map(|_| Err(e.clone())).collect(),
         };
         // One per request, whatever the host says.
-        results.resize_with(requests.len(), || Err(Error::Interrupted));
-        self.settle(indexes, &requests, results, true);
+        results.resize_with(requests.len(), || {
+            Err(Error::IcmpSocket("the host gave no result for it".into()))
+        });
+        self.settle::<true>(indexes, &requests, results);
         for reply in std::mem::take(&mut self.held) {
             self.take(reply);
+        }
+        // (After the replies it held: those answered are answers.)
+        if self.interrupted {
+            self.interrupt();
         }
         Ok(())
     }
@@ -577,15 +621,14 @@ impl<'n, N: Network> Flight<'n, N> {
         }
     }
 
-    /// Books the send results of `requests`; `tracked` when they have been
+    /// Books the send results of `requests`; `TRACKED` when they have been
     /// in flight since their batch was begun (their slots, unless answered
     /// already, get the real send time, or go when the send failed).
-    fn settle(
+    fn settle<const TRACKED: bool>(
         &mut self,
         indexes: Vec<usize>,
         requests: &[EchoRequest],
         results: Vec<Result<u64, Error>>,
-        tracked: bool,
     ) {
         let sent_before = self.sent;
         // Both clocks read once for the batch: send times are on the host's
@@ -593,7 +636,7 @@ impl<'n, N: Network> Flight<'n, N> {
         let (now, wall) = (self.net.now(), self.net.wall_clock());
         for ((index, request), result) in indexes.into_iter().zip(requests).zip(results) {
             let key = Key::of(request);
-            let slot = match tracked {
+            let slot = match TRACKED {
                 true => self.in_flight.get_mut(&key).filter(|s| s.index == index),
                 false => None,
             };
@@ -610,7 +653,7 @@ impl<'n, N: Network> Flight<'n, N> {
                     if let Some(slot) = slot {
                         slot.sent_at = Some(sent_at);
                         slot.deadline = sent_at + self.options.timeout;
-                    } else if !tracked {
+                    } else if !TRACKED {
                         self.order.push_back((key, index));
                         let slot = self.slot(index, request, sent_at);
                         self.in_flight.insert(key, slot);
@@ -633,9 +676,6 @@ impl<'n, N: Network> Flight<'n, N> {
         let sent = u32::try_from(self.sent - sent_before).unwrap_or(u32::MAX);
         self.next_send += self.spacing * sent;
         self.forget_old_destinations();
-        if self.interrupted {
-            self.interrupt();
-        }
     }
 
     /// The open socket of `family`, opening it on first use.
@@ -699,10 +739,11 @@ impl<'n, N: Network> Flight<'n, N> {
             self.net.emit(Event::Reply(reply));
             return;
         }
-        if self
-            .in_flight
-            .get(&key)
-            .is_some_and(|slot| slot.sent_at.is_none())
+        if OVERLAP
+            && self
+                .in_flight
+                .get(&key)
+                .is_some_and(|slot| slot.sent_at.is_none())
         {
             // Its batch is still being sent: taken in once it is settled.
             self.held.push(reply);
@@ -788,8 +829,10 @@ impl<'n, N: Network> Flight<'n, N> {
 
     /// The run is ending: what is out is unanswered, what is queued stays unsent.
     fn interrupt(&mut self) {
-        // What of the batch being sent was not sent is not out.
-        let _ = self.settle_sending();
+        // What of the batches being sent was not sent is not out.
+        if OVERLAP {
+            let _ = self.settle_sending();
+        }
         self.interrupted = true;
         self.queue.clear();
         self.feed = None;

@@ -156,7 +156,7 @@ pub fn multiping_each<N: Network>(
         duplicates: count > 1,
         ..o.packet.flight(o.timeout)
     };
-    let mut flight = Flight::new(net, flight_options);
+    let mut flight = Flight::overlapped(net, flight_options);
     let packet = &o.packet;
     let addresses = &addresses;
     flight.feed((0..count).flat_map(move |round| {

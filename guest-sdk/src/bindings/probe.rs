@@ -2133,13 +2133,16 @@ pub mod icmp_host {
             impl IcmpSocket {
                 #[allow(unused_unsafe, clippy::all)]
                 /// Begins a `send-many` of `requests` and returns once the host has
-                /// checked them and taken their keys: the host goes on sending them
-                /// while the plugin prepares its next batch, and `finish-sending`
-                /// gives their results. Replies to them may arrive before that.
-                /// At most two batches begun and not finished: past that, this
-                /// fails with `invalid-argument` and sends nothing. Same limits as
-                /// `send-many`; a socket closed meanwhile sends no more of them.
-                /// Since 0.2.2.
+                /// checked them. With a send lane (a raw socket, no rate limit) the
+                /// host sends them while the plugin prepares its next batch (any
+                /// part past 1 MiB of payload goes when the batch is finished);
+                /// otherwise they are sent before this returns, as by `send-many`.
+                /// `finish-sending` gives their results; replies may arrive before.
+                /// A run may have at most two batches begun and not finished, over
+                /// all its sockets: past that, this fails with `invalid-argument`
+                /// and sends nothing; on a closed socket, `socket-unavailable`. Same
+                /// limits as `send-many`. Closing the socket gives up its batches,
+                /// results and all. Since 0.2.2.
                 #[allow(async_fn_in_trait)]
                 pub fn start_sending(
                     &self,
@@ -2444,10 +2447,12 @@ pub mod icmp_host {
             }
             impl IcmpSocket {
                 #[allow(unused_unsafe, clippy::all)]
-                /// The results of the earliest batch `start-sending` began and not
-                /// finished, one per request, in order, as `send-many` returns
-                /// them; first sends what the host has not sent yet. An empty list
-                /// when there is none. Since 0.2.2.
+                /// The results of the earliest batch `start-sending` began on this
+                /// socket and not finished, one per request, in order, as
+                /// `send-many` returns them (sending first what the host has not
+                /// sent yet); like those, results may be `interrupted`, and the
+                /// call traps when the run's CPU time runs out. An empty list when
+                /// there is none. Since 0.2.2.
                 #[allow(async_fn_in_trait)]
                 pub fn finish_sending(
                     &self,

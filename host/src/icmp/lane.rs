@@ -108,7 +108,7 @@ pub(crate) struct Lane {
     /// Told after each burst: the reader, woken by replies alone, would
     /// leave the stamps of unanswered requests to pile up (and the kernel
     /// to refuse later ones) on these sockets' error queues.
-    pub(crate) stamped: Notify,
+    pub(crate) stamped: Arc<Notify>,
     /// Bursts for the thread; `None` if it could not be started.
     jobs: OnceLock<Option<SyncSender<Arc<Burst>>>>,
 }
@@ -120,7 +120,7 @@ impl Lane {
         Lane {
             caller,
             socket,
-            stamped: Notify::new(),
+            stamped: Arc::new(Notify::new()),
             jobs: OnceLock::new(),
         }
     }
@@ -132,12 +132,16 @@ impl Lane {
                 // One burst waits at most: a second is sent by its caller.
                 let (jobs, queue) = mpsc::sync_channel::<Arc<Burst>>(1);
                 let socket = Arc::clone(&self.socket);
+                let stamped = Arc::clone(&self.stamped);
                 std::thread::Builder::new()
                     .name("icmp-send".into())
                     .spawn(move || {
                         // Until the lane goes (the sender is dropped).
                         while let Ok(burst) = queue.recv() {
                             serve(&socket, &burst);
+                            // Its caller may never join: the reader looks
+                            // at the stamps now.
+                            stamped.notify_one();
                         }
                     })
                     .ok()
@@ -343,8 +347,10 @@ fn serve(socket: &socket2::Socket, burst: &Burst) {
     };
     let mut sent = 0usize;
     while let Some((i, p)) = burst.take() {
+        // Asked at the first and then every few.
+        let ask = sent.is_multiple_of(YIELD_EVERY);
         sent += 1;
-        if sent.is_multiple_of(YIELD_EVERY) && burst.halted.as_ref().is_some_and(|h| h()) {
+        if ask && burst.halted.as_ref().is_some_and(|h| h()) {
             // Its run is stopped: this one and the rest are not sent.
             burst.next.store(burst.packets.len(), Ordering::Relaxed);
             break;

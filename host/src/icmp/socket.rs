@@ -296,7 +296,7 @@ impl VirtualSocket {
         if started.rest.is_empty() {
             return results;
         }
-        if !results.is_empty() && stop() {
+        if stop() {
             results.extend(started.rest.iter().map(|_| None));
             return results;
         }

@@ -21,12 +21,13 @@ pub type HostError = TrappableError<types::Error>;
 pub struct SocketHandle {
     socket: VirtualSocket,
     /// Batches begun by `start-sending`, earliest first, until
-    /// `finish-sending` (or close); at most [`MAX_STARTED`].
+    /// `finish-sending` (or close).
     sending: std::collections::VecDeque<Sending>,
 }
 
-/// Batches a socket may have begun and not finished: one with the lane,
-/// the next waiting for it.
+/// Batches a run may have begun and not finished, over all its sockets:
+/// one with the lane, the next waiting for it. (Each holds up to a
+/// `send-many`'s requests and payload in the host.)
 const MAX_STARTED: usize = 2;
 
 /// A batch begun by `start-sending`.
@@ -57,6 +58,8 @@ pub struct ProbeCtx {
     pub(super) events: Arc<super::events::OutputGate>,
     pub(super) interrupt: Interrupt,
     pub(super) open_sockets: usize,
+    /// Batches begun by `start-sending` and not finished, over all sockets.
+    pub(super) started_batches: usize,
     /// The run's limits, as `limits.current` reports them.
     pub(super) run_limits: super::Limits,
     /// The report's parts so far.
@@ -236,7 +239,10 @@ impl ProbeCtx {
         handle: &Resource<SocketHandle>,
         requests: Vec<types::EchoRequest>,
     ) -> Result<(), HostError> {
-        if self.handle_mut(handle)?.sending.len() >= MAX_STARTED {
+        if self.socket_mut(handle)?.is_closed() {
+            return Err(icmp::Error::Closed.into());
+        }
+        if self.started_batches >= MAX_STARTED {
             return Err(types::Error::InvalidArgument(format!(
                 "{MAX_STARTED} batches begun by start-sending are not finished: \
                  call finish-sending first"
@@ -263,6 +269,7 @@ impl ProbeCtx {
             Sending::Sent(self.send_batch(handle, requests).await?)
         };
         self.handle_mut(handle)?.sending.push_back(sending);
+        self.started_batches += 1;
         Ok(())
     }
 
@@ -272,7 +279,11 @@ impl ProbeCtx {
         &mut self,
         handle: &Resource<SocketHandle>,
     ) -> Result<Vec<Result<types::Timestamp, types::Error>>, HostError> {
-        match self.handle_mut(handle)?.sending.pop_front() {
+        let sending = self.handle_mut(handle)?.sending.pop_front();
+        if sending.is_some() {
+            self.started_batches -= 1;
+        }
+        match sending {
             None => Ok(Vec::new()),
             Some(Sending::Sent(results)) => Ok(results),
             Some(Sending::Started { refused, burst }) => {
@@ -307,9 +318,23 @@ impl ProbeCtx {
 
 /// The trap of a run whose CPU budget ran out inside `send-many`.
 fn cpu_spent_in_send_many() -> HostError {
-    HostError::trap(wasmtime::Error::msg(
-        "CPU time limit reached inside send-many",
-    ))
+    HostError::trap(wasmtime::Error::msg("CPU time limit reached while sending"))
+}
+
+/// Batches begun and never finished, their socket going: the lane takes
+/// no more of them, and the keys of what was not sent are given back at
+/// once (what was sent is counted).
+async fn abandon(
+    socket: &mut VirtualSocket,
+    batches: std::collections::VecDeque<Sending>,
+    started: &mut usize,
+) {
+    for batch in batches {
+        *started -= 1;
+        if let Sending::Started { burst, .. } = batch {
+            socket.finish_burst(burst, &mut || true).await;
+        }
+    }
 }
 
 /// A guest's result from a host result; traps stay traps.
@@ -480,9 +505,9 @@ impl sockets::HostIcmpSocket for ProbeCtx {
 
     async fn close(&mut self, handle: Resource<SocketHandle>) -> wasmtime::Result<()> {
         let h = self.table.get_mut(&handle)?;
-        // The lane sends no more of the batches begun.
-        h.sending.clear();
-        let socket = &mut h.socket;
+        let abandoned = std::mem::take(&mut h.sending);
+        abandon(&mut h.socket, abandoned, &mut self.started_batches).await;
+        let socket = &mut self.table.get_mut(&handle)?.socket;
         if !socket.is_closed() {
             socket.close();
             self.open_sockets = self.open_sockets.saturating_sub(1);
@@ -491,7 +516,9 @@ impl sockets::HostIcmpSocket for ProbeCtx {
     }
 
     async fn drop(&mut self, handle: Resource<SocketHandle>) -> wasmtime::Result<()> {
-        let h = self.table.delete(handle)?;
+        let mut h = self.table.delete(handle)?;
+        let abandoned = std::mem::take(&mut h.sending);
+        abandon(&mut h.socket, abandoned, &mut self.started_batches).await;
         if !h.socket.is_closed() {
             self.open_sockets = self.open_sockets.saturating_sub(1);
         }

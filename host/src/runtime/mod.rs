@@ -811,6 +811,7 @@ impl Runtime {
             events: Arc::clone(&events),
             interrupt: interrupt.clone(),
             open_sockets: 0,
+            started_batches: 0,
             run_limits: limits.clone(),
             document: Document::new(report, limits.output),
         };

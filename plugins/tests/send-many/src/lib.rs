@@ -6,9 +6,11 @@
 //! many can run at once.
 //!
 //! `--started` does the same with `start-sending`: a million refused, a
-//! third batch begun refused, a finish with nothing begun empty, batches
-//! begun on a socket then closed never finished; then full batches begun
-//! two at a time and never finished, starts refused in a loop.
+//! third batch begun refused (on the same socket, or spread over three),
+//! a finish with nothing begun empty, batches begun on a socket then
+//! closed never finished, a start on a closed socket refused; then full
+//! batches begun two at a time and never finished, starts refused in a
+//! loop.
 
 include!("../../hostile_prelude.rs");
 
@@ -83,6 +85,23 @@ fn started(
         Err(_) => {}
         Ok(r) => return failed(format!("{} results from a closed socket", r.len())),
     }
+    // On a closed socket: refused.
+    if !matches!(other.start_sending(requests), Err(types::Error::SocketUnavailable)) {
+        return failed("a batch was begun on a closed socket");
+    }
+    // Two batches at most over all sockets, not per socket.
+    let mut spread = Vec::new();
+    for n in 0..3 {
+        let s = open(family_of(&target), Mode::Auto)
+            .map_err(|e| RunError::Failed(format!("open: {e:?}")))?;
+        let begun = s.start_sending(requests);
+        match (n, begun) {
+            (0 | 1, Ok(())) | (2, Err(types::Error::InvalidArgument(_))) => {}
+            (n, other) => return failed(format!("socket {n} of 3: {other:?}")),
+        }
+        spread.push(s);
+    }
+    drop(spread);
     // Two batches begun and never finished; then starts refused forever.
     let _ = socket.start_sending(requests);
     let _ = socket.start_sending(requests);
