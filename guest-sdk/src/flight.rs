@@ -14,6 +14,11 @@ the host reports it (a send may wait inside the host under a rate limit),
 and judged by the reply's kernel-stamped RTT: a reply that arrived within
 the timeout counts, however late the plugin gets to see it.
 
+An overlapped flight ([`Flight::overlapped`]) begins each batch that
+nothing paces ([`Socket::start_sending`]) before it settles the one
+before, so that the host sends while the probe works on what came back:
+a sweep's way to use both cores. Its events are the same.
+
 ICMP Redirect and Source Quench are never an answer: the flight passes
 them on as progress events, which the host shows as notes (`From
 192.0.2.1 icmp_seq=1 Redirect Host`, `"note": true` in NDJSON), and keeps
