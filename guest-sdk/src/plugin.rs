@@ -58,7 +58,7 @@ impl Outcome {
 pub enum Output {
     /// A JSON result (`None` when it was streamed already) and its outcome.
     Report {
-        /// The JSON document for stdout (over 1 MiB, [`export_probe!`]
+        /// The JSON document for stdout (over 1 MiB, [`crate::export_probe!`]
         /// hands it to the host in parts).
         json: Option<String>,
         /// How the probe went.
