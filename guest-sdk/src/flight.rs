@@ -524,19 +524,22 @@ impl<'n, N: Network, const OVERLAP: bool> Flight<'n, N, OVERLAP> {
     }
 
     /// Sends the first `count` queued requests; an overlapped flight only
-    /// begins sending them, when nothing paces it.
+    /// begins sending them, when nothing paces it (see `track`).
     fn send(&mut self, count: usize) -> Result<(), Error> {
         let (indexes, requests): (Vec<usize>, Vec<EchoRequest>) =
             (0..count).filter_map(|_| self.queue.pop_front()).unzip();
-        let family = requests[0].destination.family();
         // Overlapped only when no pacing needs the sends counted at once.
-        if OVERLAP && self.spacing.is_zero() && self.options.per_destination.is_zero() {
-            return self.start(family, indexes, requests);
-        }
-        let results = match self.socket(family)?.send_many(&requests) {
-            Ok(results) => results,
-            Err(e) => requests.iter().map(|_| Err(e.clone())).collect(),
+        let overlap = OVERLAP && self.spacing.is_zero() && self.options.per_destination.is_zero();
+        let socket = self.socket(requests[0].destination.family())?;
+        let results = if overlap {
+            match socket.start_sending(&requests) {
+                Ok(None) => return self.track(indexes, requests),
+                begun => begun.map(Option::unwrap_or_default),
+            }
+        } else {
+            socket.send_many(&requests)
         };
+        let results = each_request(&requests, results);
         self.settle::<false>(indexes, &requests, results);
         if self.interrupted {
             self.interrupt();
@@ -544,40 +547,25 @@ impl<'n, N: Network, const OVERLAP: bool> Flight<'n, N, OVERLAP> {
         Ok(())
     }
 
-    /// Begins sending a batch, then settles the one before (if any): the
-    /// host always has the next one in hand.
-    fn start(
-        &mut self,
-        family: Family,
-        indexes: Vec<usize>,
-        requests: Vec<EchoRequest>,
-    ) -> Result<(), Error> {
-        let results = match self.socket(family)?.start_sending(&requests) {
-            Ok(Some(results)) => results,
-            Ok(None) => {
-                // In flight from now: replies may come before the results
-                // (they wait in `held`), and the deadline is no earlier.
-                let now = self.net.now();
-                for (&index, request) in indexes.iter().zip(&requests) {
-                    let key = Key::of(request);
-                    self.order.push_back((key, index));
-                    let slot = Slot {
-                        sent_at: None,
-                        ..self.slot(index, request, now)
-                    };
-                    self.in_flight.insert(key, slot);
-                }
-                self.sending.push_back((indexes, requests));
-                if self.sending.len() > 1 {
-                    self.settle_one()?;
-                }
-                return Ok(());
-            }
-            Err(e) => requests.iter().map(|_| Err(e.clone())).collect(),
-        };
-        self.settle::<false>(indexes, &requests, results);
-        if self.interrupted {
-            self.interrupt();
+    /// A batch the host has begun sending: in flight from now, then the
+    /// one before it (if any) is settled, so that the host always has the
+    /// next one in hand.
+    fn track(&mut self, indexes: Vec<usize>, requests: Vec<EchoRequest>) -> Result<(), Error> {
+        // Replies may come before the results (they wait in `held`), and
+        // the deadline is no earlier.
+        let now = self.net.now();
+        for (&index, request) in indexes.iter().zip(&requests) {
+            let key = Key::of(request);
+            self.order.push_back((key, index));
+            let slot = Slot {
+                sent_at: None,
+                ..self.slot(index, request, now)
+            };
+            self.in_flight.insert(key, slot);
+        }
+        self.sending.push_back((indexes, requests));
+        if self.sending.len() > 1 {
+            self.settle_one()?;
         }
         Ok(())
     }
@@ -596,10 +584,7 @@ impl<'n, N: Network, const OVERLAP: bool> Flight<'n, N, OVERLAP> {
             return Ok(());
         };
         let socket = self.socket(requests[0].destination.family())?;
-        let mut results = match socket.finish_sending() {
-            Ok(results) => results,
-            Err(e) => requests.iter().map(|_| Err(e.clone())).collect(),
-        };
+        let mut results = each_request(&requests, socket.finish_sending());
         // One per request, whatever the host says.
         results.resize_with(requests.len(), || {
             Err(Error::IcmpSocket("the host gave no result for it".into()))
@@ -865,6 +850,14 @@ impl<'n, N: Network, const OVERLAP: bool> Flight<'n, N, OVERLAP> {
         self.last_to.retain(|_, &mut t| t + gap > now);
         self.prune_at = (2 * self.last_to.len()).max(PRUNE_FROM);
     }
+}
+
+/// One send result per request: those of a call, or its error for each.
+fn each_request(
+    requests: &[EchoRequest],
+    results: Result<Vec<Result<u64, Error>>, Error>,
+) -> Vec<Result<u64, Error>> {
+    results.unwrap_or_else(|e| requests.iter().map(|_| Err(e.clone())).collect())
 }
 
 /// Sends every request of `requests` (lazily, as room comes) and calls
