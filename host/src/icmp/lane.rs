@@ -455,6 +455,18 @@ mod tests {
         by
     }
 
+    /// Each result says what happened to its request: sent (and in
+    /// `sent`), or not sent (and not in it); none failed.
+    fn assert_reported(results: &[Option<io::Result<()>>], sent: &BTreeSet<u16>) {
+        for (i, r) in (0u16..).zip(results) {
+            match r {
+                Some(Ok(())) => assert!(sent.contains(&i), "{i} reported sent"),
+                None => assert!(!sent.contains(&i), "{i} reported unsent"),
+                Some(Err(e)) => panic!("{i} failed: {e}"),
+            }
+        }
+    }
+
     fn numbers(s: &Scripted) -> Vec<u16> {
         s.sent()
             .iter()
@@ -533,13 +545,7 @@ mod tests {
         assert!(by_caller.is_empty(), "the caller sent {by_caller:?}");
         let sent: BTreeSet<u16> = by_lane.iter().copied().collect();
         assert_eq!(sent.len(), by_lane.len(), "none twice");
-        for (i, r) in (0..n).zip(&results) {
-            match r {
-                Some(Ok(())) => assert!(sent.contains(&i), "{i} reported sent"),
-                None => assert!(!sent.contains(&i), "{i} reported unsent"),
-                Some(Err(e)) => panic!("{i} failed: {e}"),
-            }
-        }
+        assert_reported(&results, &sent);
     }
 
     /// Requests handed back by the lane (here: all, each for a sibling)
@@ -566,13 +572,7 @@ mod tests {
         );
         let sent: BTreeSet<u16> = numbers(&sibling).into_iter().collect();
         assert_eq!(sent.len(), 32, "the caller stopped at its first look");
-        for (i, r) in (0..n).zip(&results) {
-            match r {
-                Some(Ok(())) => assert!(sent.contains(&i), "{i} reported sent"),
-                None => assert!(!sent.contains(&i), "{i} reported unsent"),
-                Some(Err(e)) => panic!("{i} failed: {e}"),
-            }
-        }
+        assert_reported(&results, &sent);
     }
 
     #[tokio::test]
@@ -592,12 +592,6 @@ mod tests {
         let sent: BTreeSet<u16> = by_caller.iter().chain(&by_lane).copied().collect();
         assert_eq!(sent.len(), by_caller.len() + by_lane.len(), "none twice");
         assert!(sent.len() < usize::from(n), "the rest was not sent");
-        for (i, r) in (0..n).zip(&results) {
-            match r {
-                Some(Ok(())) => assert!(sent.contains(&i), "{i} reported sent"),
-                None => assert!(!sent.contains(&i), "{i} reported unsent"),
-                Some(Err(e)) => panic!("{i} failed: {e}"),
-            }
-        }
+        assert_reported(&results, &sent);
     }
 }

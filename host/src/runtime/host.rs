@@ -150,9 +150,7 @@ impl ProbeCtx {
         requests: Vec<types::EchoRequest>,
     ) -> Result<Vec<Result<types::Timestamp, types::Error>>, HostError> {
         let mut results = Vec::with_capacity(requests.len());
-        let bursts = self.policy.send_rate.is_none()
-            && !requests.is_empty()
-            && self.socket_mut(handle)?.sends_in_bursts();
+        let bursts = !requests.is_empty() && self.sends_in_bursts(handle)?;
         let slice = if bursts { BURST } else { SEND_MANY_SLICE };
         let mut requests = requests.into_iter();
         loop {
@@ -167,7 +165,7 @@ impl ProbeCtx {
             }
             // The CPU clock is a system call: read it once per slice.
             if self.meter.exceeded_now() {
-                return Err(cpu_spent_in_send_many());
+                return Err(cpu_spent_sending());
             }
             if bursts && chunk.len() > 1 {
                 // Boxed: its state would otherwise enlarge every call's
@@ -192,16 +190,36 @@ impl ProbeCtx {
         requests: Vec<types::EchoRequest>,
         results: &mut Vec<Result<types::Timestamp, types::Error>>,
     ) -> Result<(), HostError> {
+        let (ready, refused) = self.admit_all(requests);
+        let mut stop = self.stop();
+        let sent = self.socket_mut(handle)?.send_burst(&ready, &mut stop).await;
+        self.merge(refused, sent, results)
+    }
+
+    /// Whether `handle`'s requests go out in bursts shared with its lane:
+    /// without a send rate to keep, on a socket that has one.
+    fn sends_in_bursts(&mut self, handle: &Resource<SocketHandle>) -> Result<bool, HostError> {
+        Ok(self.policy.send_rate.is_none() && self.socket_mut(handle)?.sends_in_bursts())
+    }
+
+    /// Admits each request by policy: those admitted, and per request its
+    /// refusal (`None`: admitted, its result comes from the send).
+    fn admit_all(
+        &self,
+        requests: Vec<types::EchoRequest>,
+    ) -> (Vec<icmp::EchoRequest>, Vec<Option<HostError>>) {
         let mut ready = Vec::with_capacity(requests.len());
-        // `None`: admitted, its result comes from the send.
-        let refused: Vec<Option<HostError>> = requests
+        let refused = requests
             .into_iter()
             .map(|r| self.admit(r).map(|r| ready.push(r)).err())
             .collect();
+        (ready, refused)
+    }
+
+    /// Whether a burst is to stop: the run interrupted or its CPU spent.
+    fn stop(&self) -> impl FnMut() -> bool + Send + use<> {
         let (interrupt, meter) = (self.interrupt.clone(), Arc::clone(&self.meter));
-        let mut stop = || interrupt.is_set() || meter.exceeded_now();
-        let sent = self.socket_mut(handle)?.send_burst(&ready, &mut stop).await;
-        self.merge(refused, sent, results)
+        move || interrupt.is_set() || meter.exceeded_now()
     }
 
     /// Appends the results of a burst's requests, in order: their refusals
@@ -215,7 +233,7 @@ impl ProbeCtx {
     ) -> Result<(), HostError> {
         let stopped = sent.iter().any(Option::is_none);
         if stopped && self.meter.exceeded_now() {
-            return Err(cpu_spent_in_send_many());
+            return Err(cpu_spent_sending());
         }
         let mut sent = sent.into_iter();
         for refusal in refused {
@@ -249,18 +267,11 @@ impl ProbeCtx {
             ))
             .into());
         }
-        let lane = self.policy.send_rate.is_none()
-            && requests.len() > 1
-            && self.socket_mut(handle)?.sends_in_bursts();
-        let sending = if lane {
+        let sending = if requests.len() > 1 && self.sends_in_bursts(handle)? {
             if self.meter.exceeded_now() {
-                return Err(cpu_spent_in_send_many());
+                return Err(cpu_spent_sending());
             }
-            let mut ready = Vec::with_capacity(requests.len());
-            let refused: Vec<Option<HostError>> = requests
-                .into_iter()
-                .map(|r| self.admit(r).map(|r| ready.push(r)).err())
-                .collect();
+            let (ready, refused) = self.admit_all(requests);
             let interrupt = self.interrupt.clone();
             let halted = Arc::new(move || interrupt.is_set());
             let burst = self.socket_mut(handle)?.start_burst(ready, halted).await;
@@ -287,8 +298,7 @@ impl ProbeCtx {
             None => Ok(Vec::new()),
             Some(Sending::Sent(results)) => Ok(results),
             Some(Sending::Started { refused, burst }) => {
-                let (interrupt, meter) = (self.interrupt.clone(), Arc::clone(&self.meter));
-                let mut stop = || interrupt.is_set() || meter.exceeded_now();
+                let mut stop = self.stop();
                 let sent = self
                     .socket_mut(handle)?
                     .finish_burst(burst, &mut stop)
@@ -316,8 +326,9 @@ impl ProbeCtx {
     }
 }
 
-/// The trap of a run whose CPU budget ran out inside `send-many`.
-fn cpu_spent_in_send_many() -> HostError {
+/// The trap of a run whose CPU budget ran out inside `send-many` or
+/// `finish-sending`.
+fn cpu_spent_sending() -> HostError {
     HostError::trap(wasmtime::Error::msg("CPU time limit reached while sending"))
 }
 
@@ -401,10 +412,7 @@ impl sockets::HostIcmpSocket for ProbeCtx {
         handle: Resource<SocketHandle>,
         requests: Vec<types::EchoRequest>,
     ) -> Result<Vec<Result<types::Timestamp, types::Error>>, HostError> {
-        let mut batch = super::send_many::Budget::new(requests.len())?;
-        for r in &requests {
-            batch.admit(r)?;
-        }
+        super::send_many::Budget::check(&requests)?;
         self.send_batch(&handle, requests).await
     }
 
@@ -414,10 +422,7 @@ impl sockets::HostIcmpSocket for ProbeCtx {
         handle: Resource<SocketHandle>,
         requests: Vec<types::EchoRequest>,
     ) -> Result<(), HostError> {
-        let mut batch = super::send_many::Budget::new(requests.len())?;
-        for r in &requests {
-            batch.admit(r)?;
-        }
+        super::send_many::Budget::check(&requests)?;
         self.start_batch(&handle, requests).await
     }
 

@@ -39,6 +39,12 @@ impl Budget {
         Ok(Budget { bytes: 0 })
     }
 
+    /// A list already lifted, checked whole as [`lift`] checks it.
+    pub(super) fn check(requests: &[types::EchoRequest]) -> Result<(), types::Error> {
+        let mut budget = Budget::new(requests.len())?;
+        requests.iter().try_for_each(|r| budget.admit(r))
+    }
+
     /// Counts one request's payload; refused past [`MAX_BATCH_BYTES`].
     pub(super) fn admit(&mut self, r: &types::EchoRequest) -> Result<(), types::Error> {
         let size = r.payload.as_ref().map_or(r.payload_size as usize, Vec::len);
