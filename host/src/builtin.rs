@@ -14,22 +14,42 @@ pub struct BuiltIn {
     /// Its native code, as `Engine::precompile_component` wrote it at build
     /// time; empty when cross-compiled. Loaded only after wasmtime has
     /// checked it was built for this engine (else `wasm` is compiled).
+    /// It lies page-aligned in the binary's executable segment, so that
+    /// it runs where the binary maps it (`sys::code_memory`).
     pub native: &'static [u8],
 }
 
+/// Bytes aligned as wasmtime's code pages: an artifact's `.text` starts on
+/// a page boundary of the artifact (x86-64 and aarch64 with 4 KiB pages;
+/// elsewhere `sys::code_memory` refuses it and the bytes are copied).
+#[repr(C, align(4096))]
+struct PageAligned<T>(T);
+
 macro_rules! plugin {
-    ($name:literal, $summary:literal) => {
+    ($name:literal, $summary:literal) => {{
+        const NATIVE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/", $name, ".cwasm"));
+        // In the binary's text segment (a `.text.*` input section goes to
+        // `.text`): mapped read-only and executable, never written.
+        // SAFETY: a plain immutable static; the section only places it.
+        #[allow(unsafe_code)]
+        #[unsafe(link_section = ".text.icmp_host_native")]
+        static MAPPED: PageAligned<[u8; NATIVE.len()]> = PageAligned(*include_bytes!(concat!(
+            env!("OUT_DIR"),
+            "/",
+            $name,
+            ".cwasm"
+        )));
         BuiltIn {
             name: $name,
             summary: $summary,
             wasm: include_bytes!(concat!(env!("OUT_DIR"), "/", $name, ".wasm")),
-            native: include_bytes!(concat!(env!("OUT_DIR"), "/", $name, ".cwasm")),
+            native: &MAPPED.0,
         }
-    };
+    }};
 }
 
 /// Every built-in plugin.
-pub const BUILT_INS: &[BuiltIn] = &[
+pub static BUILT_INS: &[BuiltIn] = &[
     plugin!(
         "ping",
         "send ICMP Echo Requests to one host (icmplib's ping)"
@@ -64,6 +84,38 @@ mod tests {
                 let plugin = runtime.load_builtin(b).unwrap();
                 assert_eq!(plugin.code(), Code::BuiltIn, "{}", b.name);
             }
+        }
+    }
+
+    /// Each built-in's native code lies page-aligned in an executable
+    /// mapping of this binary, so it runs in place (`sys::code_memory`).
+    #[test]
+    fn built_ins_native_code_is_mapped_executable() {
+        let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+        let executable: Vec<(usize, usize)> = maps
+            .lines()
+            .filter_map(|line| {
+                let mut fields = line.split_whitespace();
+                let (range, perms) = (fields.next()?, fields.next()?);
+                let (start, end) = range.split_once('-')?;
+                let parse = |hex| usize::from_str_radix(hex, 16).ok();
+                perms
+                    .starts_with("r-x")
+                    .then_some((parse(start)?, parse(end)?))
+            })
+            .collect();
+        let code_memory =
+            crate::sys::code_memory::CodeMemory::new(BUILT_INS.iter().map(|b| b.native));
+        for b in BUILT_INS {
+            assert!(!b.native.is_empty(), "{}: precompiled", b.name);
+            let range = b.native.as_ptr_range();
+            let (start, end) = (range.start.addr(), range.end.addr());
+            assert!(
+                executable.iter().any(|&(lo, hi)| lo <= start && end <= hi),
+                "{}: {start:#x}..{end:#x} is in no executable mapping:\n{maps}",
+                b.name
+            );
+            assert!(code_memory.runs_in_place(b.native), "{}", b.name);
         }
     }
 

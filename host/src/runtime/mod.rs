@@ -34,6 +34,7 @@ mod symbols;
 mod wasi;
 
 use std::path::{Path, PathBuf};
+use std::ptr::NonNull;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -56,6 +57,7 @@ use crate::builtin::BuiltIn;
 use crate::icmp::{Engine, Tenant};
 use crate::policy::Policy;
 use crate::sys::clock::{process_cpu_ns, thread_cpu_ns};
+use crate::sys::code_memory::CodeMemory;
 use bindings::ProbePre;
 use cpu::{CpuMeter, Metered};
 use document::Document;
@@ -481,6 +483,9 @@ pub struct Runtime {
     /// Runs plugins. It loads native code but never compiles: building
     /// the compiler costs more than a built-in's whole load.
     engine: wasmtime::Engine,
+    /// Makes the engine's code executable; built-ins run where the
+    /// binary maps them.
+    code_memory: Arc<CodeMemory>,
     /// Compiles plugins that have no native code yet, with the same
     /// settings; made when first needed.
     compiler: std::sync::OnceLock<Result<wasmtime::Engine, String>>,
@@ -541,11 +546,16 @@ impl Runtime {
     ) -> anyhow::Result<Runtime> {
         config.enable_compiler(false);
         profiled(&mut config);
+        let code_memory = Arc::new(CodeMemory::new(
+            crate::builtin::BUILT_INS.iter().map(|b| b.native),
+        ));
+        config.with_custom_code_memory(Some(code_memory.clone()));
         let engine = wasmtime::Engine::new(&config)?;
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         Ok(Runtime {
             _helper: Helper::start(engine.clone(), tx).context("starting the runtime's thread")?,
             engine,
+            code_memory,
             compiler: std::sync::OnceLock::new(),
             linker: std::sync::OnceLock::new(),
             linked: std::sync::Mutex::new(Some(rx)),
@@ -624,15 +634,21 @@ impl Runtime {
 
     /// A built-in's compiled component: see [`Runtime::load_builtin`].
     fn builtin_component(&self, builtin: &BuiltIn) -> Result<(Component, Code), LoadError> {
-        if !builtin.native.is_empty() {
+        let native = builtin.native;
+        if !native.is_empty() {
             // SAFETY: `deserialize` runs native code from these bytes. They
             // are part of this executable, written by `build.rs` with
             // `Engine::precompile_component` of the same wasmtime and
             // engine configuration; wasmtime checks version, target, CPU
             // features and settings against this engine and refuses a
-            // mismatch (handled by compiling below).
+            // mismatch (handled by compiling below). In place, they are a
+            // `'static` immutable in the binary's text segment, which
+            // nothing ever writes (`deserialize_raw`'s extra condition).
             #[allow(unsafe_code)]
-            let component = unsafe { Component::deserialize(&self.engine, builtin.native) };
+            let component = match self.code_memory.runs_in_place(native) {
+                true => unsafe { Component::deserialize_raw(&self.engine, NonNull::from(native)) },
+                false => unsafe { Component::deserialize(&self.engine, native) },
+            };
             if let Ok(component) = component {
                 return Ok((component, Code::BuiltIn));
             }

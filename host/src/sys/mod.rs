@@ -1,11 +1,14 @@
 /*!
 The operating-system edge: ICMP sockets and their control messages
 ([`socket`]), privilege handling ([`privilege`]), the system-call filter
-([`seccomp`]) and thread CPU clocks ([`clock`]). Apart from loading compiled plugins (`runtime::cache`), the
-host allows `unsafe` only in this module, each block with a `SAFETY` note.
+([`seccomp`]), thread CPU clocks ([`clock`]) and executable memory for
+plugins' native code ([`code_memory`]). Apart from loading compiled
+plugins (`runtime`), the host allows `unsafe` only in this module, each
+block with a `SAFETY` note.
 */
 
 pub mod clock;
+pub mod code_memory;
 pub mod privilege;
 pub mod seccomp;
 pub mod socket;
