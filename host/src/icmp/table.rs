@@ -23,6 +23,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use rustc_hash::{FxBuildHasher, FxHasher};
+
 use super::clock;
 use super::queue::Queue;
 use super::types::{Address, Reply, TimestampSource};
@@ -55,9 +57,11 @@ pub const QUARANTINE: Duration = Duration::from_secs(1);
 /// more (a broadcast on a big LAN, or spoofing) are delivered, not remembered.
 const MAX_RESPONDERS: usize = 256;
 
-/// A digest of a payload, to recognise the echo of our own request.
+/// A digest of a payload, to recognise the echo of our own request. Not a
+/// keyed hash, nor needs to be: it tells a changed echo from the one sent,
+/// and whoever could forge a reply could as well echo the payload.
 pub fn digest(payload: &[u8]) -> u64 {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
+    let mut h = FxHasher::default();
     payload.hash(&mut h);
     h.finish()
 }
@@ -220,7 +224,9 @@ struct Mark {
 pub struct Table {
     space: KeySpace,
     capacity: usize,
-    entries: HashMap<WireKey, Entry>,
+    /// By key. The host draws every key at random (peers and guests only
+    /// look keys up), so no one can aim collisions at a fast unkeyed hash.
+    entries: HashMap<WireKey, Entry, FxBuildHasher>,
     /// Every insertion in send order, for expiry.
     sent: VecDeque<Mark>,
     /// Answered keys in answer order, for eviction.
@@ -238,7 +244,7 @@ impl Table {
         Table {
             space,
             capacity,
-            entries: HashMap::new(),
+            entries: HashMap::default(),
             sent: VecDeque::new(),
             answered: VecDeque::new(),
             next_serial: 0,
