@@ -17,8 +17,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The plugins `src/builtin.rs` embeds (it names each file; a plugin
-/// missing here fails that build).
-const BUILT_INS: [&str; 3] = ["ping", "multiping", "traceroute"];
+/// missing here fails that build), and what their code is optimised for
+/// (multiping's profile in `plugins/Cargo.toml` says the same to rustc).
+const BUILT_INS: [(&str, shrink::Goal); 3] = [
+    ("ping", shrink::Goal::Size),
+    ("multiping", shrink::Goal::Speed),
+    ("traceroute", shrink::Goal::Size),
+];
 
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap());
@@ -109,12 +114,12 @@ fn shrink_built_ins(wasm_dir: &Path, out_dir: &Path) -> Vec<(&'static str, Vec<u
         let optimiser = &optimiser;
         let shrinking: Vec<_> = BUILT_INS
             .into_iter()
-            .map(|name| {
+            .map(|(name, goal)| {
                 scope.spawn(move || {
                     let path = wasm_dir.join(format!("{name}.wasm"));
                     let wasm = std::fs::read(&path)
                         .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-                    let shrunk = shrink::component(name, &wasm, optimiser)
+                    let shrunk = shrink::component(name, &wasm, optimiser, goal)
                         .unwrap_or_else(|e| panic!("shrinking {}: {e}", path.display()));
                     let path = out_dir.join(format!("{name}.wasm"));
                     std::fs::write(&path, &shrunk)

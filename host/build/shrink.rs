@@ -3,7 +3,8 @@
 //!
 //! - each core module goes through `wasm-opt -Oz` when binaryen is
 //!   installed (`--debuginfo`: the name section is kept), which removes
-//!   about a fifth of the code rustc's `opt-level = "z"` leaves;
+//!   about a fifth of the code rustc's `opt-level = "z"` leaves (`-O3`
+//!   for a plugin built for speed, [`Goal`]);
 //! - function names are stored as trap reports show them
 //!   (`src/runtime/symbols.rs`: `icmp_host_sdk::flight::Flight<N>::receive`,
 //!   not `_ZN13icmp_host_sdk6flight15Flight$LT$N$GT$7receive17h…E`;
@@ -60,15 +61,41 @@ impl Optimiser {
     }
 }
 
+/// What `wasm-opt` optimises a plugin for.
+#[derive(Debug, Clone, Copy)]
+pub enum Goal {
+    /// The smallest code (`-Oz`): plugins that run briefly.
+    Size,
+    /// The fastest (`-O3`, inlining more): a plugin whose own code is on
+    /// the critical path of long runs (multiping's sweep), and whose size
+    /// no goal bounds.
+    Speed,
+}
+
+impl Goal {
+    fn flag(self) -> &'static str {
+        match self {
+            Goal::Size => "-Oz",
+            Goal::Speed => "-O3",
+        }
+    }
+}
+
 /// Whether this build runs in CI (`CI=true`), which installs a working
 /// binaryen: there, not optimising is an error.
 pub fn in_ci() -> bool {
     std::env::var_os("CI").is_some_and(|v| v == "true")
 }
 
-/// The component `wasm`, shrunk; `name` keeps its scratch files apart from
-/// other components' shrinking at the same time.
-pub fn component(name: &str, wasm: &[u8], optimiser: &Optimiser) -> Result<Vec<u8>, String> {
+/// The component `wasm`, shrunk (its code optimised for `goal`); `name`
+/// keeps its scratch files apart from other components' shrinking at the
+/// same time.
+pub fn component(
+    name: &str,
+    wasm: &[u8],
+    optimiser: &Optimiser,
+    goal: Goal,
+) -> Result<Vec<u8>, String> {
     if !Parser::is_component(wasm) {
         return Err("not a WebAssembly component".into());
     }
@@ -77,7 +104,7 @@ pub fn component(name: &str, wasm: &[u8], optimiser: &Optimiser) -> Result<Vec<u
         match section.id {
             CUSTOM if is_unused(&custom(section)?) => {}
             CORE_MODULE => {
-                let module = module(&format!("{name}.{i}"), section.data, optimiser)?;
+                let module = module(&format!("{name}.{i}"), section.data, optimiser, goal)?;
                 out.section(&RawSection {
                     id: CORE_MODULE,
                     data: &module,
@@ -99,21 +126,23 @@ pub fn component(name: &str, wasm: &[u8], optimiser: &Optimiser) -> Result<Vec<u
 
 /// A core module, optimised, with readable names and without unused
 /// sections.
-fn module(name: &str, wasm: &[u8], optimiser: &Optimiser) -> Result<Vec<u8>, String> {
+fn module(name: &str, wasm: &[u8], optimiser: &Optimiser, goal: Goal) -> Result<Vec<u8>, String> {
     let optimised = match optimiser {
         // wasm-opt can grow a module of a few hundred bytes (the
         // component's shims) by naming its functions: keep the smaller. A
         // binaryen too old for this module is not worth failing the build,
         // except in CI.
-        Optimiser::WasmOpt { program, scratch } => match wasm_opt(program, scratch, name, wasm) {
-            Ok(optimised) => Some(optimised).filter(|o| o.len() < wasm.len()),
-            Err(e) if in_ci() => return Err(e),
-            Err(e) => {
-                let e = e.replace('\n', " ");
-                println!("cargo:warning={name}: not optimised: {e}");
-                None
+        Optimiser::WasmOpt { program, scratch } => {
+            match wasm_opt(program, scratch, name, wasm, goal) {
+                Ok(optimised) => Some(optimised).filter(|o| o.len() < wasm.len()),
+                Err(e) if in_ci() => return Err(e),
+                Err(e) => {
+                    let e = e.replace('\n', " ");
+                    println!("cargo:warning={name}: not optimised: {e}");
+                    None
+                }
             }
-        },
+        }
         Optimiser::None => None,
     };
     let optimised = optimised.as_deref().unwrap_or(wasm);
@@ -137,7 +166,13 @@ fn module(name: &str, wasm: &[u8], optimiser: &Optimiser) -> Result<Vec<u8>, Str
     Ok(out.finish())
 }
 
-fn wasm_opt(program: &Path, scratch: &Path, name: &str, wasm: &[u8]) -> Result<Vec<u8>, String> {
+fn wasm_opt(
+    program: &Path,
+    scratch: &Path,
+    name: &str,
+    wasm: &[u8],
+    goal: Goal,
+) -> Result<Vec<u8>, String> {
     let input = scratch.join(format!("{name}.in.wasm"));
     let output = scratch.join(format!("{name}.out.wasm"));
     std::fs::write(&input, wasm).map_err(|e| format!("writing {}: {e}", input.display()))?;
@@ -145,7 +180,7 @@ fn wasm_opt(program: &Path, scratch: &Path, name: &str, wasm: &[u8]) -> Result<V
         // One thread: the build runs one wasm-opt per built-in at once,
         // beside cargo's own jobs.
         .env("BINARYEN_CORES", "1")
-        .args(["-Oz", "--debuginfo"])
+        .args([goal.flag(), "--debuginfo"])
         .arg(&input)
         .arg("-o")
         .arg(&output)
