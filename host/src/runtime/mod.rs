@@ -466,11 +466,13 @@ const POOL_TABLE_ELEMENTS: usize = 100_000;
 
 /// For `perf`: with `ICMP_HOST_PERFMAP` set, plugins' native functions are
 /// named in `/tmp/perf-PID.map` (a run-time choice: artifacts do not depend
-/// on it).
-fn profiled(config: &mut wasmtime::Config) {
-    if std::env::var_os("ICMP_HOST_PERFMAP").is_some() {
+/// on it); whether it is set.
+fn profiled(config: &mut wasmtime::Config) -> bool {
+    let profiled = std::env::var_os("ICMP_HOST_PERFMAP").is_some();
+    if profiled {
         config.profiler(wasmtime::ProfilingStrategy::PerfMap);
     }
+    profiled
 }
 
 /// Why a process that gained privileges at exec uses no cache.
@@ -545,9 +547,13 @@ impl Runtime {
         slots: Option<Arc<Semaphore>>,
     ) -> anyhow::Result<Runtime> {
         config.enable_compiler(false);
-        profiled(&mut config);
+        // perf reads the map file for code in anonymous memory only, not in
+        // the binary's text: profiled, built-ins are copied like any code.
+        let in_place = !profiled(&mut config);
         let code_memory = Arc::new(CodeMemory::new(
-            crate::builtin::BUILT_INS.iter().map(|b| b.native),
+            (crate::builtin::BUILT_INS.iter())
+                .filter(|_| in_place)
+                .map(|b| b.native),
         ));
         config.with_custom_code_memory(Some(code_memory.clone()));
         let engine = wasmtime::Engine::new(&config)?;
@@ -591,7 +597,7 @@ impl Runtime {
         self.compiler
             .get_or_init(|| {
                 let mut config = engine_config::config();
-                profiled(&mut config);
+                let _ = profiled(&mut config);
                 config.parallel_compilation(!self.serial_compile);
                 wasmtime::Engine::new(&config).map_err(|e| root_cause(&e))
             })
