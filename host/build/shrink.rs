@@ -129,12 +129,14 @@ pub fn component(
 fn module(name: &str, wasm: &[u8], optimiser: &Optimiser, goal: Goal) -> Result<Vec<u8>, String> {
     let optimised = match optimiser {
         // wasm-opt can grow a module of a few hundred bytes (the
-        // component's shims) by naming its functions: keep the smaller. A
-        // binaryen too old for this module is not worth failing the build,
-        // except in CI.
+        // component's shims) by naming its functions: for size, keep the
+        // smaller (for speed, inlining may grow it). A binaryen too old
+        // for this module is not worth failing the build, except in CI.
         Optimiser::WasmOpt { program, scratch } => {
             match wasm_opt(program, scratch, name, wasm, goal) {
-                Ok(optimised) => Some(optimised).filter(|o| o.len() < wasm.len()),
+                Ok(optimised) => {
+                    Some(optimised).filter(|o| matches!(goal, Goal::Speed) || o.len() < wasm.len())
+                }
                 Err(e) if in_ci() => return Err(e),
                 Err(e) => {
                     let e = e.replace('\n', " ");

@@ -19,9 +19,9 @@ pub struct BuiltIn {
     pub native: &'static [u8],
 }
 
-/// Bytes aligned as wasmtime's code pages: an artifact's `.text` starts on
-/// a page boundary of the artifact (x86-64 and aarch64 with 4 KiB pages;
-/// elsewhere `sys::code_memory` refuses it and the bytes are copied).
+/// Bytes aligned as wasmtime's code pages on x86-64, where the runtime
+/// runs built-ins in place: an artifact's `.text` starts on a 4 KiB
+/// boundary of the artifact.
 #[repr(C, align(4096))]
 struct PageAligned<T>(T);
 
@@ -82,13 +82,16 @@ mod tests {
             let runtime = runtime.unwrap();
             for b in BUILT_INS {
                 let plugin = runtime.load_builtin(b).unwrap();
-                assert_eq!(plugin.code(), Code::BuiltIn, "{}", b.name);
+                assert!(matches!(plugin.code(), Code::BuiltIn { .. }), "{}", b.name);
             }
         }
     }
 
     /// Each built-in's native code lies page-aligned in an executable
-    /// mapping of this binary, so it runs in place (`sys::code_memory`).
+    /// mapping of this binary, so it can run in place (`sys::code_memory`;
+    /// that it does is an end-to-end test: a test process loads built-ins
+    /// from many threads, and only the first load runs in place).
+    #[cfg(target_arch = "x86_64")]
     #[test]
     fn built_ins_native_code_is_mapped_executable() {
         let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
@@ -115,7 +118,7 @@ mod tests {
                 "{}: {start:#x}..{end:#x} is in no executable mapping:\n{maps}",
                 b.name
             );
-            assert!(code_memory.runs_in_place(b.native), "{}", b.name);
+            assert!(code_memory.fits(b.native), "{}", b.name);
         }
     }
 

@@ -5,7 +5,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use super::netns::Netns;
-use super::util::{f, icmp_host, plugin, require_root, run, u};
+use super::util::{f, finish, icmp_host, plugin, require_root, run, u};
 
 const LIMIT: Duration = Duration::from_secs(30);
 
@@ -280,6 +280,47 @@ fn user_plugin_by_path() {
     cmd.args(["run", "-q"])
         .arg(plugin("ping"))
         .args(["127.0.0.1", "-c", "1"]);
+    let r = run(cmd, LIMIT);
+    r.assert_code(0);
+    assert_eq!(u(&r.json(), "packets_received"), 1);
+}
+
+/// A built-in's native code runs where the binary maps it (x86-64), and
+/// the ping answers; profiled (`ICMP_HOST_PERFMAP`), it is copied, so that
+/// perf can name its functions.
+#[test]
+fn built_ins_run_in_place_unless_profiled() {
+    if !require_root("built_ins_run_in_place_unless_profiled") {
+        return;
+    }
+    let code = |profiled: bool| {
+        let mut cmd = icmp_host();
+        cmd.env_remove("ICMP_HOST_PERFMAP");
+        if profiled {
+            cmd.env("ICMP_HOST_PERFMAP", "1");
+        }
+        cmd.args(["inspect", "ping"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let child = cmd.spawn().expect("spawning icmp-host");
+        let map = format!("/tmp/perf-{}.map", child.id());
+        let r = finish(child, LIMIT);
+        // wasmtime names the native functions for perf there.
+        let _ = std::fs::remove_file(map);
+        r.assert_code(0);
+        let line = r.stdout.lines().find(|l| l.starts_with("code:"));
+        line.unwrap_or_else(|| panic!("no code line:\n{}", r.stdout))
+            .to_owned()
+    };
+    let expected = match cfg!(target_arch = "x86_64") {
+        true => "run where the binary maps it",
+        false => "copied to memory",
+    };
+    assert!(code(false).ends_with(expected), "{}", code(false));
+    assert!(code(true).ends_with("copied to memory"), "{}", code(true));
+    let mut cmd = icmp_host();
+    cmd.args(["run", "-q", "ping", "127.0.0.1", "-c", "1"]);
     let r = run(cmd, LIMIT);
     r.assert_code(0);
     assert_eq!(u(&r.json(), "packets_received"), 1);

@@ -360,7 +360,11 @@ impl Plugin {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Code {
     /// Precompiled at build time, part of the binary.
-    BuiltIn,
+    BuiltIn {
+        /// Run where the binary maps it (else copied to memory of its
+        /// own: off x86-64, when profiled, or loaded before).
+        in_place: bool,
+    },
     /// The compiled-plugin cache.
     Cached,
     /// Compiled by this process.
@@ -376,7 +380,7 @@ impl Code {
     pub fn compile_cpu(self) -> Duration {
         match self {
             Code::Compiled { cpu } => cpu,
-            Code::BuiltIn | Code::Cached => Duration::ZERO,
+            Code::BuiltIn { .. } | Code::Cached => Duration::ZERO,
         }
     }
 }
@@ -384,7 +388,12 @@ impl Code {
 impl std::fmt::Display for Code {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Code::BuiltIn => f.write_str("precompiled into the binary"),
+            Code::BuiltIn { in_place: true } => {
+                f.write_str("precompiled into the binary, run where the binary maps it")
+            }
+            Code::BuiltIn { in_place: false } => {
+                f.write_str("precompiled into the binary, copied to memory")
+            }
             Code::Cached => f.write_str("from the compiled-plugin cache"),
             Code::Compiled { cpu } => write!(f, "compiled now ({:.2} s CPU)", cpu.as_secs_f64()),
         }
@@ -485,9 +494,9 @@ pub struct Runtime {
     /// Runs plugins. It loads native code but never compiles: building
     /// the compiler costs more than a built-in's whole load.
     engine: wasmtime::Engine,
-    /// Makes the engine's code executable; built-ins run where the
-    /// binary maps them.
-    code_memory: Arc<CodeMemory>,
+    /// Makes the engine's code executable, so that built-ins run where
+    /// the binary maps them; `None`: wasmtime's own (built-ins copied).
+    code_memory: Option<Arc<CodeMemory>>,
     /// Compiles plugins that have no native code yet, with the same
     /// settings; made when first needed.
     compiler: std::sync::OnceLock<Result<wasmtime::Engine, String>>,
@@ -547,15 +556,19 @@ impl Runtime {
         slots: Option<Arc<Semaphore>>,
     ) -> anyhow::Result<Runtime> {
         config.enable_compiler(false);
-        // perf reads the map file for code in anonymous memory only, not in
-        // the binary's text: profiled, built-ins are copied like any code.
-        let in_place = !profiled(&mut config);
-        let code_memory = Arc::new(CodeMemory::new(
-            (crate::builtin::BUILT_INS.iter())
-                .filter(|_| in_place)
-                .map(|b| b.native),
-        ));
-        config.with_custom_code_memory(Some(code_memory.clone()));
+        // Built-ins run in place where the hook does all that wasmtime's
+        // own would: on x86-64, making code executable is the `mprotect`
+        // alone (no instruction-cache maintenance, no branch protection).
+        // perf reads its map file for code in anonymous memory only:
+        // profiled, built-ins are copied like any code.
+        let profiled = profiled(&mut config);
+        let code_memory = (cfg!(target_arch = "x86_64") && !profiled).then(|| {
+            let hook = Arc::new(CodeMemory::new(
+                crate::builtin::BUILT_INS.iter().map(|b| b.native),
+            ));
+            config.with_custom_code_memory(Some(hook.clone()));
+            hook
+        });
         let engine = wasmtime::Engine::new(&config)?;
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         Ok(Runtime {
@@ -642,6 +655,7 @@ impl Runtime {
     fn builtin_component(&self, builtin: &BuiltIn) -> Result<(Component, Code), LoadError> {
         let native = builtin.native;
         if !native.is_empty() {
+            let in_place = (self.code_memory.as_ref()).is_some_and(|c| c.claim(native));
             // SAFETY: `deserialize` runs native code from these bytes. They
             // are part of this executable, written by `build.rs` with
             // `Engine::precompile_component` of the same wasmtime and
@@ -651,12 +665,12 @@ impl Runtime {
             // `'static` immutable in the binary's text segment, which
             // nothing ever writes (`deserialize_raw`'s extra condition).
             #[allow(unsafe_code)]
-            let component = match self.code_memory.runs_in_place(native) {
+            let component = match in_place {
                 true => unsafe { Component::deserialize_raw(&self.engine, NonNull::from(native)) },
                 false => unsafe { Component::deserialize(&self.engine, native) },
             };
             if let Ok(component) = component {
-                return Ok((component, Code::BuiltIn));
+                return Ok((component, Code::BuiltIn { in_place }));
             }
         }
         self.component(builtin.name, builtin.wasm)

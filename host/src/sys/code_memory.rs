@@ -7,11 +7,13 @@
 //! with `deserialize_raw`, they need neither the copy nor the `mprotect`,
 //! and their pages come from the page cache as the binary's own code does.
 //! Other code (plugin files, compiled or from the cache) is made
-//! executable here just as wasmtime would: read and execute, never write
-//! (x86-64 needs no instruction-cache maintenance).
+//! executable here just as wasmtime would on x86-64: read and execute,
+//! never write. (Elsewhere wasmtime also maintains the instruction cache
+//! and branch protection; the runtime installs this hook on x86-64 only.)
 
 use std::ops::Range;
 use std::ptr::NonNull;
+use std::sync::Mutex;
 
 use nix::sys::mman::{ProtFlags, mprotect};
 use wasmtime::CustomCodeMemory;
@@ -38,11 +40,29 @@ impl CodeMemory {
         }
     }
 
-    /// Whether `bytes` can be loaded in place: inside one of the regions
-    /// and page-aligned, as wasmtime needs the artifact's `.text` to be.
-    pub fn runs_in_place(&self, bytes: &[u8]) -> bool {
+    /// Whether `bytes` can run in place: inside one of the regions and
+    /// page-aligned, as wasmtime needs the artifact's `.text` to be.
+    pub fn fits(&self, bytes: &[u8]) -> bool {
         bytes.as_ptr().addr().is_multiple_of(self.page_size)
             && self.contains(addresses(bytes.as_ptr_range()))
+    }
+
+    /// Whether `bytes` is to be loaded in place, claiming it for good if
+    /// so. wasmtime registers code by address, process-wide, and refuses
+    /// the same address twice: a region serves the process's first load
+    /// alone (any runtime's); later loads copy it.
+    pub fn claim(&self, bytes: &[u8]) -> bool {
+        static CLAIMED: Mutex<Vec<usize>> = Mutex::new(Vec::new());
+        if !self.fits(bytes) {
+            return false;
+        }
+        let mut claimed = CLAIMED.lock().unwrap_or_else(|e| e.into_inner());
+        let start = bytes.as_ptr().addr();
+        if claimed.contains(&start) {
+            return false;
+        }
+        claimed.push(start);
+        true
     }
 
     fn contains(&self, range: Range<usize>) -> bool {
