@@ -575,23 +575,34 @@ mod tests {
         assert_reported(&results, &sent);
     }
 
+    /// The rest of the burst is left unsent — unless the lane's thread
+    /// raced through all of it while the caller sent its 32 (the caller
+    /// descheduled for a millisecond, on a loaded machine): then there was
+    /// no rest, and the burst is tried again, up to three times.
     #[tokio::test]
     async fn a_stopped_burst_sends_no_more_and_says_which_were_not_sent() {
-        let (lane, sink, ports) = udp_lane();
-        let receiver: Arc<dyn Transport> = Arc::new(Scripted::new(|_| Vec::new()));
         let n = 1000;
-        let packets = requests(n, sink.local_addr().unwrap(), None);
-        let (account, _) = account();
-        // Asked before the caller's first send: go on; after its 32nd: stop.
-        let results = lane
-            .send(&receiver, packets, &account, &mut stop_at_second_look())
-            .await;
+        let mut left_unsent = false;
+        for _ in 0..3 {
+            let (lane, sink, ports) = udp_lane();
+            let receiver: Arc<dyn Transport> = Arc::new(Scripted::new(|_| Vec::new()));
+            let packets = requests(n, sink.local_addr().unwrap(), None);
+            let (account, _) = account();
+            // Asked before the caller's first send: go on; after its 32nd: stop.
+            let results = lane
+                .send(&receiver, packets, &account, &mut stop_at_second_look())
+                .await;
 
-        let [by_caller, by_lane] = landed(&sink, ports);
-        assert_eq!(by_caller.len(), 32, "the caller stopped at its first look");
-        let sent: BTreeSet<u16> = by_caller.iter().chain(&by_lane).copied().collect();
-        assert_eq!(sent.len(), by_caller.len() + by_lane.len(), "none twice");
-        assert!(sent.len() < usize::from(n), "the rest was not sent");
-        assert_reported(&results, &sent);
+            let [by_caller, by_lane] = landed(&sink, ports);
+            assert_eq!(by_caller.len(), 32, "the caller stopped at its first look");
+            let sent: BTreeSet<u16> = by_caller.iter().chain(&by_lane).copied().collect();
+            assert_eq!(sent.len(), by_caller.len() + by_lane.len(), "none twice");
+            assert_reported(&results, &sent);
+            left_unsent = sent.len() < usize::from(n);
+            if left_unsent {
+                break;
+            }
+        }
+        assert!(left_unsent, "the rest was not sent");
     }
 }
