@@ -15,7 +15,7 @@ pub struct BuiltIn {
     /// time; empty when cross-compiled. Loaded only after wasmtime has
     /// checked it was built for this engine (else `wasm` is compiled).
     /// It lies page-aligned in the binary's executable segment, so that
-    /// it runs where the binary maps it (`sys::code_memory`).
+    /// on x86-64 it runs where the binary maps it (`sys::code_memory`).
     pub native: &'static [u8],
 }
 
@@ -33,12 +33,10 @@ macro_rules! plugin {
         // SAFETY: a plain immutable static; the section only places it.
         #[allow(unsafe_code)]
         #[unsafe(link_section = ".text.icmp_host_native")]
-        static MAPPED: PageAligned<[u8; NATIVE.len()]> = PageAligned(*include_bytes!(concat!(
-            env!("OUT_DIR"),
-            "/",
-            $name,
-            ".cwasm"
-        )));
+        static MAPPED: PageAligned<[u8; NATIVE.len()]> = match NATIVE.first_chunk() {
+            Some(bytes) => PageAligned(*bytes),
+            None => unreachable!(),
+        };
         BuiltIn {
             name: $name,
             summary: $summary,

@@ -317,8 +317,9 @@ fn built_ins_run_in_place_unless_profiled() {
         true => "run where the binary maps it",
         false => "copied to memory",
     };
-    assert!(code(false).ends_with(expected), "{}", code(false));
-    assert!(code(true).ends_with("copied to memory"), "{}", code(true));
+    let (plain, profiled) = (code(false), code(true));
+    assert!(plain.ends_with(expected), "{plain}");
+    assert!(profiled.ends_with("copied to memory"), "{profiled}");
     let mut cmd = icmp_host();
     cmd.args(["run", "-q", "ping", "127.0.0.1", "-c", "1"]);
     let r = run(cmd, LIMIT);
