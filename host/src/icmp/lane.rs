@@ -410,6 +410,11 @@ mod tests {
         let sink = UdpSocket::bind("127.0.0.1:0").unwrap();
         sink.set_read_timeout(Some(Duration::from_millis(200)))
             .unwrap();
+        // Room for a whole burst: the default (~200 small datagrams)
+        // would drop what the test then misses.
+        socket2::SockRef::from(&sink)
+            .set_recv_buffer_size(4 << 20)
+            .unwrap();
         let bound = || {
             let s = UdpSocket::bind("127.0.0.1:0").unwrap();
             s.set_nonblocking(true).unwrap();
@@ -576,9 +581,10 @@ mod tests {
     }
 
     /// The rest of the burst is left unsent — unless the lane's thread
-    /// raced through all of it while the caller sent its 32 (the caller
+    /// raced through all of it while the caller sent its share (the caller
     /// descheduled for a millisecond, on a loaded machine): then there was
-    /// no rest, and the burst is tried again, up to three times.
+    /// no rest, the caller may have sent fewer than 32, and the burst is
+    /// tried again, up to three times.
     #[tokio::test]
     async fn a_stopped_burst_sends_no_more_and_says_which_were_not_sent() {
         let n = 1000;
@@ -594,12 +600,13 @@ mod tests {
                 .await;
 
             let [by_caller, by_lane] = landed(&sink, ports);
-            assert_eq!(by_caller.len(), 32, "the caller stopped at its first look");
             let sent: BTreeSet<u16> = by_caller.iter().chain(&by_lane).copied().collect();
             assert_eq!(sent.len(), by_caller.len() + by_lane.len(), "none twice");
             assert_reported(&results, &sent);
+            assert!(by_caller.len() <= 32, "the caller sent {}", by_caller.len());
             left_unsent = sent.len() < usize::from(n);
             if left_unsent {
+                assert_eq!(by_caller.len(), 32, "the caller stopped at its first look");
                 break;
             }
         }
