@@ -47,7 +47,8 @@ const TESTED: &[&str] = &[
     "thief",
     "sleeper",
     "socket-leak",
-    "panic", // tests/e2e/sdk.rs
+    "panic",   // tests/e2e/sdk.rs
+    "residue", // host/src/runtime/mod.rs: a pooled slot's next run
 ];
 
 #[test]
