@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The plugins `src/builtin.rs` embeds (it names each file; a plugin
-/// missing here fails that build), and what their code is optimised for
-/// (multiping's profile in `plugins/Cargo.toml` says the same to rustc).
+/// missing here fails that build), and what their code is optimised for:
+/// the cargo profile (`plugins/Cargo.toml`) and `wasm-opt`'s level.
 const BUILT_INS: [(&str, shrink::Goal); 3] = [
     ("ping", shrink::Goal::Size),
     ("multiping", shrink::Goal::Speed),
@@ -42,16 +42,45 @@ fn main() {
     println!("cargo:rerun-if-env-changed=WASM_OPT");
     println!("cargo:rerun-if-env-changed=CI");
 
+    // Plugins built for speed have a profile of their own: the SDK they
+    // link is then optimised for speed too, not only their own crate.
+    let fast: Vec<&str> = BUILT_INS
+        .iter()
+        .filter(|(_, goal)| matches!(goal, shrink::Goal::Speed))
+        .map(|(name, _)| *name)
+        .collect();
+    let mut rest = vec!["--workspace"];
+    rest.extend(fast.iter().flat_map(|name| ["--exclude", name]));
+    build_plugins(&root, &target_dir, shrink::Goal::Size.profile(), &rest);
+    let fast: Vec<&str> = fast.iter().flat_map(|name| ["-p", name]).collect();
+    build_plugins(&root, &target_dir, shrink::Goal::Speed.profile(), &fast);
+    let wasm_dir = target_dir.join("wasm32-wasip2");
+    println!(
+        "cargo:rustc-env=ICMP_HOST_PLUGIN_DIR={}",
+        wasm_dir.join(shrink::Goal::Size.profile()).display()
+    );
+    let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").unwrap());
+    let built_ins = shrink_built_ins(&wasm_dir, &out_dir);
+    precompile(&built_ins, &out_dir);
+    // Relative relocations packed (RELR): the loader reads kilobytes, not
+    // the 690 KB of RELA entries a binary this size otherwise carries.
+    println!("cargo:rustc-link-arg-bins=-Wl,-z,pack-relative-relocs");
+}
+
+/// Builds `packages` of the plugins' workspace with cargo `profile`, for
+/// `wasm32-wasip2`, into `target_dir`.
+fn build_plugins(root: &Path, target_dir: &Path, profile: &str, packages: &[&str]) {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.arg("build")
-        .arg("--release")
+        .args(["--profile", profile])
+        .args(packages)
         .arg("--locked")
         .args(["--target", "wasm32-wasip2"])
         .arg("--manifest-path")
         .arg(root.join("plugins/Cargo.toml"))
         .arg("--target-dir")
-        .arg(&target_dir);
+        .arg(target_dir);
     if std::env::var_os("ICMP_HOST_PLUGINS_OFFLINE").is_some() {
         cmd.arg("--offline");
     }
@@ -80,21 +109,11 @@ fn main() {
         };
         panic!("building the plugins failed:\n{stderr}{hint}");
     }
-    let wasm_dir = target_dir.join("wasm32-wasip2/release");
-    println!(
-        "cargo:rustc-env=ICMP_HOST_PLUGIN_DIR={}",
-        wasm_dir.display()
-    );
-    let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").unwrap());
-    let built_ins = shrink_built_ins(&wasm_dir, &out_dir);
-    precompile(&built_ins, &out_dir);
-    // Relative relocations packed (RELR): the loader reads kilobytes, not
-    // the 690 KB of RELA entries a binary this size otherwise carries.
-    println!("cargo:rustc-link-arg-bins=-Wl,-z,pack-relative-relocs");
 }
 
-/// Writes `<name>.wasm` for every built-in into `out_dir`: the plugin,
-/// shrunk (see `build/shrink.rs`); returns each name with those bytes.
+/// Writes `<name>.wasm` for every built-in into `out_dir`: the plugin from
+/// its profile's directory in `wasm_dir`, shrunk (see `build/shrink.rs`);
+/// returns each name with those bytes.
 fn shrink_built_ins(wasm_dir: &Path, out_dir: &Path) -> Vec<(&'static str, Vec<u8>)> {
     let optimiser = shrink::Optimiser::find(out_dir);
     match &optimiser {
@@ -116,7 +135,7 @@ fn shrink_built_ins(wasm_dir: &Path, out_dir: &Path) -> Vec<(&'static str, Vec<u
             .into_iter()
             .map(|(name, goal)| {
                 scope.spawn(move || {
-                    let path = wasm_dir.join(format!("{name}.wasm"));
+                    let path = wasm_dir.join(goal.profile()).join(format!("{name}.wasm"));
                     let wasm = std::fs::read(&path)
                         .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
                     let shrunk = shrink::component(name, &wasm, optimiser, goal)

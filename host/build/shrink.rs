@@ -66,13 +66,22 @@ impl Optimiser {
 pub enum Goal {
     /// The smallest code (`-Oz`): plugins that run briefly.
     Size,
-    /// The fastest (`-O3`, inlining more): a plugin whose own code is on
+    /// The fastest (`opt-level = 3` for the plugin and the SDK, `-O3`,
+    /// inlining more): a plugin whose own code is on
     /// the critical path of long runs (multiping's sweep), and whose size
     /// no goal bounds.
     Speed,
 }
 
 impl Goal {
+    /// The cargo profile plugins are built with (`plugins/Cargo.toml`).
+    pub fn profile(self) -> &'static str {
+        match self {
+            Goal::Size => "release",
+            Goal::Speed => "speed",
+        }
+    }
+
     fn flag(self) -> &'static str {
         match self {
             Goal::Size => "-Oz",

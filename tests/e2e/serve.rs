@@ -400,7 +400,7 @@ fn serve_uploads_are_checked_like_run_and_stay_their_tenants() {
     );
 
     // Bounds: count (max_uploads = 1), size (max_upload_mib = 1), type.
-    let other = std::fs::read(plugin("multiping")).unwrap();
+    let other = std::fs::read(plugin("traceroute")).unwrap();
     upload(&server, A, other).expect_error(403, "1 uploads");
     let announced = server
         .request("POST", "/v1/plugins", Some(A))
