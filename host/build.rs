@@ -52,8 +52,10 @@ fn main() {
     let mut rest = vec!["--workspace"];
     rest.extend(fast.iter().flat_map(|name| ["--exclude", name]));
     build_plugins(&root, &target_dir, shrink::Goal::Size.profile(), &rest);
-    let fast: Vec<&str> = fast.iter().flat_map(|name| ["-p", name]).collect();
-    build_plugins(&root, &target_dir, shrink::Goal::Speed.profile(), &fast);
+    if !fast.is_empty() {
+        let fast: Vec<&str> = fast.iter().flat_map(|name| ["-p", name]).collect();
+        build_plugins(&root, &target_dir, shrink::Goal::Speed.profile(), &fast);
+    }
     let wasm_dir = target_dir.join("wasm32-wasip2");
     println!(
         "cargo:rustc-env=ICMP_HOST_PLUGIN_DIR={}",

@@ -61,15 +61,15 @@ impl Optimiser {
     }
 }
 
-/// What `wasm-opt` optimises a plugin for.
+/// What a plugin is built for: its cargo profile and `wasm-opt` level.
 #[derive(Debug, Clone, Copy)]
 pub enum Goal {
-    /// The smallest code (`-Oz`): plugins that run briefly.
+    /// The smallest code (`opt-level = "z"`, `-Oz`): plugins that run
+    /// briefly.
     Size,
     /// The fastest (`opt-level = 3` for the plugin and the SDK, `-O3`,
-    /// inlining more): a plugin whose own code is on
-    /// the critical path of long runs (multiping's sweep), and whose size
-    /// no goal bounds.
+    /// inlining more): a plugin whose own code is on the critical path of
+    /// long runs (multiping's sweep), and whose size no goal bounds.
     Speed,
 }
 

@@ -1,10 +1,10 @@
 ;; Hostile test plugin, written directly against the component model (no
 ;; SDK, no wit-bindgen, its own allocator): looks for what an earlier run in
 ;; the same instance slot left behind, then leaves some itself. It checks
-;; that its data segment reads as built and that 64 KiB to 512 KiB of its
-;; memory is zero, then overwrites both. Its run fails with "residue: none"
-;; or "residue: found" (a failure is the one result a component can return
-;; without a report).
+;; that its data segment reads as built, that 64 KiB to 512 KiB of its
+;; memory is zero and that its table holds no function, then overwrites
+;; all three. Its run fails with "residue: none" or "residue: found" (a
+;; failure is the one result a component can return without a report).
 (component
   (type $types-t (instance
     (type $outcome (enum "reached" "not-reached" "partial"))
@@ -22,9 +22,11 @@
   (alias export $types "run-error" (type $run-error))
 
   (core module $m
-    ;; 8 pages: more than the pool resets in place, so the rest is
-    ;; returned to the kernel.
     (memory (export "memory") 8)
+    ;; A table of 1,024 functions: two pages, both written.
+    (table $t 1024 funcref)
+    (elem declare func $left)
+    (func $left)
     (global $bump (mut i32) (i32.const 4096))
     ;; The canonical ABI's allocator, our own: a bump pointer within the
     ;; first page that never frees (the arguments are a few bytes).
@@ -49,6 +51,14 @@
         (i32.store8 (local.get $at) (i32.const 0xAA))
         (local.set $at (i32.add (local.get $at) (i32.const 1)))
         (br_if $scan (i32.lt_u (local.get $at) (i32.const 524288))))
+      ;; The table: all null, then every slot a function of this instance.
+      (local.set $at (i32.const 0))
+      (loop $slots
+        (if (i32.eqz (ref.is_null (table.get $t (local.get $at))))
+          (then (local.set $found (i32.const 1))))
+        (table.set $t (local.get $at) (ref.func $left))
+        (local.set $at (i32.add (local.get $at) (i32.const 1)))
+        (br_if $slots (i32.lt_u (local.get $at) (i32.const 1024))))
       ;; Err(failed(message)): result and variant discriminants, then the string.
       (i32.store8 (i32.const 0) (i32.const 1))
       (i32.store8 (i32.const 4) (i32.const 1))

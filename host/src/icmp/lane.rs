@@ -411,10 +411,16 @@ mod tests {
         sink.set_read_timeout(Some(Duration::from_millis(200)))
             .unwrap();
         // Room for a whole burst: the default (~200 small datagrams)
-        // would drop what the test then misses.
-        socket2::SockRef::from(&sink)
-            .set_recv_buffer_size(4 << 20)
-            .unwrap();
+        // would drop what the test then misses. Past `net.core.rmem_max`
+        // only as root.
+        let room = 4 << 20;
+        if nix::sys::socket::setsockopt(&sink, nix::sys::socket::sockopt::RcvBufForce, &room)
+            .is_err()
+        {
+            socket2::SockRef::from(&sink)
+                .set_recv_buffer_size(room)
+                .unwrap();
+        }
         let bound = || {
             let s = UdpSocket::bind("127.0.0.1:0").unwrap();
             s.set_nonblocking(true).unwrap();

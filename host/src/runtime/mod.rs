@@ -473,11 +473,9 @@ const POOL_CORE_INSTANCES_PER_RUN: u32 = 32;
 /// Elements per table (CPython's indirect-call table has tens of thousands).
 const POOL_TABLE_ELEMENTS: usize = 100_000;
 
-/// Bytes of each pooled memory and table reset in place at the end of a
-/// run (the rest is returned to the kernel), and so kept resident for the
-/// slot's next run. A ping writes about 10 pages of its memory and one of
-/// each table; `batch` of 1,000 pings: -20% CPU.
-const POOL_MEMORY_KEEP_RESIDENT: usize = 256 << 10;
+/// Bytes of each pooled table zeroed in place at the end of a run (the
+/// rest is returned to the kernel), and so kept resident for the slot's
+/// next run: a Rust plugin's two tables are a page each.
 const POOL_TABLE_KEEP_RESIDENT: usize = 16 << 10;
 
 /// For `perf`: with `ICMP_HOST_PERFMAP` set, plugins' native functions are
@@ -535,8 +533,8 @@ impl Runtime {
 
     /// A runtime for up to `instances` concurrent runs, from a pool of
     /// instance slots reserved once (address space only; pages are touched
-    /// as runs use them and returned when they end). Runs beyond
-    /// `instances` wait for a slot.
+    /// as runs use them and returned when they end, but for a table's first
+    /// ones, zeroed and kept). Runs beyond `instances` wait for a slot.
     pub fn pooled(cache_dir: Option<PathBuf>, instances: u32) -> anyhow::Result<Runtime> {
         let instances = instances.max(1);
         let mut pool = PoolingAllocationConfig::new();
@@ -551,16 +549,16 @@ impl Runtime {
             .max_tables_per_module(POOL_TABLES_PER_RUN)
             .table_elements(POOL_TABLE_ELEMENTS)
             .total_stacks(instances);
-        // A run's pages are reset in place when it ends (the ones it wrote:
-        // the kernel's page map says which), not handed back to the kernel
+        // A table's pages are zeroed in place when its run ends (the table
+        // as large as the run made it, up to the bound), not handed back
         // with `madvise`, whose TLB shootdown interrupts every other core.
-        // Without the page map, wasmtime would zero the whole prefix,
-        // touching pages no run used: then the default, `madvise`.
-        if PoolingAllocationConfig::is_pagemap_scan_available() {
-            pool.pagemap_scan(wasmtime::Enabled::Yes)
-                .linear_memory_keep_resident(POOL_MEMORY_KEEP_RESIDENT)
-                .table_keep_resident(POOL_TABLE_KEEP_RESIDENT);
-        }
+        // Memories are handed back: in place, wasmtime would zero their
+        // first bytes whether a run touched them or not (a Rust plugin's
+        // untouched stack end), unless the kernel's page map picked the
+        // written pages, and that misses a page swapped out or migrating
+        // at the time (neither reset nor handed back: the next tenant of
+        // the slot would read it). Page maps stay off.
+        pool.table_keep_resident(POOL_TABLE_KEEP_RESIDENT);
         let mut config = engine_config::config();
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let slots = Arc::new(Semaphore::new(instances as usize));
@@ -1005,10 +1003,9 @@ mod tests {
         fn emit(&self, _: progress::Event) {}
     }
 
-    /// A pooled slot's next run finds the memory as the component built
-    /// it: its data segment restored, every page it wrote zero again —
-    /// those reset in place and those returned to the kernel alike
-    /// (`residue` writes 448 KiB, more than is reset in place).
+    /// A pooled slot's next run finds the instance as the component built
+    /// it: its data segment restored, every page of memory it wrote zero
+    /// again (returned to the kernel), its table empty (zeroed in place).
     #[tokio::test]
     async fn a_pooled_slot_keeps_nothing_of_its_last_run() {
         let wasm = wat::parse_file(concat!(
