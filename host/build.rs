@@ -156,9 +156,10 @@ fn shrink_built_ins(wasm_dir: &Path, out_dir: &Path) -> Vec<(&'static str, Vec<u
     })
 }
 
-/// Writes `<name>.cwasm` for every built-in: its native code for this
-/// machine, or nothing when cross-compiling (the host's CPU is not the
-/// target's; the runtime then compiles the component when first run).
+/// Writes `<name>.<data>.cwasm` for every built-in and every
+/// [`engine_config::DataInit`]: its native code for this machine, or
+/// nothing when cross-compiling (the host's CPU is not the target's; the
+/// runtime then compiles the component when first run).
 ///
 /// Built with the configuration the runtime uses, by the same wasmtime
 /// (the build-dependency is pinned to the same version). The runtime still
@@ -166,19 +167,22 @@ fn shrink_built_ins(wasm_dir: &Path, out_dir: &Path) -> Vec<(&'static str, Vec<u
 /// CPU features and settings when loading it and refuses a mismatch.
 fn precompile(built_ins: &[(&str, Vec<u8>)], out_dir: &Path) {
     let native = std::env::var_os("HOST") == std::env::var_os("TARGET");
-    let engine = native.then(|| {
-        wasmtime::Engine::new(&engine_config::config())
-            .unwrap_or_else(|e| panic!("the runtime's engine configuration is invalid: {e:#}"))
-    });
-    for (name, wasm) in built_ins {
-        let artifact = match &engine {
-            Some(engine) => engine
-                .precompile_component(wasm)
-                .unwrap_or_else(|e| panic!("precompiling {name}: {e:#}")),
-            None => Vec::new(),
-        };
-        let path = out_dir.join(format!("{name}.cwasm"));
-        std::fs::write(&path, artifact)
-            .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+    use engine_config::DataInit;
+    for (data, suffix) in [(DataInit::Copied, "copied"), (DataInit::Mapped, "mapped")] {
+        let engine = native.then(|| {
+            wasmtime::Engine::new(&engine_config::config(data))
+                .unwrap_or_else(|e| panic!("the runtime's engine configuration is invalid: {e:#}"))
+        });
+        for (name, wasm) in built_ins {
+            let artifact = match &engine {
+                Some(engine) => engine
+                    .precompile_component(wasm)
+                    .unwrap_or_else(|e| panic!("precompiling {name}: {e:#}")),
+                None => Vec::new(),
+            };
+            let path = out_dir.join(format!("{name}.{suffix}.cwasm"));
+            std::fs::write(&path, artifact)
+                .unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+        }
     }
 }

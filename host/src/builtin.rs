@@ -1,6 +1,9 @@
 //! Plugins compiled into the binary, so `icmp-host run ping …` needs no path
 //! and no compile: `build.rs` precompiles each to native code for this
-//! machine with the runtime's engine configuration.
+//! machine with the runtime's engine configuration, once for each way
+//! memories get their data ([`DataInit`]).
+
+use crate::runtime::DataInit;
 
 /// A built-in plugin.
 #[derive(Debug, Clone, Copy)]
@@ -11,12 +14,30 @@ pub struct BuiltIn {
     pub summary: &'static str,
     /// The component, shrunk by `build.rs` (optimised, names demangled).
     pub wasm: &'static [u8],
-    /// Its native code, as `Engine::precompile_component` wrote it at build
-    /// time; empty when cross-compiled. Loaded only after wasmtime has
-    /// checked it was built for this engine (else `wasm` is compiled).
-    /// It lies page-aligned in the binary's executable segment, so that
-    /// on x86-64 it runs where the binary maps it (`sys::code_memory`).
-    pub native: &'static [u8],
+    /// Its native code for engines that copy data into memories.
+    pub copied: &'static [u8],
+    /// Its native code for engines that map data copy-on-write.
+    pub mapped: &'static [u8],
+}
+
+impl BuiltIn {
+    /// Its native code for engines whose memories get their data as `data`
+    /// says, as `Engine::precompile_component` wrote it at build time;
+    /// empty when cross-compiled. Loaded only after wasmtime has checked it
+    /// was built for this engine (else `wasm` is compiled). It lies
+    /// page-aligned in the binary's executable segment, so that on x86-64
+    /// it runs where the binary maps it (`sys::code_memory`).
+    pub fn native(&self, data: DataInit) -> &'static [u8] {
+        match data {
+            DataInit::Copied => self.copied,
+            DataInit::Mapped => self.mapped,
+        }
+    }
+
+    /// Its native code for every [`DataInit`].
+    pub fn natives(&self) -> [&'static [u8]; 2] {
+        [self.copied, self.mapped]
+    }
 }
 
 /// Bytes aligned as wasmtime's code pages on x86-64, where the runtime
@@ -25,25 +46,34 @@ pub struct BuiltIn {
 #[repr(C, align(4096))]
 struct PageAligned<T>(T);
 
-macro_rules! plugin {
-    ($name:literal, $summary:literal) => {{
-        const NATIVE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/", $name, ".cwasm"));
-        // In the binary's text segment (a `.text.*` input section goes to
-        // `.text`): mapped read-only and executable, never written.
+/// A precompiled artifact of `build.rs`, placed in the binary's text
+/// segment (a `.text.*` input section goes to `.text`): mapped read-only
+/// and executable, never written.
+macro_rules! native {
+    ($name:literal, $data:literal) => {{
+        const NATIVE: &[u8] =
+            include_bytes!(concat!(env!("OUT_DIR"), "/", $name, ".", $data, ".cwasm"));
         // SAFETY: a plain immutable static; the section only places it.
         #[allow(unsafe_code)]
         #[unsafe(link_section = ".text.icmp_host_native")]
-        static MAPPED: PageAligned<[u8; NATIVE.len()]> = match NATIVE.first_chunk() {
+        static IN_TEXT: PageAligned<[u8; NATIVE.len()]> = match NATIVE.first_chunk() {
             Some(bytes) => PageAligned(*bytes),
             None => unreachable!(),
         };
+        &IN_TEXT.0
+    }};
+}
+
+macro_rules! plugin {
+    ($name:literal, $summary:literal) => {
         BuiltIn {
             name: $name,
             summary: $summary,
             wasm: include_bytes!(concat!(env!("OUT_DIR"), "/", $name, ".wasm")),
-            native: &MAPPED.0,
+            copied: native!($name, "copied"),
+            mapped: native!($name, "mapped"),
         }
-    }};
+    };
 }
 
 /// Every built-in plugin.
@@ -72,8 +102,9 @@ mod tests {
     use super::*;
     use crate::runtime::{Code, Runtime};
 
-    /// `build.rs` precompiled every built-in with the engine configuration
-    /// the runtime uses (else each run would compile it again).
+    /// `build.rs` precompiled every built-in with the engine configurations
+    /// the runtimes use (else each run would compile it again): copied data
+    /// for a single run, mapped for a pool.
     #[test]
     fn built_ins_load_their_precompiled_code() {
         for runtime in [Runtime::new(None), Runtime::pooled(None, 4)] {
@@ -106,17 +137,19 @@ mod tests {
             })
             .collect();
         let code_memory =
-            crate::sys::code_memory::CodeMemory::new(BUILT_INS.iter().map(|b| b.native));
+            crate::sys::code_memory::CodeMemory::new(BUILT_INS.iter().flat_map(BuiltIn::natives));
         for b in BUILT_INS {
-            assert!(!b.native.is_empty(), "{}: precompiled", b.name);
-            let range = b.native.as_ptr_range();
-            let (start, end) = (range.start.addr(), range.end.addr());
-            assert!(
-                executable.iter().any(|&(lo, hi)| lo <= start && end <= hi),
-                "{}: {start:#x}..{end:#x} is in no executable mapping:\n{maps}",
-                b.name
-            );
-            assert!(code_memory.fits(b.native), "{}", b.name);
+            for native in b.natives() {
+                assert!(!native.is_empty(), "{}: precompiled", b.name);
+                let range = native.as_ptr_range();
+                let (start, end) = (range.start.addr(), range.end.addr());
+                assert!(
+                    executable.iter().any(|&(lo, hi)| lo <= start && end <= hi),
+                    "{}: {start:#x}..{end:#x} is in no executable mapping:\n{maps}",
+                    b.name
+                );
+                assert!(code_memory.fits(native), "{}", b.name);
+            }
         }
     }
 

@@ -277,7 +277,10 @@ mod tests {
     }
 
     fn engine() -> wasmtime::Engine {
-        wasmtime::Engine::new(&super::super::engine_config::config()).unwrap()
+        wasmtime::Engine::new(&super::super::engine_config::config(
+            super::super::DataInit::Mapped,
+        ))
+        .unwrap()
     }
 
     /// A tiny valid component.

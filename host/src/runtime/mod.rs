@@ -47,6 +47,7 @@ use wasmtime::{InstanceAllocationStrategy, PoolingAllocationConfig, Store, Updat
 pub use bindings::icmp_host::probe::{progress, types};
 pub use cache::{CacheError, default_dir as default_cache_dir, sha256_hex};
 pub use document::{PartSink, ReportTo};
+pub use engine_config::DataInit;
 pub use events::MAX_EVENT_BYTES;
 pub use host::{HostError, ProbeCtx, SocketHandle};
 pub use interrupt::Interrupt;
@@ -521,20 +522,27 @@ pub struct Runtime {
     /// exactly the thread's (charged to the tenant). Otherwise wasmtime
     /// compiles functions in parallel, for the one user waiting.
     serial_compile: bool,
+    /// How plugins' memories get their data; built-ins' native code is
+    /// picked for it.
+    data: DataInit,
     _helper: Helper,
 }
 
 impl Runtime {
     /// A runtime for a few runs: instance memory is mapped per run, nothing
-    /// is reserved up front. `cache_dir` `None` disables the cache.
+    /// is reserved up front, and plugins' data is copied into it
+    /// ([`DataInit::Copied`]). `cache_dir` `None` disables the cache.
     pub fn new(cache_dir: Option<PathBuf>) -> anyhow::Result<Runtime> {
-        Runtime::build(engine_config::config(), cache_dir, None)
+        let data = DataInit::Copied;
+        Runtime::build(engine_config::config(data), data, cache_dir, None)
     }
 
     /// A runtime for up to `instances` concurrent runs, from a pool of
     /// instance slots reserved once (address space only; pages are touched
     /// as runs use them and returned when they end, but for a table's first
     /// ones, zeroed and kept). Runs beyond `instances` wait for a slot.
+    /// Plugins' data is mapped copy-on-write ([`DataInit::Mapped`]): a slot
+    /// that runs the same plugin again keeps its image mapped.
     pub fn pooled(cache_dir: Option<PathBuf>, instances: u32) -> anyhow::Result<Runtime> {
         let instances = instances.max(1);
         let mut pool = PoolingAllocationConfig::new();
@@ -559,14 +567,16 @@ impl Runtime {
         // at the time (neither reset nor handed back: the next tenant of
         // the slot would read it). Page maps stay off.
         pool.table_keep_resident(POOL_TABLE_KEEP_RESIDENT);
-        let mut config = engine_config::config();
+        let data = DataInit::Mapped;
+        let mut config = engine_config::config(data);
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let slots = Arc::new(Semaphore::new(instances as usize));
-        Runtime::build(config, cache_dir, Some(slots))
+        Runtime::build(config, data, cache_dir, Some(slots))
     }
 
     fn build(
         mut config: wasmtime::Config,
+        data: DataInit,
         cache_dir: Option<PathBuf>,
         slots: Option<Arc<Semaphore>>,
     ) -> anyhow::Result<Runtime> {
@@ -579,7 +589,9 @@ impl Runtime {
         let profiled = profiled(&mut config);
         let code_memory = (cfg!(target_arch = "x86_64") && !profiled).then(|| {
             let hook = Arc::new(CodeMemory::new(
-                crate::builtin::BUILT_INS.iter().map(|b| b.native),
+                crate::builtin::BUILT_INS
+                    .iter()
+                    .flat_map(crate::builtin::BuiltIn::natives),
             ));
             config.with_custom_code_memory(Some(hook.clone()));
             hook
@@ -596,6 +608,7 @@ impl Runtime {
             cache_dir,
             cache: std::sync::OnceLock::new(),
             serial_compile: slots.is_some(),
+            data,
             slots,
         })
     }
@@ -624,7 +637,7 @@ impl Runtime {
     fn compiler(&self) -> Result<&wasmtime::Engine, LoadError> {
         self.compiler
             .get_or_init(|| {
-                let mut config = engine_config::config();
+                let mut config = engine_config::config(self.data);
                 let _ = profiled(&mut config);
                 config.parallel_compilation(!self.serial_compile);
                 wasmtime::Engine::new(&config).map_err(|e| root_cause(&e))
@@ -668,7 +681,7 @@ impl Runtime {
 
     /// A built-in's compiled component: see [`Runtime::load_builtin`].
     fn builtin_component(&self, builtin: &BuiltIn) -> Result<(Component, Code), LoadError> {
-        let native = builtin.native;
+        let native = builtin.native(self.data);
         if !native.is_empty() {
             let in_place = (self.code_memory.as_ref()).is_some_and(|c| c.claim(native));
             // SAFETY: `deserialize` runs native code from these bytes. They
