@@ -107,7 +107,11 @@ mod tests {
     /// for a single run, mapped for a pool.
     #[test]
     fn built_ins_load_their_precompiled_code() {
-        for runtime in [Runtime::new(None), Runtime::pooled(None, 4)] {
+        for runtime in [
+            Runtime::new(None, DataInit::Copied),
+            Runtime::new(None, DataInit::Mapped),
+            Runtime::pooled(None, 4),
+        ] {
             let runtime = runtime.unwrap();
             for b in BUILT_INS {
                 let plugin = runtime.load_builtin(b).unwrap();

@@ -22,7 +22,7 @@ use icmp_host::builtin;
 use icmp_host::icmp::{Engine, EngineConfig, Quota, RawSockets, ReaderPlace};
 use icmp_host::policy::{Policy, PolicySpec};
 use icmp_host::runtime::{
-    GuestOutput, Interrupt, Limits, PartSink, Plugin, ReportTo, Runtime, Session, types,
+    DataInit, GuestOutput, Interrupt, Limits, PartSink, Plugin, ReportTo, Runtime, Session, types,
 };
 
 use args::{Cli, Command, JsonLayout, ProgressFormat, RunArgs};
@@ -145,7 +145,7 @@ fn inspect(
         true => None,
         false => cache_dir.or_else(icmp_host::runtime::default_cache_dir),
     };
-    let runtime = Runtime::new(cache_dir)?;
+    let runtime = Runtime::new(cache_dir, DataInit::Mapped)?;
     let inspection = match source {
         Source::BuiltIn(b) => runtime.inspect_builtin(b)?,
         Source::File(_) => runtime.inspect(&label, &wasm)?,
@@ -252,7 +252,14 @@ fn run(args: RunArgs) -> anyhow::Result<Ending> {
     let raw = privileged_sockets(settings.policy.allow_privileged)?;
     let tokio = async_runtime(Workers::One)?;
     let ended = tokio.block_on(async move {
-        let runtime = Runtime::new(settings.cache_dir.clone())?;
+        // A built-in is instantiated once, from code in the binary: its
+        // data is best copied. A file's compiled code is cached once for
+        // every command, with mapped data (see `DataInit`).
+        let data = match source {
+            Source::BuiltIn(_) => DataInit::Copied,
+            Source::File(_) => DataInit::Mapped,
+        };
+        let runtime = Runtime::new(settings.cache_dir.clone(), data)?;
         let plugin = load(&runtime, &label, &source)?;
         if let Some(w) = runtime.cache_warning() {
             eprintln!("icmp-host: warning: compiled-plugin cache disabled: {w}");

@@ -9,18 +9,21 @@
 
 /// How a plugin's linear memory receives its initial data. Artifacts
 /// depend on it (wasmtime's `memory_init_cow`), so built-ins are
-/// precompiled for each.
+/// precompiled for each, and the compiled-plugin cache keeps one artifact
+/// per setting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DataInit {
     /// Copied into each new memory. Nothing is prepared per plugin, so a
-    /// process that instantiates a plugin once (`icmp-host run`) does
-    /// least: measured on `run ping -c 1`, 14% less CPU than `Mapped`.
+    /// process that instantiates a built-in once (`icmp-host run ping`)
+    /// does least: 12-14% less CPU than `Mapped` for `run ping -c 1`.
     Copied,
     /// Mapped copy-on-write from an image of the data, made once per plugin
     /// and process, so that each later instance faults in only the pages
-    /// it touches. Pays off where a plugin is instantiated again and again
-    /// (pooled runtimes: `batch`, `serve`): a CPython plugin's megabytes
-    /// of data are not copied for every run.
+    /// it touches and instances share the pages they only read. Pays off
+    /// where a plugin is instantiated again and again (`batch`, `serve`):
+    /// a CPython plugin's megabytes of data are not copied for every run.
+    /// Plugin files use it everywhere, `run` included, so that one compile
+    /// (cached) serves `run`, `batch` and `serve` alike.
     Mapped,
 }
 

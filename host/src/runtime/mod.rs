@@ -530,10 +530,9 @@ pub struct Runtime {
 
 impl Runtime {
     /// A runtime for a few runs: instance memory is mapped per run, nothing
-    /// is reserved up front, and plugins' data is copied into it
-    /// ([`DataInit::Copied`]). `cache_dir` `None` disables the cache.
-    pub fn new(cache_dir: Option<PathBuf>) -> anyhow::Result<Runtime> {
-        let data = DataInit::Copied;
+    /// is reserved up front, and plugins' data reaches it as `data` says.
+    /// `cache_dir` `None` disables the cache.
+    pub fn new(cache_dir: Option<PathBuf>, data: DataInit) -> anyhow::Result<Runtime> {
         Runtime::build(engine_config::config(data), data, cache_dir, None)
     }
 

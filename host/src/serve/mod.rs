@@ -36,7 +36,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
 
 use crate::icmp::{Engine, EngineConfig, RawSockets, ReaderPlace};
-use crate::runtime::{Interrupt, Runtime};
+use crate::runtime::{DataInit, Interrupt, Runtime};
 
 use config::{Config, Tenant};
 use metrics::{Metrics, OutcomeLabels, ReasonLabels, TenantLabel};
@@ -93,7 +93,7 @@ impl Service {
         cache_dir: Option<PathBuf>,
     ) -> anyhow::Result<Arc<Service>> {
         use anyhow::Context;
-        let runtime = Arc::new(Runtime::new(cache_dir)?.compile_serially());
+        let runtime = Arc::new(Runtime::new(cache_dir, DataInit::Mapped)?.compile_serially());
         if let Some(w) = runtime.cache_warning() {
             log(format!("warning: compiled-plugin cache disabled: {w}"));
         }
