@@ -8,6 +8,9 @@
 //! a result line after the report has begun, which would land inside it.
 //! Stderr lines (progress) wait in a queue of at most
 //! [`MAX_PENDING_BYTES`]; past that they are dropped and counted.
+//!
+//! A report of at most [`HELD_REPORT_BYTES`] starts no thread: it is
+//! written by [`Writer::finish`], so a short run does without one.
 
 use std::borrow::Cow;
 use std::io::{IsTerminal, Write};
@@ -22,6 +25,10 @@ use tokio::sync::Notify;
 /// Progress bytes that may wait for stderr before lines are dropped.
 pub const MAX_PENDING_BYTES: usize = 1 << 20;
 
+/// Report bytes held before the thread starts to write them out (fewer
+/// than a run may hand over before it waits for them to be written).
+pub const HELD_REPORT_BYTES: usize = 64 << 10;
+
 enum Line {
     Stdout(String),
     Stderr(String),
@@ -30,7 +37,8 @@ enum Line {
 }
 
 /// Writes lines to stdout and stderr on its own thread, started with the
-/// first line (a quiet run starts none).
+/// first result or progress line, or once the report is past
+/// [`HELD_REPORT_BYTES`] (a quiet run with a short report starts none).
 pub struct Writer {
     tx: Mutex<Option<Sender<Line>>>,
     /// The lines' receiving end, until the thread takes it.
@@ -45,6 +53,8 @@ pub struct Writer {
     report_pending: Arc<AtomicUsize>,
     /// Notified as each report part is written.
     report_written: Arc<Notify>,
+    /// Report bytes held before the thread starts: [`HELD_REPORT_BYTES`].
+    report_held: usize,
     stdout_terminal: bool,
     stderr_terminal: bool,
 }
@@ -62,6 +72,7 @@ impl Writer {
             report_begun: AtomicBool::new(false),
             report_pending: Arc::new(AtomicUsize::new(0)),
             report_written: Arc::new(Notify::new()),
+            report_held: HELD_REPORT_BYTES,
             stdout_terminal: std::io::stdout().is_terminal(),
             stderr_terminal: std::io::stderr().is_terminal(),
         })
@@ -72,48 +83,58 @@ impl Writer {
         let Some(rx) = self.rx.lock().unwrap_or_else(|e| e.into_inner()).take() else {
             return;
         };
-        let left = Arc::clone(&self.pending);
-        let report_left = Arc::clone(&self.report_pending);
-        let report_written = Arc::clone(&self.report_written);
+        let drain = self.drain(rx);
         let thread = std::thread::Builder::new()
             .name("output".into())
-            .spawn(move || {
-                let mut open_line = false;
-                for line in rx {
-                    // A closed pipe (`| head`) is not an error: keep
-                    // draining so nothing waits on us.
-                    match line {
-                        Line::Stdout(text) => {
-                            let mut out = std::io::stdout().lock();
-                            let _ = writeln!(out, "{text}").and_then(|()| out.flush());
-                        }
-                        Line::Stderr(text) => {
-                            left.fetch_sub(text.len(), Ordering::Relaxed);
-                            let _ = writeln!(std::io::stderr().lock(), "{text}");
-                        }
-                        Line::Report(part) => {
-                            if let Some(last) = part.chars().last() {
-                                open_line = last != '\n';
-                            }
-                            let mut out = std::io::stdout().lock();
-                            let _ = out.write_all(part.as_bytes()).and_then(|()| out.flush());
-                            report_left.fetch_sub(part.len(), Ordering::Relaxed);
-                            report_written.notify_one();
-                        }
-                    }
-                }
-                open_line
-            })
+            .spawn(drain)
             .ok();
         *self.thread.lock().unwrap_or_else(|e| e.into_inner()) = thread;
     }
 
-    fn send(&self, line: Line) -> bool {
+    /// Writes out every line `rx` brings until it closes; returns whether
+    /// the report left its line open.
+    fn drain(&self, rx: Receiver<Line>) -> impl FnOnce() -> bool + Send + 'static {
+        let left = Arc::clone(&self.pending);
+        let report_left = Arc::clone(&self.report_pending);
+        let report_written = Arc::clone(&self.report_written);
+        move || {
+            let mut open_line = false;
+            for line in rx {
+                // A closed pipe (`| head`) is not an error: keep
+                // draining so nothing waits on us.
+                match line {
+                    Line::Stdout(text) => {
+                        let mut out = std::io::stdout().lock();
+                        let _ = writeln!(out, "{text}").and_then(|()| out.flush());
+                    }
+                    Line::Stderr(text) => {
+                        left.fetch_sub(text.len(), Ordering::Relaxed);
+                        let _ = writeln!(std::io::stderr().lock(), "{text}");
+                    }
+                    Line::Report(part) => {
+                        if let Some(last) = part.chars().last() {
+                            open_line = last != '\n';
+                        }
+                        let mut out = std::io::stdout().lock();
+                        let _ = out.write_all(part.as_bytes()).and_then(|()| out.flush());
+                        report_left.fetch_sub(part.len(), Ordering::Relaxed);
+                        report_written.notify_one();
+                    }
+                }
+            }
+            open_line
+        }
+    }
+
+    /// Queues `line`, starting the thread first if `start`.
+    fn send(&self, line: Line, start: bool) -> bool {
         let tx = self.tx.lock().unwrap_or_else(|e| e.into_inner());
         let Some(tx) = tx.as_ref() else {
             return false;
         };
-        self.start_thread();
+        if start {
+            self.start_thread();
+        }
         tx.send(line).is_ok()
     }
 
@@ -128,7 +149,7 @@ impl Writer {
         } else {
             text.to_owned()
         };
-        self.send(Line::Stdout(text))
+        self.send(Line::Stdout(text), true)
     }
 
     /// Queues a progress line for stderr (escaped on a terminal); `false`
@@ -146,7 +167,7 @@ impl Writer {
                 (p + len <= MAX_PENDING_BYTES).then_some(p + len)
             })
             .is_ok();
-        if !admitted || !self.send(Line::Stderr(text)) {
+        if !admitted || !self.send(Line::Stderr(text), true) {
             if admitted {
                 self.pending.fetch_sub(len, Ordering::Relaxed);
             }
@@ -156,13 +177,19 @@ impl Writer {
         true
     }
 
-    /// Writes out what is queued and stops the thread; later lines are
-    /// dropped. Returns how many stderr lines were dropped in all.
+    /// Writes out what is queued and stops the thread (or, if none was
+    /// started, writes it here); later lines are dropped. Returns how many
+    /// stderr lines were dropped in all.
     pub fn finish(&self) -> u64 {
         drop(self.tx.lock().unwrap_or_else(|e| e.into_inner()).take());
-        if let Some(t) = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take()
-            && t.join().unwrap_or(false)
-        {
+        let thread = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let held = self.rx.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let open_line = match (thread, held) {
+            (Some(t), _) => t.join().unwrap_or(false),
+            (None, Some(rx)) => self.drain(rx)(),
+            (None, None) => false,
+        };
+        if open_line {
             let mut out = std::io::stdout().lock();
             let _ = out.write_all(b"\n").and_then(|()| out.flush());
         }
@@ -182,8 +209,8 @@ impl PartSink for Writer {
             false => part,
         };
         let len = part.len();
-        self.report_pending.fetch_add(len, Ordering::Relaxed);
-        if !self.send(Line::Report(part)) {
+        let pending = self.report_pending.fetch_add(len, Ordering::Relaxed) + len;
+        if !self.send(Line::Report(part), pending > self.report_held) {
             self.report_pending.fetch_sub(len, Ordering::Relaxed);
         }
     }
@@ -250,6 +277,7 @@ mod tests {
             report_begun: AtomicBool::new(false),
             report_pending: Arc::new(AtomicUsize::new(0)),
             report_written: Arc::new(Notify::new()),
+            report_held: HELD_REPORT_BYTES,
             stdout_terminal: false,
             stderr_terminal: false,
         };
@@ -272,5 +300,34 @@ mod tests {
             1 + 2000 - admitted as u64
         );
         drop(rx);
+    }
+
+    #[test]
+    fn a_short_report_is_written_at_finish_a_long_one_at_once() {
+        let started = |w: &Writer| w.thread.lock().unwrap().is_some();
+        let w = Writer::start();
+        w.write("{}".into());
+        assert!(!started(&w), "two bytes of report start no thread");
+        assert_eq!(w.backlog(), 2);
+        w.finish();
+        assert_eq!(w.backlog(), 0, "finish wrote the held report");
+
+        let w = Writer {
+            report_held: 4,
+            ..Arc::into_inner(Writer::start()).unwrap()
+        };
+        w.write("[1,".into());
+        assert!(!started(&w));
+        w.write("2]".into());
+        assert!(started(&w), "past the held bytes, the thread writes");
+        w.finish();
+        assert_eq!(w.backlog(), 0);
+
+        let w = Writer::start();
+        w.write("{}".into());
+        assert!(w.stderr("progress"));
+        assert!(started(&w), "a progress line is written at once");
+        w.finish();
+        assert_eq!(w.backlog(), 0);
     }
 }
