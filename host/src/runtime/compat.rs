@@ -36,6 +36,17 @@ use bindings::icmp_host::probe::{control, dns, progress, sockets, types};
 /// A 0.1 guest-visible error, or a trap.
 pub type OldError = TrappableError<types::Error>;
 
+/// Whether a plugin with `imports` was built against 0.1 (any of its
+/// interfaces at 0.1.x).
+pub(super) fn imported(imports: &[super::Import]) -> bool {
+    imports.iter().any(|i| {
+        i.name
+            .strip_prefix("icmp-host:probe/")
+            .and_then(|rest| rest.split_once('@'))
+            .is_some_and(|(_, version)| version.starts_with("0.1."))
+    })
+}
+
 /// Links the 0.1 imports.
 pub(super) fn link(linker: &mut Linker<ProbeCtx>) -> wasmtime::Result<()> {
     bindings::Probe::add_to_linker::<ProbeCtx, HasSelf<ProbeCtx>>(linker, |c| c)?;

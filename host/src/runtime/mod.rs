@@ -401,9 +401,7 @@ impl std::fmt::Display for Code {
     }
 }
 
-/// The runtime's own thread. It first builds the linker — meanwhile the
-/// caller can load a plugin, which needs only the engine — then increments
-/// the engine's epoch every tick.
+/// The runtime's own thread: it increments the engine's epoch every tick.
 struct Helper {
     stop: Arc<AtomicBool>,
     thread: std::thread::Thread,
@@ -412,35 +410,36 @@ struct Helper {
 /// How often plugins yield to the executor (and the CPU budget is checked).
 const TICK: Duration = Duration::from_millis(10);
 
-/// The linker, or why it could not be built.
-type Linked = Result<Linker<ProbeCtx>, String>;
-
-/// The host functions every plugin may import, defined for `engine`.
-fn linker(engine: &wasmtime::Engine) -> Linked {
+/// The host functions a plugin with `imports` calls, defined for
+/// `engine`: the WASI interfaces it imports, the probe contract, and its
+/// 0.1 version only for a plugin that imports it. Every plugin gets a
+/// linker of its own: all of WASI took `run ping` five times as long to
+/// define as the interfaces it imports.
+fn linker(engine: &wasmtime::Engine, imports: &[Import]) -> Result<Linker<ProbeCtx>, LoadError> {
     let mut linker = Linker::new(engine);
-    let defined = wasi::add_to_linker(&mut linker)
+    let defined = wasi::add_to_linker(&mut linker, imports)
         .and_then(|()| {
             bindings::Probe::add_to_linker::<ProbeCtx, HasSelf<ProbeCtx>>(&mut linker, |c| c)
-                .map_err(Into::into)
         })
-        .and_then(|()| send_many::link(&mut linker).map_err(Into::into))
-        .and_then(|()| compat::link(&mut linker).map_err(Into::into));
-    defined.map(|()| linker).map_err(|e| format!("{e:#}"))
+        .and_then(|()| send_many::link(&mut linker))
+        .and_then(|()| match compat::imported(imports) {
+            true => compat::link(&mut linker),
+            false => Ok(()),
+        });
+    defined
+        .map(|()| linker)
+        .map_err(|e| LoadError::Linker(format!("{e:#}")))
 }
 
 impl Helper {
-    /// Starts the thread; the linker arrives on `linked`.
-    fn start(
-        engine: wasmtime::Engine,
-        linked: std::sync::mpsc::SyncSender<Linked>,
-    ) -> std::io::Result<Helper> {
+    /// Starts the thread.
+    fn start(engine: wasmtime::Engine) -> std::io::Result<Helper> {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
         let thread = std::thread::Builder::new()
             .name("runtime".into())
             .stack_size(256 << 10)
             .spawn(move || {
-                let _ = linked.send(linker(&engine));
                 while !flag.load(Ordering::Relaxed) {
                     // Parked, not slept: `drop` wakes it at once.
                     std::thread::park_timeout(TICK);
@@ -506,10 +505,6 @@ pub struct Runtime {
     /// Compiles plugins that have no native code yet, with the same
     /// settings; made when first needed.
     compiler: std::sync::OnceLock<Result<wasmtime::Engine, String>>,
-    /// The host functions, built by the helper thread.
-    linker: std::sync::OnceLock<Linked>,
-    /// Where the helper thread delivers the linker.
-    linked: std::sync::Mutex<Option<std::sync::mpsc::Receiver<Linked>>>,
     /// Where the compiled-plugin cache is, if it is wanted.
     cache_dir: Option<PathBuf>,
     /// The cache, opened when first needed (built-ins never need it), or
@@ -596,14 +591,11 @@ impl Runtime {
             hook
         });
         let engine = wasmtime::Engine::new(&config)?;
-        let (tx, rx) = std::sync::mpsc::sync_channel(1);
         Ok(Runtime {
-            _helper: Helper::start(engine.clone(), tx).context("starting the runtime's thread")?,
+            _helper: Helper::start(engine.clone()).context("starting the runtime's thread")?,
             engine,
             code_memory,
             compiler: std::sync::OnceLock::new(),
-            linker: std::sync::OnceLock::new(),
-            linked: std::sync::Mutex::new(Some(rx)),
             cache_dir,
             cache: std::sync::OnceLock::new(),
             serial_compile: slots.is_some(),
@@ -618,18 +610,6 @@ impl Runtime {
     pub fn compile_serially(mut self) -> Runtime {
         self.serial_compile = true;
         self
-    }
-
-    /// The host functions, once the helper thread has built them.
-    fn linker(&self) -> Result<&Linker<ProbeCtx>, LoadError> {
-        self.linker
-            .get_or_init(|| {
-                let rx = self.linked.lock().unwrap_or_else(|e| e.into_inner()).take();
-                rx.and_then(|rx| rx.recv().ok())
-                    .unwrap_or_else(|| Err("the runtime's thread ended".into()))
-            })
-            .as_ref()
-            .map_err(|reason| LoadError::Linker(reason.clone()))
     }
 
     /// The engine that compiles (never instantiates: no instance pool).
@@ -796,8 +776,7 @@ impl Runtime {
     /// Checks a component's imports and links it against the host.
     fn link(&self, name: &str, component: Component, code: Code) -> Result<Plugin, LoadError> {
         let imports = wasi::check_imports(name, &component, &self.engine)?;
-        let pre = self
-            .linker()?
+        let pre = linker(&self.engine, &imports)?
             .instantiate_pre(&component)
             .and_then(ProbePre::new)
             .map_err(|e| LoadError::WrongWorld {

@@ -188,13 +188,13 @@ pub fn service(import: &str) -> Option<Service> {
     if probe_interface(import) {
         return Some(Service::Provided("icmp-host, under the run's policy"));
     }
-    let (unversioned, version) = import.split_once('@').unwrap_or((import, ""));
+    let version = import.split_once('@').map_or("", |(_, v)| v);
     if !(version.is_empty() || version.starts_with("0.2.")) {
         return None;
     }
     SERVED_WASI
         .iter()
-        .find(|(name, _)| *name == unversioned)
+        .find(|(name, _)| *name == unversioned(import))
         .map(|(_, service)| *service)
 }
 
@@ -205,56 +205,132 @@ impl wasmtime::component::HasData for HasIo {
     type Data<'a> = &'a mut ResourceTable;
 }
 
-/// Links every interface of [`SERVED_WASI`] (and nothing else).
-pub(super) fn add_to_linker(l: &mut Linker<ProbeCtx>) -> anyhow::Result<()> {
+/// Defines one WASI interface in a linker.
+type Define = fn(&mut Linker<ProbeCtx>) -> wasmtime::Result<()>;
+
+/// How each interface of [`SERVED_WASI`] is defined. The denied ones are
+/// served by wasmtime-wasi with a context that has nothing in them (see
+/// [`context`]).
+const DEFINE_WASI: &[(&str, Define)] = {
     use wasmtime_wasi::cli::{WasiCli, WasiCliView};
     use wasmtime_wasi::clocks::{WasiClocks, WasiClocksCtxView, WasiClocksView};
     use wasmtime_wasi::filesystem::{WasiFilesystem, WasiFilesystemView};
     use wasmtime_wasi::p2::bindings::{cli, clocks, filesystem, io, random, sockets};
     use wasmtime_wasi::random::WasiRandom;
     use wasmtime_wasi::sockets::{WasiSockets, WasiSocketsView};
+    &[
+        ("wasi:io/error", |l| {
+            io::error::add_to_linker::<ProbeCtx, HasIo>(l, |t| &mut t.table)
+        }),
+        ("wasi:io/poll", |l| {
+            io::poll::add_to_linker::<ProbeCtx, HasIo>(l, |t| &mut t.table)
+        }),
+        ("wasi:io/streams", |l| {
+            io::streams::add_to_linker::<ProbeCtx, HasIo>(l, |t| &mut t.table)
+        }),
+        ("wasi:clocks/wall-clock", |l| {
+            clocks::wall_clock::add_to_linker::<ProbeCtx, WasiClocks>(l, ProbeCtx::clocks)
+        }),
+        // Clock subscriptions wake on the run's interrupt (`time.sleep`,
+        // WASI poll).
+        ("wasi:clocks/monotonic-clock", |l| {
+            clocks::monotonic_clock::add_to_linker::<ProbeCtx, InterruptibleClock>(l, |t| {
+                ClockView {
+                    clocks: WasiClocksCtxView {
+                        ctx: t.wasi.clocks(),
+                        table: &mut t.table,
+                    },
+                    interrupt: &t.interrupt,
+                }
+            })
+        }),
+        ("wasi:random/random", |l| {
+            random::random::add_to_linker::<ProbeCtx, WasiRandom>(l, |t| t.wasi.random())
+        }),
+        ("wasi:random/insecure", |l| {
+            random::insecure::add_to_linker::<ProbeCtx, WasiRandom>(l, |t| t.wasi.random())
+        }),
+        ("wasi:random/insecure-seed", |l| {
+            random::insecure_seed::add_to_linker::<ProbeCtx, WasiRandom>(l, |t| t.wasi.random())
+        }),
+        ("wasi:cli/exit", |l| {
+            cli::exit::add_to_linker::<ProbeCtx, WasiCli>(l, ProbeCtx::cli)
+        }),
+        ("wasi:cli/stdin", |l| {
+            cli::stdin::add_to_linker::<ProbeCtx, WasiCli>(l, ProbeCtx::cli)
+        }),
+        ("wasi:cli/stdout", |l| {
+            cli::stdout::add_to_linker::<ProbeCtx, WasiCli>(l, ProbeCtx::cli)
+        }),
+        ("wasi:cli/stderr", |l| {
+            cli::stderr::add_to_linker::<ProbeCtx, WasiCli>(l, ProbeCtx::cli)
+        }),
+        ("wasi:cli/terminal-input", |l| {
+            cli::terminal_input::add_to_linker::<ProbeCtx, WasiCli>(l, ProbeCtx::cli)
+        }),
+        ("wasi:cli/terminal-output", |l| {
+            cli::terminal_output::add_to_linker::<ProbeCtx, WasiCli>(l, ProbeCtx::cli)
+        }),
+        ("wasi:cli/terminal-stdin", |l| {
+            cli::terminal_stdin::add_to_linker::<ProbeCtx, WasiCli>(l, ProbeCtx::cli)
+        }),
+        ("wasi:cli/terminal-stdout", |l| {
+            cli::terminal_stdout::add_to_linker::<ProbeCtx, WasiCli>(l, ProbeCtx::cli)
+        }),
+        ("wasi:cli/terminal-stderr", |l| {
+            cli::terminal_stderr::add_to_linker::<ProbeCtx, WasiCli>(l, ProbeCtx::cli)
+        }),
+        ("wasi:cli/environment", |l| {
+            cli::environment::add_to_linker::<ProbeCtx, WasiCli>(l, ProbeCtx::cli)
+        }),
+        ("wasi:filesystem/types", |l| {
+            filesystem::types::add_to_linker::<ProbeCtx, WasiFilesystem>(l, ProbeCtx::filesystem)
+        }),
+        ("wasi:filesystem/preopens", |l| {
+            filesystem::preopens::add_to_linker::<ProbeCtx, WasiFilesystem>(l, ProbeCtx::filesystem)
+        }),
+        ("wasi:sockets/network", |l| {
+            sockets::network::add_to_linker::<ProbeCtx, WasiSockets>(
+                l,
+                &Default::default(),
+                ProbeCtx::sockets,
+            )
+        }),
+        ("wasi:sockets/instance-network", |l| {
+            sockets::instance_network::add_to_linker::<ProbeCtx, WasiSockets>(l, ProbeCtx::sockets)
+        }),
+        ("wasi:sockets/tcp-create-socket", |l| {
+            sockets::tcp_create_socket::add_to_linker::<ProbeCtx, WasiSockets>(l, ProbeCtx::sockets)
+        }),
+        ("wasi:sockets/tcp", |l| {
+            sockets::tcp::add_to_linker::<ProbeCtx, WasiSockets>(l, ProbeCtx::sockets)
+        }),
+        ("wasi:sockets/udp-create-socket", |l| {
+            sockets::udp_create_socket::add_to_linker::<ProbeCtx, WasiSockets>(l, ProbeCtx::sockets)
+        }),
+        ("wasi:sockets/udp", |l| {
+            sockets::udp::add_to_linker::<ProbeCtx, WasiSockets>(l, ProbeCtx::sockets)
+        }),
+        ("wasi:sockets/ip-name-lookup", |l| {
+            sockets::ip_name_lookup::add_to_linker::<ProbeCtx, WasiSockets>(l, ProbeCtx::sockets)
+        }),
+    ]
+};
 
-    io::error::add_to_linker::<ProbeCtx, HasIo>(l, |t| &mut t.table)?;
-    io::poll::add_to_linker::<ProbeCtx, HasIo>(l, |t| &mut t.table)?;
-    io::streams::add_to_linker::<ProbeCtx, HasIo>(l, |t| &mut t.table)?;
-    clocks::wall_clock::add_to_linker::<ProbeCtx, WasiClocks>(l, ProbeCtx::clocks)?;
-    // Clock subscriptions wake on the run's interrupt (`time.sleep`, WASI poll).
-    clocks::monotonic_clock::add_to_linker::<ProbeCtx, InterruptibleClock>(l, |t| ClockView {
-        clocks: WasiClocksCtxView {
-            ctx: t.wasi.clocks(),
-            table: &mut t.table,
-        },
-        interrupt: &t.interrupt,
-    })?;
-    random::random::add_to_linker::<ProbeCtx, WasiRandom>(l, |t| t.wasi.random())?;
-    random::insecure::add_to_linker::<ProbeCtx, WasiRandom>(l, |t| t.wasi.random())?;
-    random::insecure_seed::add_to_linker::<ProbeCtx, WasiRandom>(l, |t| t.wasi.random())?;
-    cli::exit::add_to_linker::<ProbeCtx, WasiCli>(l, ProbeCtx::cli)?;
-    cli::environment::add_to_linker::<ProbeCtx, WasiCli>(l, ProbeCtx::cli)?;
-    cli::stdin::add_to_linker::<ProbeCtx, WasiCli>(l, ProbeCtx::cli)?;
-    cli::stdout::add_to_linker::<ProbeCtx, WasiCli>(l, ProbeCtx::cli)?;
-    cli::stderr::add_to_linker::<ProbeCtx, WasiCli>(l, ProbeCtx::cli)?;
-    cli::terminal_input::add_to_linker::<ProbeCtx, WasiCli>(l, ProbeCtx::cli)?;
-    cli::terminal_output::add_to_linker::<ProbeCtx, WasiCli>(l, ProbeCtx::cli)?;
-    cli::terminal_stdin::add_to_linker::<ProbeCtx, WasiCli>(l, ProbeCtx::cli)?;
-    cli::terminal_stdout::add_to_linker::<ProbeCtx, WasiCli>(l, ProbeCtx::cli)?;
-    cli::terminal_stderr::add_to_linker::<ProbeCtx, WasiCli>(l, ProbeCtx::cli)?;
-    // Denied: served by wasmtime-wasi with a context that has nothing in it
-    // (see `context`).
-    filesystem::types::add_to_linker::<ProbeCtx, WasiFilesystem>(l, ProbeCtx::filesystem)?;
-    filesystem::preopens::add_to_linker::<ProbeCtx, WasiFilesystem>(l, ProbeCtx::filesystem)?;
-    sockets::network::add_to_linker::<ProbeCtx, WasiSockets>(
-        l,
-        &Default::default(),
-        ProbeCtx::sockets,
-    )?;
-    sockets::instance_network::add_to_linker::<ProbeCtx, WasiSockets>(l, ProbeCtx::sockets)?;
-    sockets::tcp_create_socket::add_to_linker::<ProbeCtx, WasiSockets>(l, ProbeCtx::sockets)?;
-    sockets::tcp::add_to_linker::<ProbeCtx, WasiSockets>(l, ProbeCtx::sockets)?;
-    sockets::udp_create_socket::add_to_linker::<ProbeCtx, WasiSockets>(l, ProbeCtx::sockets)?;
-    sockets::udp::add_to_linker::<ProbeCtx, WasiSockets>(l, ProbeCtx::sockets)?;
-    sockets::ip_name_lookup::add_to_linker::<ProbeCtx, WasiSockets>(l, ProbeCtx::sockets)?;
+/// Defines the interfaces of [`SERVED_WASI`] that `imports` name (at any
+/// version: the linker answers 0.2.x imports by semver), and no others.
+pub(super) fn add_to_linker(l: &mut Linker<ProbeCtx>, imports: &[Import]) -> wasmtime::Result<()> {
+    for (interface, define) in DEFINE_WASI {
+        if imports.iter().any(|i| unversioned(&i.name) == *interface) {
+            define(l)?;
+        }
+    }
     Ok(())
+}
+
+/// An interface's name without its version: `wasi:io/poll`.
+fn unversioned(import: &str) -> &str {
+    import.split_once('@').map_or(import, |(name, _)| name)
 }
 
 /// The WASI context of one run: stdout and stderr into `captured`, stdin
@@ -399,6 +475,16 @@ mod tests {
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), SERVED_WASI.len());
+    }
+
+    /// Every served interface has its definition, and nothing else has one.
+    #[test]
+    fn every_served_wasi_interface_is_defined_once() {
+        let mut served: Vec<&str> = SERVED_WASI.iter().map(|(n, _)| *n).collect();
+        let mut defined: Vec<&str> = DEFINE_WASI.iter().map(|(n, _)| *n).collect();
+        served.sort_unstable();
+        defined.sort_unstable();
+        assert_eq!(served, defined);
     }
 
     #[test]
