@@ -7,10 +7,11 @@
 //! (tokio, wasmtime, the resolver) change with their versions, the
 //! dangerous calls do not.
 
-use std::collections::BTreeMap;
+#![allow(unsafe_code)]
+
 use std::io;
 
-use seccompiler::{BpfProgram, SeccompAction, SeccompFilter, TargetArch};
+use libc::sock_filter;
 
 /// The system calls refused.
 const DENIED: &[libc::c_long] = &[
@@ -54,6 +55,114 @@ const DENIED: &[libc::c_long] = &[
     libc::SYS_io_uring_register,
 ];
 
+/// `AUDIT_ARCH_*` of this target (linux/audit.h: the ELF machine, 64-bit,
+/// little-endian): system calls made through another architecture's entry
+/// (i386's `int 0x80` on x86-64) have other numbers, so the filter kills
+/// the process instead of looking them up.
+const AUDIT_ARCH: Option<u32> = {
+    const LE64: u32 = 0x8000_0000 | 0x4000_0000;
+    if cfg!(target_arch = "x86_64") {
+        Some(62 | LE64)
+    } else if cfg!(target_arch = "aarch64") {
+        Some(183 | LE64)
+    } else if cfg!(target_arch = "riscv64") {
+        Some(243 | LE64)
+    } else {
+        None
+    }
+};
+
+/// Numbers at and above which x86-64 takes a call as x32's: a table of its
+/// own, with `ptrace` and the rest at other numbers. All of them are
+/// refused (nothing here is built for x32).
+const X32_SYSCALL_BIT: u32 = 0x4000_0000;
+
+/// Offsets in `struct seccomp_data`.
+const NR: u32 = 0;
+const ARCH: u32 = 4;
+
+const fn stmt(code: u32, k: u32) -> sock_filter {
+    sock_filter {
+        code: code as u16,
+        jt: 0,
+        jf: 0,
+        k,
+    }
+}
+
+/// `if A == k` (or `>=`, by `op`) jump `jt` instructions ahead, else go on.
+const fn jump(op: u32, k: u32, jt: u8) -> sock_filter {
+    sock_filter {
+        code: (libc::BPF_JMP | op | libc::BPF_K) as u16,
+        jt,
+        jf: 0,
+        k,
+    }
+}
+
+/// The filter, for a machine of `arch`: check the architecture, refuse
+/// x32 calls (x86-64), then compare the number with each of [`DENIED`]
+/// and refuse it with `EPERM` on a match; allow anything else. A
+/// comparison per denied call and nothing more: it runs on every system
+/// call of the process, and the kernel compiles it once per process.
+fn program(arch: u32) -> Vec<sock_filter> {
+    let deny = stmt(
+        libc::BPF_RET | libc::BPF_K,
+        libc::SECCOMP_RET_ERRNO | (libc::EPERM as u32 & libc::SECCOMP_RET_DATA),
+    );
+    let mut checks = Vec::with_capacity(DENIED.len() + 1);
+    if cfg!(target_arch = "x86_64") {
+        checks.push((libc::BPF_JGE, X32_SYSCALL_BIT));
+    }
+    checks.extend(DENIED.iter().map(|&nr| (libc::BPF_JEQ, nr as u32)));
+    let mut p = vec![
+        stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, ARCH),
+        jump(libc::BPF_JEQ, arch, 1),
+        stmt(libc::BPF_RET | libc::BPF_K, libc::SECCOMP_RET_KILL_PROCESS),
+        stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, NR),
+    ];
+    for (i, &(op, k)) in checks.iter().enumerate() {
+        // Past the checks after this one and the `allow`, to `deny`.
+        let ahead = u8::try_from(checks.len() - i).expect("a short filter");
+        p.push(jump(op, k, ahead));
+    }
+    p.push(stmt(libc::BPF_RET | libc::BPF_K, libc::SECCOMP_RET_ALLOW));
+    p.push(deny);
+    p
+}
+
+/// Installs `program` for the calling thread, or for every thread of the
+/// process when `all_threads`.
+fn install(program: &[sock_filter], all_threads: bool) -> io::Result<()> {
+    let prog = libc::sock_fprog {
+        len: u16::try_from(program.len()).map_err(io::Error::other)?,
+        filter: program.as_ptr().cast_mut(),
+    };
+    let flags = match all_threads {
+        true => libc::SECCOMP_FILTER_FLAG_TSYNC,
+        false => 0,
+    };
+    // SAFETY: `prog` points at `program`, alive for the call, whose length
+    // it states; the kernel copies the filter and keeps no pointer to it.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            flags,
+            &raw const prog,
+        )
+    };
+    match rc {
+        0 => Ok(()),
+        // With TSYNC, a positive result names a thread that could not
+        // take the filter.
+        r if r > 0 => Err(io::Error::other(format!(
+            "thread {r} could not take the filter"
+        ))),
+        _ => Err(io::Error::last_os_error()),
+    }
+}
+
 fn other(e: impl std::fmt::Display) -> io::Error {
     io::Error::other(format!("installing the seccomp filter: {e}"))
 }
@@ -61,18 +170,79 @@ fn other(e: impl std::fmt::Display) -> io::Error {
 /// Refuses the calls of `DENIED` in every thread of the process, for
 /// good. Needs `no_new_privs` (set when privileges are dropped).
 pub fn deny_escapes() -> io::Result<()> {
-    let arch = TargetArch::try_from(std::env::consts::ARCH).map_err(other)?;
-    let rules = DENIED
-        .iter()
-        .map(|&nr| (nr, Vec::new()))
-        .collect::<BTreeMap<_, _>>();
-    let filter = SeccompFilter::new(
-        rules,
-        SeccompAction::Allow,
-        SeccompAction::Errno(libc::EPERM as u32),
-        arch,
-    )
-    .map_err(other)?;
-    let program: BpfProgram = filter.try_into().map_err(other)?;
-    seccompiler::apply_filter_all_threads(&program).map_err(other)
+    let arch = AUDIT_ARCH.ok_or_else(|| other("no filter for this architecture"))?;
+    install(&program(arch), true).map_err(other)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// In a child process (the filter cannot be taken back): the denied
+    /// calls fail with `EPERM`, x32 calls too, others work. Returns the
+    /// child's exit status: 0 when all held.
+    fn filtered_child() -> i32 {
+        let program = program(AUDIT_ARCH.unwrap());
+        // SAFETY: the child makes system calls only (no allocation, no
+        // lock another thread may hold) and leaves with `_exit`.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork: {}", io::Error::last_os_error());
+        if pid == 0 {
+            let errno = || io::Error::last_os_error().raw_os_error().unwrap_or(0);
+            // SAFETY: plain system calls with integer arguments.
+            let code = unsafe {
+                if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
+                    10
+                } else if install(&program, false).is_err() {
+                    11
+                } else if libc::syscall(libc::SYS_unshare, 0) != -1 || errno() != libc::EPERM {
+                    12
+                } else if libc::syscall(libc::SYS_ptrace, libc::PTRACE_TRACEME, 0, 0, 0) != -1
+                    || errno() != libc::EPERM
+                {
+                    13
+                } else if libc::syscall(libc::SYS_io_uring_setup, 1, 0) != -1
+                    || errno() != libc::EPERM
+                {
+                    14
+                } else if cfg!(target_arch = "x86_64")
+                    && (libc::syscall(X32_SYSCALL_BIT as libc::c_long | libc::SYS_getpid) != -1
+                        || errno() != libc::EPERM)
+                {
+                    15
+                } else if libc::syscall(libc::SYS_getpid) <= 0 {
+                    16
+                } else {
+                    0
+                }
+            };
+            // SAFETY: ends the child without running the parent's exit code.
+            unsafe { libc::_exit(code) }
+        }
+        let mut status = 0;
+        // SAFETY: waits for the child just forked, writing into a local.
+        let waited = unsafe { libc::waitpid(pid, &raw mut status, 0) };
+        assert_eq!(waited, pid);
+        assert!(libc::WIFEXITED(status), "the child died: {status:#x}");
+        libc::WEXITSTATUS(status)
+    }
+
+    #[test]
+    fn denied_calls_fail_with_eperm_and_others_work() {
+        // The status names the first check that failed: 10 no_new_privs,
+        // 11 the filter, 12 unshare, 13 ptrace, 14 io_uring_setup, 15 an
+        // x32 call, 16 getpid.
+        assert_eq!(filtered_child(), 0);
+    }
+
+    #[test]
+    fn the_filter_is_a_comparison_per_denied_call() {
+        let p = program(AUDIT_ARCH.unwrap());
+        let x32 = usize::from(cfg!(target_arch = "x86_64"));
+        assert_eq!(p.len(), 4 + x32 + DENIED.len() + 2);
+        // Every jump lands on the last instruction, `deny`.
+        for (i, insn) in p.iter().enumerate().skip(4).take(x32 + DENIED.len()) {
+            assert_eq!(i + 1 + usize::from(insn.jt), p.len() - 1);
+        }
+    }
 }
