@@ -1,5 +1,6 @@
 //! The host's own output: lines written by a thread of their own, so that a
-//! slow terminal or a full pipe never blocks a host call or a tokio worker,
+//! slow terminal or a full pipe never blocks a host call or a tokio worker
+//! (or, for a short report, by [`Writer::finish`] once the run is over),
 //! and plugin text made harmless on a terminal.
 //!
 //! Stdout lines (results) and report parts are never dropped: what a run
@@ -9,7 +10,8 @@
 //! Stderr lines (progress) wait in a queue of at most
 //! [`MAX_PENDING_BYTES`]; past that they are dropped and counted.
 //!
-//! A report of at most [`HELD_REPORT_BYTES`] starts no thread: it is
+//! A report handed over in one part of at most [`HELD_REPORT_BYTES`] (as
+//! most plugins hand theirs, when they return) starts no thread: it is
 //! written by [`Writer::finish`], so a short run does without one.
 
 use std::borrow::Cow;
@@ -25,9 +27,11 @@ use tokio::sync::Notify;
 /// Progress bytes that may wait for stderr before lines are dropped.
 pub const MAX_PENDING_BYTES: usize = 1 << 20;
 
-/// Report bytes held before the thread starts to write them out (fewer
-/// than a run may hand over before it waits for them to be written).
+/// The largest first report part held for [`Writer::finish`] rather than
+/// written by the thread. Far fewer bytes than a run may hand over before
+/// it waits for them to be written, or it would wait for ever.
 pub const HELD_REPORT_BYTES: usize = 64 << 10;
+const _: () = assert!(HELD_REPORT_BYTES < icmp_host::runtime::MAX_REPORT_BACKLOG);
 
 enum Line {
     Stdout(String),
@@ -37,8 +41,9 @@ enum Line {
 }
 
 /// Writes lines to stdout and stderr on its own thread, started with the
-/// first result or progress line, or once the report is past
-/// [`HELD_REPORT_BYTES`] (a quiet run with a short report starts none).
+/// first result or progress line, or with a report part unless it is the
+/// first and at most [`HELD_REPORT_BYTES`] (a quiet run handing over a
+/// short report in one part starts none).
 pub struct Writer {
     tx: Mutex<Option<Sender<Line>>>,
     /// The lines' receiving end, until the thread takes it.
@@ -53,14 +58,14 @@ pub struct Writer {
     report_pending: Arc<AtomicUsize>,
     /// Notified as each report part is written.
     report_written: Arc<Notify>,
-    /// Report bytes held before the thread starts: [`HELD_REPORT_BYTES`].
+    /// The largest first report part held: [`HELD_REPORT_BYTES`].
     report_held: usize,
     stdout_terminal: bool,
     stderr_terminal: bool,
 }
 
 impl Writer {
-    /// A writer; its thread starts with the first line.
+    /// A writer; its thread starts when there is a line to write at once.
     pub fn start() -> Arc<Writer> {
         let (tx, rx) = channel::<Line>();
         Arc::new(Writer {
@@ -201,16 +206,21 @@ impl Writer {
 impl PartSink for Writer {
     /// Queues a part of the run's report for stdout, as it is (escaped on a
     /// terminal); [`Writer::finish`] ends its line. Result lines after it
-    /// are dropped.
+    /// are dropped. Only a short first part waits for `finish` (so nothing
+    /// piles up unwritten, empty parts least of all: they are ignored).
     fn write(&self, part: String) {
-        self.report_begun.store(true, Ordering::Relaxed);
+        if part.is_empty() {
+            return;
+        }
+        let first = !self.report_begun.swap(true, Ordering::Relaxed);
         let part = match self.stdout_terminal {
             true => escape_controls(&part).into_owned(),
             false => part,
         };
         let len = part.len();
-        let pending = self.report_pending.fetch_add(len, Ordering::Relaxed) + len;
-        if !self.send(Line::Report(part), pending > self.report_held) {
+        self.report_pending.fetch_add(len, Ordering::Relaxed);
+        let start = !first || len > self.report_held;
+        if !self.send(Line::Report(part), start) {
             self.report_pending.fetch_sub(len, Ordering::Relaxed);
         }
     }
@@ -303,25 +313,35 @@ mod tests {
     }
 
     #[test]
-    fn a_short_report_is_written_at_finish_a_long_one_at_once() {
+    fn a_short_report_in_one_part_is_written_at_finish_any_other_at_once() {
         let started = |w: &Writer| w.thread.lock().unwrap().is_some();
         let w = Writer::start();
+        w.write(String::new());
         w.write("{}".into());
-        assert!(!started(&w), "two bytes of report start no thread");
+        w.write(String::new());
+        assert!(
+            !started(&w),
+            "one short part (empty ones ignored) starts no thread"
+        );
         assert_eq!(w.backlog(), 2);
         w.finish();
         assert_eq!(w.backlog(), 0, "finish wrote the held report");
+
+        let w = Writer::start();
+        w.write("[1,".into());
+        assert!(!started(&w));
+        w.write("2]".into());
+        assert!(started(&w), "a second part is written by the thread");
+        w.finish();
+        assert_eq!(w.backlog(), 0);
 
         let w = Writer {
             report_held: 4,
             ..Arc::into_inner(Writer::start()).unwrap()
         };
-        w.write("[1,".into());
-        assert!(!started(&w));
-        w.write("2]".into());
-        assert!(started(&w), "past the held bytes, the thread writes");
+        w.write("[1,2]".into());
+        assert!(started(&w), "a first part past the held bytes too");
         w.finish();
-        assert_eq!(w.backlog(), 0);
 
         let w = Writer::start();
         w.write("{}".into());

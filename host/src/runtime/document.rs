@@ -24,7 +24,10 @@ pub trait PartSink: Send + Sync {
     /// Takes a part; never blocks.
     fn write(&self, part: String);
     /// Bytes taken and not yet written out: the plugin waits while there
-    /// are many, so that parts do not pile up in memory.
+    /// are more than [`MAX_REPORT_BACKLOG`](super::MAX_REPORT_BACKLOG), so
+    /// that parts do not pile up in memory. A sink may hold parts back
+    /// until the run ends, but never that many bytes: the plugin would
+    /// wait for ever.
     fn backlog(&self) -> usize;
     /// Notified (`notify_one`) each time a part has been written out.
     fn written(&self) -> &Notify;

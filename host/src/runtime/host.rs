@@ -86,7 +86,7 @@ const BURST: usize = 256;
 
 /// Report bytes handed over and not yet written out, at most, before
 /// `write-report` waits.
-const MAX_REPORT_BACKLOG: usize = 1 << 20;
+pub const MAX_REPORT_BACKLOG: usize = 1 << 20;
 
 impl WasiView for ProbeCtx {
     fn ctx(&mut self) -> WasiCtxView<'_> {

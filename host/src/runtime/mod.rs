@@ -49,7 +49,7 @@ pub use cache::{CacheError, default_dir as default_cache_dir, sha256_hex};
 pub use document::{PartSink, ReportTo};
 pub use engine_config::DataInit;
 pub use events::MAX_EVENT_BYTES;
-pub use host::{HostError, ProbeCtx, SocketHandle};
+pub use host::{HostError, MAX_REPORT_BACKLOG, ProbeCtx, SocketHandle};
 pub use interrupt::Interrupt;
 pub use limiter::MemoryLimitReached;
 pub use wasi::{Import, Inspection, Service};

@@ -167,8 +167,10 @@ fn other(e: impl std::fmt::Display) -> io::Error {
     io::Error::other(format!("installing the seccomp filter: {e}"))
 }
 
-/// Refuses the calls of `DENIED` in every thread of the process, for
-/// good. Needs `no_new_privs` (set when privileges are dropped).
+/// Refuses the calls of `DENIED` and every x32 call (`EPERM`) in every
+/// thread of the process, for good, and kills the process on a call made
+/// through another architecture's entry. Needs `no_new_privs` (set when
+/// privileges are dropped).
 pub fn deny_escapes() -> io::Result<()> {
     let arch = AUDIT_ARCH.ok_or_else(|| other("no filter for this architecture"))?;
     install(&program(arch), true).map_err(other)
@@ -235,14 +237,66 @@ mod tests {
         assert_eq!(filtered_child(), 0);
     }
 
+    /// What `program` answers for call `nr` made through `arch`: a classic
+    /// BPF machine for the instructions [`program`] uses.
+    fn verdict(program: &[sock_filter], arch: u32, nr: u32) -> u32 {
+        let (mut pc, mut a) = (0usize, 0u32);
+        loop {
+            let i = program[pc];
+            let taken = |yes: bool| 1 + usize::from(if yes { i.jt } else { i.jf });
+            match u32::from(i.code) {
+                c if c == libc::BPF_LD | libc::BPF_W | libc::BPF_ABS => {
+                    a = match i.k {
+                        NR => nr,
+                        ARCH => arch,
+                        k => panic!("reads seccomp_data at {k}"),
+                    };
+                    pc += 1;
+                }
+                c if c == libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K => pc += taken(a == i.k),
+                c if c == libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K => pc += taken(a >= i.k),
+                c if c == libc::BPF_RET | libc::BPF_K => return i.k,
+                c => panic!("unexpected instruction {c:#x}"),
+            }
+        }
+    }
+
     #[test]
-    fn the_filter_is_a_comparison_per_denied_call() {
-        let p = program(AUDIT_ARCH.unwrap());
+    fn the_filter_denies_each_listed_call_and_x32_and_kills_other_architectures() {
+        let arch = AUDIT_ARCH.unwrap();
+        let p = program(arch);
+        let eperm = libc::SECCOMP_RET_ERRNO | libc::EPERM as u32;
+        for &nr in DENIED {
+            assert_eq!(verdict(&p, arch, nr as u32), eperm, "call {nr}");
+        }
+        for nr in [
+            libc::SYS_read,
+            libc::SYS_getpid,
+            libc::SYS_sendmsg,
+            libc::SYS_recvmmsg,
+            libc::SYS_mprotect,
+            libc::SYS_clone3,
+        ] {
+            assert_eq!(
+                verdict(&p, arch, nr as u32),
+                libc::SECCOMP_RET_ALLOW,
+                "call {nr}"
+            );
+        }
+        if cfg!(target_arch = "x86_64") {
+            // x32's getpid, its ptrace (521), and the top of the range.
+            for nr in [X32_SYSCALL_BIT | 39, X32_SYSCALL_BIT | 521, u32::MAX] {
+                assert_eq!(verdict(&p, arch, nr), eperm, "call {nr:#x}");
+            }
+        }
+        // AUDIT_ARCH_I386: `int 0x80` on x86-64.
+        let i386 = 3 | 0x4000_0000;
+        assert_eq!(
+            verdict(&p, i386, libc::SYS_getpid as u32),
+            libc::SECCOMP_RET_KILL_PROCESS
+        );
+        // One comparison per denied call, and no more.
         let x32 = usize::from(cfg!(target_arch = "x86_64"));
         assert_eq!(p.len(), 4 + x32 + DENIED.len() + 2);
-        // Every jump lands on the last instruction, `deny`.
-        for (i, insn) in p.iter().enumerate().skip(4).take(x32 + DENIED.len()) {
-            assert_eq!(i + 1 + usize::from(insn.jt), p.len() - 1);
-        }
     }
 }

@@ -795,7 +795,9 @@ mod tests {
             };
             make_send_only(&send_only, family).unwrap();
             seen.set_recv_buffer_size(1 << 20).unwrap();
-            for kind in 0..=255u8 {
+            // Not echoes: their replies would reach other tests' sockets.
+            let echoes = [0, 8, 128, 129];
+            for kind in (0..=255u8).filter(|t| !echoes.contains(t)) {
                 // Type, code, checksum (zero: nobody on loopback checks it
                 // before raw sockets get their copy), then a body.
                 let message = [kind, 0, 0, 0, 0, 1, 0, 1];
