@@ -1,9 +1,10 @@
 //! A last wall behind the wasm sandbox: once privileges are dropped, the
 //! host process — every thread — can no longer make the system calls a
 //! sandbox escape would reach for (debugging other processes, loading
-//! kernel code or BPF, namespaces and mounts, keyrings, userfaultfd,
-//! io_uring). None of them is ever needed by the host; each fails with
-//! `EPERM`. A deny list rather than an allow list: the host's own needs
+//! kernel code or BPF, namespaces — by `unshare`, `setns` or `clone`'s
+//! flags — and mounts, keyrings, userfaultfd, io_uring). None of them is
+//! ever needed by the host; each fails with `EPERM`. (`clone3` fails with
+//! `ENOSYS`, so that glibc uses `clone`, whose flags the filter can read.) A deny list rather than an allow list: the host's own needs
 //! (tokio, wasmtime, the resolver) change with their versions, the
 //! dangerous calls do not.
 
@@ -100,34 +101,82 @@ const fn jump(op: u32, k: u32, jt: u8) -> sock_filter {
     }
 }
 
+/// `clone` flags that make new namespaces (`unshare`'s, refused above).
+/// `CLONE_NEWTIME` (0x80) is not among them: `clone` takes it as the exit
+/// signal's bits; only `clone3` and `unshare` make time namespaces.
+const CLONE_NEW: u32 = (libc::CLONE_NEWNS
+    | libc::CLONE_NEWCGROUP
+    | libc::CLONE_NEWUTS
+    | libc::CLONE_NEWIPC
+    | libc::CLONE_NEWUSER
+    | libc::CLONE_NEWPID
+    | libc::CLONE_NEWNET) as u32;
+
+/// Offset of the low half of the first argument (little-endian): `clone`'s
+/// flags.
+const ARG0: u32 = 16;
+
+/// Where a check of the number jumps.
+#[derive(Clone, Copy)]
+enum Verdict {
+    /// `EPERM`.
+    Deny,
+    /// `ENOSYS`: `clone3`, whose flags sit in memory the filter cannot
+    /// read. glibc then creates threads (and processes) with `clone`.
+    Unsupported,
+    /// `clone`: allowed unless its flags make a namespace.
+    CloneFlags,
+}
+
 /// The filter, for a machine of `arch`: check the architecture, refuse
 /// x32 calls (x86-64), then compare the number with each of [`DENIED`]
-/// and refuse it with `EPERM` on a match; allow anything else. A
-/// comparison per denied call and nothing more: it runs on every system
-/// call of the process, and the kernel compiles it once per process.
+/// and refuse it with `EPERM` on a match; `clone3` gets `ENOSYS`, `clone`
+/// is checked for namespace flags; anything else is allowed. A comparison
+/// per call it names and nothing more: it runs on every system call of
+/// the process, and the kernel compiles it once per process.
 fn program(arch: u32) -> Vec<sock_filter> {
-    let deny = stmt(
-        libc::BPF_RET | libc::BPF_K,
-        libc::SECCOMP_RET_ERRNO | (libc::EPERM as u32 & libc::SECCOMP_RET_DATA),
-    );
-    let mut checks = Vec::with_capacity(DENIED.len() + 1);
+    let ret = |k| stmt(libc::BPF_RET | libc::BPF_K, k);
+    let errno = |e: i32| ret(libc::SECCOMP_RET_ERRNO | (e as u32 & libc::SECCOMP_RET_DATA));
+    let mut checks = Vec::with_capacity(DENIED.len() + 3);
     if cfg!(target_arch = "x86_64") {
-        checks.push((libc::BPF_JGE, X32_SYSCALL_BIT));
+        checks.push((libc::BPF_JGE, X32_SYSCALL_BIT, Verdict::Deny));
     }
-    checks.extend(DENIED.iter().map(|&nr| (libc::BPF_JEQ, nr as u32)));
+    checks.extend(
+        DENIED
+            .iter()
+            .map(|&nr| (libc::BPF_JEQ, nr as u32, Verdict::Deny)),
+    );
+    checks.push((libc::BPF_JEQ, libc::SYS_clone3 as u32, Verdict::Unsupported));
+    checks.push((libc::BPF_JEQ, libc::SYS_clone as u32, Verdict::CloneFlags));
     let mut p = vec![
         stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, ARCH),
         jump(libc::BPF_JEQ, arch, 1),
-        stmt(libc::BPF_RET | libc::BPF_K, libc::SECCOMP_RET_KILL_PROCESS),
+        ret(libc::SECCOMP_RET_KILL_PROCESS),
         stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, NR),
     ];
-    for (i, &(op, k)) in checks.iter().enumerate() {
-        // Past the checks after this one and the `allow`, to `deny`.
-        let ahead = u8::try_from(checks.len() - i).expect("a short filter");
+    // After the checks: allow; clone's flags (load, test, allow); then
+    // the two refusals.
+    let first = p.len();
+    let allow = first + checks.len();
+    let clone_flags = allow + 1;
+    let unsupported = clone_flags + 3;
+    let deny = unsupported + 1;
+    for (i, &(op, k, verdict)) in checks.iter().enumerate() {
+        let target = match verdict {
+            Verdict::Deny => deny,
+            Verdict::Unsupported => unsupported,
+            Verdict::CloneFlags => clone_flags,
+        };
+        let ahead = u8::try_from(target - (first + i) - 1).expect("a short filter");
         p.push(jump(op, k, ahead));
     }
-    p.push(stmt(libc::BPF_RET | libc::BPF_K, libc::SECCOMP_RET_ALLOW));
-    p.push(deny);
+    p.push(ret(libc::SECCOMP_RET_ALLOW));
+    p.push(stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, ARG0));
+    p.push(jump(libc::BPF_JSET, CLONE_NEW, 2)); // past allow and ENOSYS
+    p.push(ret(libc::SECCOMP_RET_ALLOW));
+    p.push(errno(libc::ENOSYS));
+    p.push(errno(libc::EPERM));
+    debug_assert_eq!(p.len(), deny + 1);
     p
 }
 
@@ -167,9 +216,10 @@ fn other(e: impl std::fmt::Display) -> io::Error {
     io::Error::other(format!("installing the seccomp filter: {e}"))
 }
 
-/// Refuses the calls of `DENIED` and every x32 call (`EPERM`) in every
-/// thread of the process, for good, and kills the process on a call made
-/// through another architecture's entry. Needs `no_new_privs` (set when
+/// Refuses the calls of `DENIED`, every x32 call and `clone` with a
+/// namespace flag (`EPERM`), and `clone3` (`ENOSYS`), in every thread of
+/// the process, for good, and kills the process on a call made through
+/// another architecture's entry. Needs `no_new_privs` (set when
 /// privileges are dropped).
 pub fn deny_escapes() -> io::Result<()> {
     let arch = AUDIT_ARCH.ok_or_else(|| other("no filter for this architecture"))?;
@@ -214,8 +264,18 @@ mod tests {
                     15
                 } else if libc::syscall(libc::SYS_getpid) <= 0 {
                     16
+                } else if libc::syscall(libc::SYS_clone3, std::ptr::null::<u8>(), 0) != -1
+                    || errno() != libc::ENOSYS
+                {
+                    17
                 } else {
-                    0
+                    let flags = libc::CLONE_NEWUSER | libc::SIGCHLD;
+                    match libc::syscall(libc::SYS_clone, flags, 0, 0, 0, 0) {
+                        // Made (the filter failed): the new process leaves.
+                        0 => libc::_exit(0),
+                        -1 if errno() == libc::EPERM => 0,
+                        _ => 18,
+                    }
                 }
             };
             // SAFETY: ends the child without running the parent's exit code.
@@ -233,13 +293,14 @@ mod tests {
     fn denied_calls_fail_with_eperm_and_others_work() {
         // The status names the first check that failed: 10 no_new_privs,
         // 11 the filter, 12 unshare, 13 ptrace, 14 io_uring_setup, 15 an
-        // x32 call, 16 getpid.
+        // x32 call, 16 getpid, 17 clone3, 18 clone of a user namespace.
         assert_eq!(filtered_child(), 0);
     }
 
-    /// What `program` answers for call `nr` made through `arch`: a classic
-    /// BPF machine for the instructions [`program`] uses.
-    fn verdict(program: &[sock_filter], arch: u32, nr: u32) -> u32 {
+    /// What `program` answers for call `nr` made through `arch` with
+    /// `flags` as its first argument: a classic BPF machine for the
+    /// instructions [`program`] uses.
+    fn verdict(program: &[sock_filter], arch: u32, nr: u32, flags: u32) -> u32 {
         let (mut pc, mut a) = (0usize, 0u32);
         loop {
             let i = program[pc];
@@ -249,12 +310,14 @@ mod tests {
                     a = match i.k {
                         NR => nr,
                         ARCH => arch,
+                        ARG0 => flags,
                         k => panic!("reads seccomp_data at {k}"),
                     };
                     pc += 1;
                 }
                 c if c == libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K => pc += taken(a == i.k),
                 c if c == libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K => pc += taken(a >= i.k),
+                c if c == libc::BPF_JMP | libc::BPF_JSET | libc::BPF_K => pc += taken(a & i.k != 0),
                 c if c == libc::BPF_RET | libc::BPF_K => return i.k,
                 c => panic!("unexpected instruction {c:#x}"),
             }
@@ -267,7 +330,7 @@ mod tests {
         let p = program(arch);
         let eperm = libc::SECCOMP_RET_ERRNO | libc::EPERM as u32;
         for &nr in DENIED {
-            assert_eq!(verdict(&p, arch, nr as u32), eperm, "call {nr}");
+            assert_eq!(verdict(&p, arch, nr as u32, 0), eperm, "call {nr}");
         }
         for nr in [
             libc::SYS_read,
@@ -275,10 +338,9 @@ mod tests {
             libc::SYS_sendmsg,
             libc::SYS_recvmmsg,
             libc::SYS_mprotect,
-            libc::SYS_clone3,
         ] {
             assert_eq!(
-                verdict(&p, arch, nr as u32),
+                verdict(&p, arch, nr as u32, 0),
                 libc::SECCOMP_RET_ALLOW,
                 "call {nr}"
             );
@@ -286,17 +348,46 @@ mod tests {
         if cfg!(target_arch = "x86_64") {
             // x32's getpid, its ptrace (521), and the top of the range.
             for nr in [X32_SYSCALL_BIT | 39, X32_SYSCALL_BIT | 521, u32::MAX] {
-                assert_eq!(verdict(&p, arch, nr), eperm, "call {nr:#x}");
+                assert_eq!(verdict(&p, arch, nr, 0), eperm, "call {nr:#x}");
             }
         }
         // AUDIT_ARCH_I386: `int 0x80` on x86-64.
         let i386 = 3 | 0x4000_0000;
         assert_eq!(
-            verdict(&p, i386, libc::SYS_getpid as u32),
+            verdict(&p, i386, libc::SYS_getpid as u32, 0),
             libc::SECCOMP_RET_KILL_PROCESS
         );
-        // One comparison per denied call, and no more.
+        // clone3: ENOSYS; clone: allowed for threads, refused for any
+        // namespace.
+        let enosys = libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32;
+        assert_eq!(verdict(&p, arch, libc::SYS_clone3 as u32, 0), enosys);
+        let thread = (libc::CLONE_VM
+            | libc::CLONE_FS
+            | libc::CLONE_FILES
+            | libc::CLONE_SIGHAND
+            | libc::CLONE_THREAD
+            | libc::CLONE_SYSVSEM
+            | libc::CLONE_SETTLS
+            | libc::CLONE_PARENT_SETTID
+            | libc::CLONE_CHILD_CLEARTID) as u32;
+        let clone = libc::SYS_clone as u32;
+        assert_eq!(verdict(&p, arch, clone, thread), libc::SECCOMP_RET_ALLOW);
+        let fork = libc::SIGCHLD as u32;
+        assert_eq!(verdict(&p, arch, clone, fork), libc::SECCOMP_RET_ALLOW);
+        for flag in [
+            libc::CLONE_NEWNS,
+            libc::CLONE_NEWCGROUP,
+            libc::CLONE_NEWUTS,
+            libc::CLONE_NEWIPC,
+            libc::CLONE_NEWUSER,
+            libc::CLONE_NEWPID,
+            libc::CLONE_NEWNET,
+        ] {
+            let flags = fork | flag as u32;
+            assert_eq!(verdict(&p, arch, clone, flags), eperm, "{flag:#x}");
+        }
+        // One comparison per call named, and no more.
         let x32 = usize::from(cfg!(target_arch = "x86_64"));
-        assert_eq!(p.len(), 4 + x32 + DENIED.len() + 2);
+        assert_eq!(p.len(), 4 + x32 + DENIED.len() + 2 + 6);
     }
 }
