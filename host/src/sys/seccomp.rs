@@ -4,9 +4,10 @@
 //! kernel code or BPF, namespaces — by `unshare`, `setns` or `clone`'s
 //! flags — and mounts, keyrings, userfaultfd, io_uring). None of them is
 //! ever needed by the host; each fails with `EPERM`. (`clone3` fails with
-//! `ENOSYS`, so that glibc uses `clone`, whose flags the filter can read.) A deny list rather than an allow list: the host's own needs
-//! (tokio, wasmtime, the resolver) change with their versions, the
-//! dangerous calls do not.
+//! `ENOSYS`, so that glibc uses `clone`, whose flags the filter can read.)
+//! A deny list rather than an allow list: the host's own needs (tokio,
+//! wasmtime, the resolver) change with their versions, the dangerous calls
+//! do not.
 
 #![allow(unsafe_code)]
 
@@ -82,6 +83,11 @@ const X32_SYSCALL_BIT: u32 = 0x4000_0000;
 const NR: u32 = 0;
 const ARCH: u32 = 4;
 
+/// `A = seccomp_data[offset]` (a 32-bit word).
+const fn load(offset: u32) -> sock_filter {
+    stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, offset)
+}
+
 const fn stmt(code: u32, k: u32) -> sock_filter {
     sock_filter {
         code: code as u16,
@@ -91,7 +97,8 @@ const fn stmt(code: u32, k: u32) -> sock_filter {
     }
 }
 
-/// `if A == k` (or `>=`, by `op`) jump `jt` instructions ahead, else go on.
+/// `if A op k` (`op`: `BPF_JEQ` ==, `BPF_JGE` >=, `BPF_JSET` &) jump `jt`
+/// instructions ahead, else go on.
 const fn jump(op: u32, k: u32, jt: u8) -> sock_filter {
     sock_filter {
         code: (libc::BPF_JMP | op | libc::BPF_K) as u16,
@@ -149,10 +156,10 @@ fn program(arch: u32) -> Vec<sock_filter> {
     checks.push((libc::BPF_JEQ, libc::SYS_clone3 as u32, Verdict::Unsupported));
     checks.push((libc::BPF_JEQ, libc::SYS_clone as u32, Verdict::CloneFlags));
     let mut p = vec![
-        stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, ARCH),
+        load(ARCH),
         jump(libc::BPF_JEQ, arch, 1),
         ret(libc::SECCOMP_RET_KILL_PROCESS),
-        stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, NR),
+        load(NR),
     ];
     // After the checks: allow; clone's flags (load, test, allow); then
     // the two refusals.
@@ -171,7 +178,7 @@ fn program(arch: u32) -> Vec<sock_filter> {
         p.push(jump(op, k, ahead));
     }
     p.push(ret(libc::SECCOMP_RET_ALLOW));
-    p.push(stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, ARG0));
+    p.push(load(ARG0));
     p.push(jump(libc::BPF_JSET, CLONE_NEW, 2)); // past allow and ENOSYS
     p.push(ret(libc::SECCOMP_RET_ALLOW));
     p.push(errno(libc::ENOSYS));
