@@ -2,6 +2,7 @@
 //! and network namespaces the tests build themselves. Nothing here sends to
 //! any other address.
 
+mod binary;
 mod bootstrap;
 mod compat;
 mod engine_lab;
