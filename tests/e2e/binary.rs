@@ -1,8 +1,8 @@
 //! How the binary is linked: a static position-independent executable on
-//! linux-gnu (`.cargo/rustc-wrapper`), so that no dynamic loader runs at
+//! x86_64 glibc Linux (`.cargo/rustc-wrapper`), so that no dynamic loader runs at
 //! start and ASLR still places it at a random address.
 
-#![cfg(all(target_os = "linux", target_env = "gnu"))]
+#![cfg(all(target_arch = "x86_64", target_os = "linux", target_env = "gnu"))]
 
 use crate::util::bin;
 
