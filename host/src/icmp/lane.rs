@@ -12,6 +12,9 @@
 //! holding the receiver's lock would handle, itself, every reply that
 //! arrived meanwhile.)
 //!
+//! A single request leaves from the caller's socket too
+//! ([`Lane::send_single`]), so that no stamp lands on the receiver.
+//!
 //! A burst is offered first ([`Lane::offer`]) and joined later
 //! ([`Offer::join`]): the lane's thread sends alone while its caller
 //! prepares the next part (wire keys, packets), then the caller joins in.
@@ -189,6 +192,22 @@ impl Lane {
             .jobs()
             .is_some_and(|jobs| jobs.try_send(Arc::clone(&burst)).is_ok());
         Offer { burst, offered }
+    }
+
+    /// Sends a request that is no burst's from the caller's socket, as
+    /// [`Lane::send_mine`] does, then tells the reader to look at the
+    /// stamps. Not from the receiver: its transmit stamp would wake the
+    /// reader inside `sendmsg`, between the two stamps of the round trip
+    /// (on loopback the reply is stamped within the same call), and that
+    /// wake-up would count in the RTT.
+    pub(crate) async fn send_single(
+        &self,
+        receiver: &Arc<dyn Transport>,
+        p: &Outgoing,
+    ) -> io::Result<()> {
+        let result = self.send_mine(receiver, p).await;
+        self.stamped.notify_one();
+        result
     }
 
     /// Sends one of a burst's requests from the caller: on its own socket,
@@ -529,6 +548,37 @@ mod tests {
             cpu.load(Ordering::Relaxed) > 0,
             "the lane's CPU time is charged to the tenant"
         );
+    }
+
+    /// A request that is no burst's leaves from the caller's socket, never
+    /// the receiver (its stamp would wake the reader inside `sendmsg`),
+    /// unless it must take a sibling; the reader is told to look.
+    #[tokio::test]
+    async fn a_single_request_leaves_from_the_callers_socket_and_the_reader_is_told() {
+        let (lane, sink, ports) = udp_lane();
+        let receiver = Arc::new(Scripted::new(|_| Vec::new()));
+        let sibling = Arc::new(Scripted::new(|_| Vec::new()));
+        let to = sink.local_addr().unwrap();
+        let [plain, dont_fragment] = [(1, None), (0, Some(&sibling))]
+            .map(|(n, via)| requests(n + 1, to, via).pop().unwrap());
+        let via_receiver = Arc::clone(&receiver) as Arc<dyn Transport>;
+
+        lane.send_single(&via_receiver, &plain).await.unwrap();
+        tokio::time::timeout(Duration::from_secs(1), lane.stamped.notified())
+            .await
+            .expect("the reader is told after a single send");
+        lane.send_single(&via_receiver, &dont_fragment)
+            .await
+            .unwrap();
+
+        assert!(plain.sent.realtime_ns() > 0, "stamped");
+        assert_eq!(
+            landed(&sink, ports),
+            [vec![1], vec![]],
+            "from the caller's socket"
+        );
+        assert!(receiver.sent().is_empty(), "nothing through the receiver");
+        assert_eq!(numbers(&sibling), [0], "a sibling's request through it");
     }
 
     /// A `stop` that says so from its second question on.

@@ -202,7 +202,11 @@ impl VirtualSocket {
             self.plane()?.table().release(key);
             return Err(e);
         }
-        let result = lane::send_one(&self.plane()?.receiver, &out).await;
+        let plane = Arc::clone(self.plane()?);
+        let result = match &plane.lane {
+            Some(lane) => lane.send_single(&plane.receiver, &out).await,
+            None => lane::send_one(&plane.receiver, &out).await,
+        };
         self.finish(key, request.destination, &out.sent, result)
     }
 
