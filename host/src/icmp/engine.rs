@@ -90,7 +90,8 @@ impl Engine {
         let readers = Readers::new(config.readers)?;
         let start = |sockets: Option<RawFamilySockets>, family| -> io::Result<Option<OwnedPlane>> {
             let Some(s) = sockets else { return Ok(None) };
-            // The error queue carries the transmit stamps of its sends.
+            // Its error queue carries the transmit stamps of sends that
+            // fall back to it (a lane socket full).
             let mut receiver = readers.register(s.receiver, true)?;
             let lane = s.lane.map(Arc::new);
             for sender in &lane {

@@ -48,7 +48,8 @@ pub(crate) struct Plane {
     pub(crate) receiver: Arc<dyn Transport>,
     pub(crate) dont_fragment: Option<Arc<dyn Transport>>,
     pub(crate) broadcast: Option<Arc<dyn Transport>>,
-    /// Two more sending sockets and a thread, for bursts (raw planes).
+    /// Two more sending sockets and a thread, for bursts and single
+    /// requests (raw planes).
     pub(crate) lane: Option<Lane>,
     table: Mutex<Table>,
     pub(crate) stats: PlaneStats,
@@ -293,8 +294,8 @@ async fn read_loop(plane: Arc<Plane>, pause: Pause) {
     let (mut last, mut streak) = (Instant::now(), 0);
     loop {
         let received = match &plane.lane {
-            // A burst's stamps wait on the lane's sockets, read on the
-            // receiver's turn: after a burst, take that turn.
+            // The lane's stamps (bursts', single requests') wait on its
+            // sockets, read on the receiver's turn: when told, take it.
             Some(lane) => tokio::select! {
                 biased;
                 r = plane.receiver.recv_batch(&mut batch, &plane.gate) => r,

@@ -2,7 +2,8 @@
 //! shared receiver (filtered to replies and errors), send-only siblings
 //! for socket-wide options (Don't Fragment, broadcast), so nothing is ever
 //! set on the shared socket that another tenant's send could race with,
-//! and two send-only sockets for bursts (`lane`).
+//! and two send-only sockets for the rest (`lane`): bursts, and single
+//! requests from the first.
 
 use std::io;
 
@@ -21,7 +22,8 @@ pub(crate) struct RawFamilySockets {
     pub(crate) receiver: socket2::Socket,
     pub(crate) dont_fragment: socket2::Socket,
     pub(crate) broadcast: Option<socket2::Socket>,
-    /// A burst's two send-only sockets: its caller's and the lane thread's.
+    /// The lane's two send-only sockets: a burst's caller's (single
+    /// requests' too) and the lane thread's.
     pub(crate) lane: [socket2::Socket; 2],
 }
 
@@ -90,8 +92,8 @@ impl RawSockets {
             }
             Family::V6 => None,
         };
-        // A burst's two senders; their transmit stamps queue on their own
-        // error queues, as big as the receiver's.
+        // The lane's two senders; their transmit stamps queue on their
+        // own error queues, as big as the receiver's.
         let sender = || -> io::Result<socket2::Socket> {
             let s = sys::open(family, Kind::Raw)?;
             sys::make_send_only(&s, family)?;

@@ -458,10 +458,9 @@ impl VirtualSocket {
 
     /// Waits while the receiving socket is over half full — its reader is
     /// behind, on a busy host — so that a burst cannot make the kernel drop
-    /// replies (a send outside a burst also queues its transmit stamp
-    /// there). A
-    /// reader that does not catch up within [`ROOM_WAIT_LIMIT`] is not
-    /// waited for longer.
+    /// replies (a send that falls back to it, its lane's socket full, also
+    /// queues its transmit stamp there). A reader that does not catch up
+    /// within [`ROOM_WAIT_LIMIT`] is not waited for longer.
     async fn make_room(&self) {
         let Ok(plane) = self.plane() else { return };
         let give_up = tokio::time::Instant::now() + ROOM_WAIT_LIMIT;

@@ -236,10 +236,11 @@ impl Transport for KernelSocket {
                 // shared by every tenant's sends (a full send buffer left
                 // the others waiting for ever).
                 let mut guard = self.fd.writable().await?;
-                // Queued transmit stamps raise EPOLLERR, which epoll
-                // reports beside EPOLLOUT and tokio keeps as "write
-                // closed": from then on `writable` is always ready, even
-                // with the send buffer full.
+                // Queued transmit stamps (of sends that fell back to this
+                // socket) raise EPOLLERR, which epoll reports beside
+                // EPOLLOUT and tokio keeps as "write closed": from then
+                // on `writable` is always ready, even with the send
+                // buffer full.
                 let spurious = guard.ready().is_write_closed();
                 match guard.try_io(|fd| {
                     stamp();
