@@ -31,8 +31,8 @@
 //! every reply). Their transmit stamps are read by the plane's reader with
 //! the receiver's messages ([`KernelSocket::read_stamps_of`]), so that RTTs
 //! stay kernel-to-kernel; after each burst and each single request the
-//! reader is told to look. The
-//! CPU time the thread spends is charged to the burst's tenant.
+//! reader is told to look. The CPU time the thread spends is charged to
+//! the burst's tenant.
 //!
 //! [`KernelSocket::read_stamps_of`]: super::transport::KernelSocket::read_stamps_of
 
@@ -110,9 +110,9 @@ pub(crate) struct Lane {
     /// The thread's.
     socket: Arc<socket2::Socket>,
     /// Told after each burst and single request: the reader, woken by
-    /// replies alone, would
-    /// leave the stamps of unanswered requests to pile up (and the kernel
-    /// to refuse later ones) on these sockets' error queues.
+    /// replies alone, would leave the stamps of unanswered requests to
+    /// pile up (and the kernel to refuse later ones) on these sockets'
+    /// error queues.
     pub(crate) stamped: Arc<Notify>,
     /// Bursts for the thread; `None` if it could not be started.
     jobs: OnceLock<Option<SyncSender<Arc<Burst>>>>,
