@@ -1,50 +1,33 @@
 //! How the binary is linked: a static position-independent executable on
-//! x86_64 glibc Linux (`.cargo/rustc-wrapper`), so that no dynamic loader runs at
-//! start and ASLR still places it at a random address.
+//! x86_64 glibc Linux (`.cargo/rustc-wrapper`), so that no dynamic
+//! loader runs at start and ASLR still places it at a random address.
 
 #![cfg(all(target_arch = "x86_64", target_os = "linux", target_env = "gnu"))]
 
 use crate::util::bin;
 
 /// `ET_DYN`: a position-independent executable (or a shared library).
-const ET_DYN: u16 = 3;
+const ET_DYN: usize = 3;
 /// A program header naming the dynamic loader.
-const PT_INTERP: u32 = 3;
+const PT_INTERP: usize = 3;
 
 /// The ELF header's type and its program headers' types.
-fn elf_types(file: &[u8]) -> (u16, Vec<u32>) {
+fn elf_types(file: &[u8]) -> (usize, Vec<usize>) {
     assert_eq!(&file[..4], b"\x7fELF", "not an ELF file");
     assert_eq!(file[4], 2, "not a 64-bit ELF file");
-    let big_endian = file[5] == 2;
-    let u16_at = |at: usize| {
-        let b = [file[at], file[at + 1]];
-        if big_endian {
-            u16::from_be_bytes(b)
-        } else {
-            u16::from_le_bytes(b)
-        }
+    assert_eq!(file[5], 1, "not a little-endian ELF file");
+    // The little-endian field of `len` bytes at `at`.
+    let field = |at: usize, len: usize| {
+        file[at..at + len]
+            .iter()
+            .rev()
+            .fold(0, |n, &b| n << 8 | usize::from(b))
     };
-    let u32_at = |at: usize| {
-        let b = file[at..at + 4].try_into().unwrap();
-        if big_endian {
-            u32::from_be_bytes(b)
-        } else {
-            u32::from_le_bytes(b)
-        }
-    };
-    let u64_at = |at: usize| {
-        let b = file[at..at + 8].try_into().unwrap();
-        if big_endian {
-            u64::from_be_bytes(b)
-        } else {
-            u64::from_le_bytes(b)
-        }
-    };
-    let e_type = u16_at(16);
-    let phoff = usize::try_from(u64_at(32)).unwrap();
-    let (phentsize, phnum) = (usize::from(u16_at(54)), usize::from(u16_at(56)));
-    let types = (0..phnum).map(|i| u32_at(phoff + i * phentsize)).collect();
-    (e_type, types)
+    let (phoff, phentsize, phnum) = (field(32, 8), field(54, 2), field(56, 2));
+    let types = (0..phnum)
+        .map(|i| field(phoff + i * phentsize, 4))
+        .collect();
+    (field(16, 2), types)
 }
 
 #[test]

@@ -202,7 +202,7 @@ impl VirtualSocket {
             self.plane()?.table().release(key);
             return Err(e);
         }
-        let plane = Arc::clone(self.plane()?);
+        let plane = self.plane()?;
         let result = match &plane.lane {
             Some(lane) => lane.send_single(&plane.receiver, &out).await,
             None => lane::send_one(&plane.receiver, &out).await,
