@@ -8,10 +8,12 @@
 //! fping's 34 MB.
 //!
 //! `ICMP_HOST_BENCH_BIN` runs another `icmp-host` binary (e.g. an older
-//! build) instead of this build's, to compare both in one sitting.
+//! build) instead of this build's, to compare both in one sitting; start-up
+//! figures are taken from copies in a known page-cache state
+//! ([`PageCache`]).
 // Each bench includes this file and uses part of it.
 #![allow(dead_code)]
-// `wait4`: the child's own CPU time (std reaps without it).
+// `wait4`: the child's own CPU time (std reaps without it); `posix_fadvise`.
 #![allow(unsafe_code)]
 
 use std::io::{Read, Write};
@@ -179,14 +181,67 @@ pub fn cache_dir() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("bench-cache")
 }
 
-/// The `icmp-host` binary under test (`ICMP_HOST_BENCH_BIN` names another
-/// build to compare), with a cache dir of its own.
+/// The `icmp-host` binary under test: this build's, or the one
+/// `ICMP_HOST_BENCH_BIN` names (e.g. an older build, to compare both in
+/// one sitting).
+pub fn binary() -> std::path::PathBuf {
+    std::env::var_os("ICMP_HOST_BENCH_BIN")
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_icmp-host").into())
+        .into()
+}
+
+/// The binary under test, with a cache dir of its own.
 pub fn icmp_host() -> Command {
-    let bin = std::env::var_os("ICMP_HOST_BENCH_BIN")
-        .unwrap_or_else(|| env!("CARGO_BIN_EXE_icmp-host").into());
-    let mut c = Command::new(bin);
+    icmp_host_at(&binary())
+}
+
+/// The `icmp-host` binary at `path`, with the benches' cache dir.
+pub fn icmp_host_at(path: &std::path::Path) -> Command {
+    let mut c = Command::new(path);
     c.env("ICMP_HOST_CACHE_DIR", cache_dir());
     c
+}
+
+/// How an executable's pages came into the page cache. Start-up depends
+/// on it: faulting in code and tearing its mappings down cost less when
+/// the cache holds the file in large folios, as written by a copy, than
+/// in the single pages that faults read back. The same bytes started
+/// 14-25% apart in CPU time (Linux 6.18, ext4), more than most changes
+/// being measured; a bench that compares builds gives each the same state.
+#[derive(Debug, Clone, Copy)]
+pub enum PageCache {
+    /// As an install leaves it: the file just written by a copy.
+    Installed,
+    /// As after a reboot or eviction: written, dropped from the cache,
+    /// then read back by the faults of one run.
+    ReadBack,
+}
+
+/// A fresh copy of `binary`, in `CARGO_TARGET_TMPDIR`, in page-cache
+/// state `state` (for [`PageCache::ReadBack`], once the caller has run
+/// it once).
+pub fn copy_in(binary: &std::path::Path, state: PageCache) -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("bench-bin");
+    std::fs::create_dir_all(&dir).expect("creating the benches' binary directory");
+    let copy = dir.join(format!("icmp-host-{state:?}").to_lowercase());
+    // Removed first: a new file, not pages of an old one rewritten.
+    let _ = std::fs::remove_file(&copy);
+    std::fs::copy(binary, &copy).expect("copying the binary under test");
+    if let PageCache::ReadBack = state {
+        evict(&copy);
+    }
+    copy
+}
+
+/// Drops `path`'s pages from the page cache (written back first: dirty
+/// pages stay).
+fn evict(path: &std::path::Path) {
+    use std::os::fd::AsRawFd;
+    let file = std::fs::File::open(path).expect("opening the copy");
+    file.sync_all().expect("writing the copy back");
+    // SAFETY: an advice on a descriptor we own; it changes no memory.
+    let err = unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+    assert_eq!(err, 0, "posix_fadvise(DONTNEED): error {err}");
 }
 
 /// Sizes from the comma-separated `var` (else `default`), each clamped to
