@@ -67,6 +67,45 @@ fn main() {
     // Relative relocations packed (RELR): the loader reads kilobytes, not
     // the 690 KB of RELA entries a binary this size otherwise carries.
     println!("cargo:rustc-link-arg-bins=-Wl,-z,pack-relative-relocs");
+    order_startup_code(&manifest_dir);
+}
+
+/// Has the linker put the functions a start runs first in `.text`, in the
+/// order of `build/startup.order` (see `build/startup-order.sh`), where
+/// the linker is the toolchain's own `rust-lld`: x86-64 glibc Linux with
+/// no linker configured. Tells the tests (`ICMP_HOST_CODE_ORDER`) whether
+/// it did, and if not, why.
+fn order_startup_code(manifest_dir: &Path) {
+    let order = manifest_dir.join("build/startup.order");
+    println!("cargo:rerun-if-changed={}", order.display());
+    println!("cargo:rerun-if-env-changed=RUSTC_LINKER");
+    let target = std::env::var("TARGET").unwrap_or_default();
+    let flags = std::env::var("CARGO_ENCODED_RUSTFLAGS").unwrap_or_default();
+    let skipped = if target != "x86_64-unknown-linux-gnu" {
+        Some(format!(
+            "not ordered: target {target} may not link with rust-lld"
+        ))
+    } else if std::env::var_os("RUSTC_LINKER").is_some()
+        || flags.contains("linker")
+        || flags.contains("fuse-ld")
+    {
+        Some("not ordered: a linker is configured, maybe not lld".to_owned())
+    } else {
+        None
+    };
+    let state = match skipped {
+        Some(reason) => reason,
+        None => {
+            println!(
+                "cargo:rustc-link-arg-bins=-Wl,--symbol-ordering-file={}",
+                order.display()
+            );
+            // Names a later build no longer has are expected.
+            println!("cargo:rustc-link-arg-bins=-Wl,--no-warn-symbol-ordering");
+            "ordered".to_owned()
+        }
+    };
+    println!("cargo:rustc-env=ICMP_HOST_CODE_ORDER={state}");
 }
 
 /// Builds `packages` of the plugins' workspace with cargo `profile`, for
