@@ -73,12 +73,16 @@ fn main() {
 /// Has the linker put the functions a start runs first in `.text`, in the
 /// order of `build/startup.order` (see `build/startup-order.sh`), where
 /// the linker is the toolchain's own `rust-lld`: x86-64 glibc Linux with
-/// no linker configured. Tells the tests (`ICMP_HOST_CODE_ORDER`) whether
-/// it did, and if not, why.
+/// no linker configured. The names are a release build's: other profiles
+/// name this workspace's and its dependencies' functions with other
+/// hashes, so there only glibc's and std's are ordered. Tells the tests
+/// (`ICMP_HOST_CODE_ORDER`) whether it ordered, and if not, why.
 fn order_startup_code(manifest_dir: &Path) {
     let order = manifest_dir.join("build/startup.order");
     println!("cargo:rerun-if-changed={}", order.display());
-    println!("cargo:rerun-if-env-changed=RUSTC_LINKER");
+    // A linker set in the environment; one set in a config file needs
+    // `cargo clean -p icmp-host` to drop the option again.
+    println!("cargo:rerun-if-env-changed=CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER");
     let target = std::env::var("TARGET").unwrap_or_default();
     let flags = std::env::var("CARGO_ENCODED_RUSTFLAGS").unwrap_or_default();
     let skipped = if target != "x86_64-unknown-linux-gnu" {
@@ -96,8 +100,10 @@ fn order_startup_code(manifest_dir: &Path) {
     let state = match skipped {
         Some(reason) => reason,
         None => {
+            // `-Xlinker`, not `-Wl,`: a comma in the path would split it.
+            println!("cargo:rustc-link-arg-bins=-Xlinker");
             println!(
-                "cargo:rustc-link-arg-bins=-Wl,--symbol-ordering-file={}",
+                "cargo:rustc-link-arg-bins=--symbol-ordering-file={}",
                 order.display()
             );
             // Names a later build no longer has are expected.

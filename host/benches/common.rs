@@ -17,6 +17,7 @@
 #![allow(unsafe_code)]
 
 use std::io::{Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -224,9 +225,18 @@ pub fn copy_in(binary: &std::path::Path, state: PageCache) -> std::path::PathBuf
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("bench-bin");
     std::fs::create_dir_all(&dir).expect("creating the benches' binary directory");
     let copy = dir.join(format!("icmp-host-{state:?}").to_lowercase());
-    // Removed first: a new file, not pages of an old one rewritten.
+    // Removed first: a new file, not pages of an old one rewritten. Read
+    // and written, not `fs::copy`: on XFS or btrfs that shares the
+    // blocks, and nothing of the copy would be in the cache.
     let _ = std::fs::remove_file(&copy);
-    std::fs::copy(binary, &copy).expect("copying the binary under test");
+    let bytes = std::fs::read(binary).expect("reading the binary under test");
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o755)
+        .open(&copy)
+        .expect("creating the copy");
+    file.write_all(&bytes).expect("writing the copy");
     if let PageCache::ReadBack = state {
         evict(&copy);
     }

@@ -10,6 +10,8 @@
 
 #[path = "common.rs"]
 mod common;
+#[path = "../../tests/e2e/elf.rs"]
+mod elf;
 
 use std::process::Command;
 use std::time::Duration;
@@ -51,6 +53,7 @@ fn main() {
         "ours: icmp-host run -q ping 127.0.0.1 -c 1 ({})",
         binary.display()
     );
+    println!("{}", code_order(&binary));
     let mut tools: Vec<(&str, Make)> = vec![
         ("icmp-host, installed (fresh copy)", ours(installed)),
         ("icmp-host, read back after eviction", ours(read_back)),
@@ -106,4 +109,22 @@ fn main() {
             }
         }
     }
+}
+
+/// How many of the functions `host/build/startup.order` names the binary
+/// has: the linker put those first in `.text`. Few means a stale order
+/// (regenerate it with `host/build/startup-order.sh`) or a build that is
+/// not a release one.
+fn code_order(binary: &std::path::Path) -> String {
+    let elf = elf::Elf::read(binary);
+    let functions = elf.functions();
+    let order: Vec<&str> = include_str!("../build/startup.order")
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .collect();
+    let found = order.iter().filter(|n| functions.contains_key(*n)).count();
+    format!(
+        "start-up code order: {found} of the {} functions in host/build/startup.order are in it",
+        order.len()
+    )
 }

@@ -5,6 +5,7 @@
 mod binary;
 mod bootstrap;
 mod compat;
+mod elf;
 mod engine_lab;
 mod examples_lab;
 mod hostile;
