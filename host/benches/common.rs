@@ -218,40 +218,33 @@ pub enum PageCache {
     ReadBack,
 }
 
-/// A fresh copy of `binary`, in `CARGO_TARGET_TMPDIR`, in page-cache
-/// state `state` (for [`PageCache::ReadBack`], once the caller has run
-/// it once).
-pub fn copy_in(binary: &std::path::Path, state: PageCache) -> std::path::PathBuf {
+/// A fresh copy of the binary `bytes`, in `CARGO_TARGET_TMPDIR`, in
+/// page-cache state `state` (for [`PageCache::ReadBack`], once the caller
+/// has run it once).
+pub fn copy_in(bytes: &[u8], state: PageCache) -> std::path::PathBuf {
+    use std::os::fd::AsRawFd;
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("bench-bin");
     std::fs::create_dir_all(&dir).expect("creating the benches' binary directory");
     let copy = dir.join(format!("icmp-host-{state:?}").to_lowercase());
-    // Removed first: a new file, not pages of an old one rewritten. Read
-    // and written, not `fs::copy`: on XFS or btrfs that shares the
-    // blocks, and nothing of the copy would be in the cache.
+    // Removed first: a new file, not pages of an old one rewritten.
+    // Written, not `fs::copy`: on XFS or btrfs that shares the blocks,
+    // and nothing of the copy would be in the cache.
     let _ = std::fs::remove_file(&copy);
-    let bytes = std::fs::read(binary).expect("reading the binary under test");
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o755)
         .open(&copy)
         .expect("creating the copy");
-    file.write_all(&bytes).expect("writing the copy");
+    file.write_all(bytes).expect("writing the copy");
     if let PageCache::ReadBack = state {
-        evict(&copy);
+        // Written back first: dirty pages are not dropped.
+        file.sync_all().expect("writing the copy back");
+        // SAFETY: an advice on a descriptor we own; it changes no memory.
+        let err = unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+        assert_eq!(err, 0, "posix_fadvise(DONTNEED): error {err}");
     }
     copy
-}
-
-/// Drops `path`'s pages from the page cache (written back first: dirty
-/// pages stay).
-fn evict(path: &std::path::Path) {
-    use std::os::fd::AsRawFd;
-    let file = std::fs::File::open(path).expect("opening the copy");
-    file.sync_all().expect("writing the copy back");
-    // SAFETY: an advice on a descriptor we own; it changes no memory.
-    let err = unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
-    assert_eq!(err, 0, "posix_fadvise(DONTNEED): error {err}");
 }
 
 /// Sizes from the comma-separated `var` (else `default`), each clamped to

@@ -36,9 +36,11 @@ fn main() {
         })
     };
     let binary = common::binary();
-    let installed = common::copy_in(&binary, PageCache::Installed);
+    let bytes = std::fs::read(&binary).expect("reading the binary under test");
+    let installed = common::copy_in(&bytes, PageCache::Installed);
     // Read back by the warm-up run below.
-    let read_back = common::copy_in(&binary, PageCache::ReadBack);
+    let read_back = common::copy_in(&bytes, PageCache::ReadBack);
+    drop(bytes);
     let iputils = || {
         let mut c = Command::new("ping");
         c.args(["-c1", "-W1", "-q", "127.0.0.1"]);
@@ -53,7 +55,9 @@ fn main() {
         "ours: icmp-host run -q ping 127.0.0.1 -c 1 ({})",
         binary.display()
     );
-    println!("{}", code_order(&binary));
+    let elf = elf::Elf::read(&binary);
+    println!("{}", code_order(&elf));
+    println!("{}", relocations(&elf));
     let mut tools: Vec<(&str, Make)> = vec![
         ("icmp-host, installed (fresh copy)", ours(installed)),
         ("icmp-host, read back after eviction", ours(read_back)),
@@ -115,16 +119,26 @@ fn main() {
 /// has: the linker put those first in `.text`. Few means a stale order
 /// (regenerate it with `host/build/startup-order.sh`) or a build that is
 /// not a release one.
-fn code_order(binary: &std::path::Path) -> String {
-    let elf = elf::Elf::read(binary);
+fn code_order(elf: &elf::Elf) -> String {
     let functions = elf.functions();
-    let order: Vec<&str> = include_str!("../build/startup.order")
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .collect();
+    let order: Vec<&str> = elf::startup_order().collect();
     let found = order.iter().filter(|n| functions.contains_key(*n)).count();
     format!(
         "start-up code order: {found} of the {} functions in host/build/startup.order are in it",
         order.len()
+    )
+}
+
+/// What the loader writes at every start: a position independent
+/// executable's pointers in static data (vtables, panic locations, format
+/// strings' pieces), each page of them copied on write. A non-PIE binary
+/// would have none; it would also lose its random address.
+fn relocations(elf: &elf::Elf) -> String {
+    let relocated = elf.relocated();
+    let pages: std::collections::HashSet<usize> = relocated.iter().map(|a| a >> 12).collect();
+    format!(
+        "relocated at each start: {} pointers on {} pages",
+        relocated.len(),
+        pages.len()
     )
 }

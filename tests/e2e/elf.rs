@@ -57,13 +57,53 @@ impl Elf {
         std::str::from_utf8(&self.0[at..end]).unwrap()
     }
 
-    /// The address and size of the section named `name`.
-    pub fn section(&self, name: &str) -> Option<(usize, usize)> {
+    /// The header of the section named `name`.
+    fn section_header(&self, name: &str) -> Option<usize> {
         let names = self.sections().nth(self.field(62, 2))?;
         let names = self.field(names + 24, 8);
         self.sections()
             .find(|&s| self.string(names + self.field(s, 4)) == name)
-            .map(|s| (self.field(s + 16, 8), self.field(s + 32, 8)))
+    }
+
+    /// The address and size of the section named `name`.
+    pub fn section(&self, name: &str) -> Option<(usize, usize)> {
+        let s = self.section_header(name)?;
+        Some((self.field(s + 16, 8), self.field(s + 32, 8)))
+    }
+
+    /// The file offset and size of the section named `name`.
+    fn section_in_file(&self, name: &str) -> Option<(usize, usize)> {
+        let s = self.section_header(name)?;
+        Some((self.field(s + 24, 8), self.field(s + 32, 8)))
+    }
+
+    /// The addresses the loader writes at every start of a position
+    /// independent executable: those of `.rela.dyn`'s entries and those
+    /// `.relr.dyn` packs (an address, then bitmaps of the 63 words after
+    /// the last one covered).
+    pub fn relocated(&self) -> Vec<usize> {
+        let mut relocated = Vec::new();
+        if let Some((offset, size)) = self.section_in_file(".rela.dyn") {
+            relocated.extend(
+                (offset..offset + size)
+                    .step_by(24)
+                    .map(|r| self.field(r, 8)),
+            );
+        }
+        if let Some((offset, size)) = self.section_in_file(".relr.dyn") {
+            let mut next = 0;
+            for entry in (offset..offset + size).step_by(8).map(|e| self.field(e, 8)) {
+                if entry & 1 == 0 {
+                    relocated.push(entry);
+                    next = entry + 8;
+                } else {
+                    let words = (0..63).filter(|bit| entry >> (bit + 1) & 1 == 1);
+                    relocated.extend(words.map(|bit| next + 8 * bit));
+                    next += 63 * 8;
+                }
+            }
+        }
+        relocated
     }
 
     /// Every defined function symbol's name and address.
@@ -88,4 +128,11 @@ impl Elf {
             })
             .collect()
     }
+}
+
+/// The functions `host/build/startup.order` names, in its order.
+pub fn startup_order() -> impl Iterator<Item = &'static str> {
+    include_str!("../../host/build/startup.order")
+        .lines()
+        .filter(|l| !l.starts_with('#'))
 }
