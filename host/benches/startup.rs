@@ -40,7 +40,7 @@ fn main() {
     let installed = common::copy_in(&bytes, PageCache::Installed);
     // Read back by the warm-up run below.
     let read_back = common::copy_in(&bytes, PageCache::ReadBack);
-    drop(bytes);
+    let image = elf::Elf::new(bytes);
     let iputils = || {
         let mut c = Command::new("ping");
         c.args(["-c1", "-W1", "-q", "127.0.0.1"]);
@@ -55,9 +55,9 @@ fn main() {
         "ours: icmp-host run -q ping 127.0.0.1 -c 1 ({})",
         binary.display()
     );
-    let elf = elf::Elf::read(&binary);
-    println!("{}", code_order(&elf));
-    println!("{}", relocations(&elf));
+    println!("{}", code_order(&image));
+    println!("{}", relocations(&image));
+    drop(image);
     let mut tools: Vec<(&str, Make)> = vec![
         ("icmp-host, installed (fresh copy)", ours(installed)),
         ("icmp-host, read back after eviction", ours(read_back)),
@@ -119,8 +119,8 @@ fn main() {
 /// has: the linker put those first in `.text`. Few means a stale order
 /// (regenerate it with `host/build/startup-order.sh`) or a build that is
 /// not a release one.
-fn code_order(elf: &elf::Elf) -> String {
-    let functions = elf.functions();
+fn code_order(image: &elf::Elf) -> String {
+    let functions = image.functions();
     let order: Vec<&str> = elf::startup_order().collect();
     let found = order.iter().filter(|n| functions.contains_key(*n)).count();
     format!(
@@ -133,8 +133,8 @@ fn code_order(elf: &elf::Elf) -> String {
 /// executable's pointers in static data (vtables, panic locations, format
 /// strings' pieces), each page of them copied on write. A non-PIE binary
 /// would have none; it would also lose its random address.
-fn relocations(elf: &elf::Elf) -> String {
-    let relocated = elf.relocated();
+fn relocations(image: &elf::Elf) -> String {
+    let relocated = image.relocated();
     let pages: std::collections::HashSet<usize> = relocated.iter().map(|a| a >> 12).collect();
     format!(
         "relocated at each start: {} pointers on {} pages",

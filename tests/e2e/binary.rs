@@ -28,7 +28,7 @@ fn the_binary_is_a_static_pie() {
 }
 
 /// The linker applied `host/build/startup.order`: the first 200 functions
-/// of it that this build has in `.text` lie in its first 4 MiB (of 18),
+/// of it that this build has in `.text` lie in its first 4 MiB,
 /// where an unordered link scatters them over all of it. This checks the
 /// mechanism. A test build (dev profile) hashes the workspace's and its
 /// dependencies' names differently from the release build the order was

@@ -17,7 +17,11 @@ pub struct Elf(Vec<u8>);
 impl Elf {
     /// Reads the file at `path`, which must be a 64-bit little-endian ELF.
     pub fn read(path: &std::path::Path) -> Elf {
-        let file = std::fs::read(path).unwrap();
+        Elf::new(std::fs::read(path).unwrap())
+    }
+
+    /// The ELF file `file`, which must be 64-bit little-endian.
+    pub fn new(file: Vec<u8>) -> Elf {
         assert_eq!(&file[..4], b"\x7fELF", "not an ELF file");
         assert_eq!(file[4], 2, "not a 64-bit ELF file");
         assert_eq!(file[5], 1, "not a little-endian ELF file");
@@ -78,17 +82,17 @@ impl Elf {
     }
 
     /// The addresses the loader writes at every start of a position
-    /// independent executable: those of `.rela.dyn`'s entries and those
-    /// `.relr.dyn` packs (an address, then bitmaps of the 63 words after
-    /// the last one covered).
+    /// independent executable linked with `-z now` (as ours is): those of
+    /// the `.rela.dyn` and `.rela.plt` entries, and those `.relr.dyn`
+    /// packs (an address, then bitmaps of the 63 words after the last one
+    /// covered). Found by section name: a stripped file has none.
     pub fn relocated(&self) -> Vec<usize> {
         let mut relocated = Vec::new();
-        if let Some((offset, size)) = self.section_in_file(".rela.dyn") {
-            relocated.extend(
-                (offset..offset + size)
-                    .step_by(24)
-                    .map(|r| self.field(r, 8)),
-            );
+        for table in [".rela.dyn", ".rela.plt"] {
+            if let Some((offset, size)) = self.section_in_file(table) {
+                let entries = (offset..offset + size).step_by(24);
+                relocated.extend(entries.map(|r| self.field(r, 8)));
+            }
         }
         if let Some((offset, size)) = self.section_in_file(".relr.dyn") {
             let mut next = 0;
