@@ -11,7 +11,6 @@ mod writer;
 
 use std::io::{IsTerminal, Write};
 use std::path::Path;
-use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -39,15 +38,16 @@ pub(crate) enum Ending {
 }
 
 /// 0 reached, 1 not reached, 2 error — decided here only.
-fn exit_code(result: &anyhow::Result<Ending>) -> ExitCode {
+fn exit_code(result: &anyhow::Result<Ending>) -> i32 {
     match result {
-        Ok(Ending::Reached | Ending::Informational) => ExitCode::SUCCESS,
-        Ok(Ending::NotReached) => ExitCode::from(1),
-        Err(_) => ExitCode::from(2),
+        Ok(Ending::Reached | Ending::Informational) => 0,
+        Ok(Ending::NotReached) => 1,
+        Err(_) => 2,
     }
 }
 
-pub fn main() -> ExitCode {
+/// Runs the command line; returns the exit code.
+pub fn main() -> i32 {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => run(args),

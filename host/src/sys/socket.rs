@@ -463,16 +463,102 @@ pub const MAX_RECV_BATCH: usize = 64;
 const CONTROL_LEN: usize = 512;
 
 /// Where [`recv_many`] puts what it receives: message slots and their
-/// control-message space, kept between calls so that receiving allocates
-/// nothing. Slots are touched only as far as messages fill them.
+/// control-message and address space, kept between calls so that
+/// receiving allocates nothing. They live in one anonymous mapping, whose
+/// pages stay untouched (and cost nothing) until a message fills them: a
+/// raw plane's 64 slots are 4 MiB, of which a single ping uses a page or
+/// two. (From `malloc`, the spaces below its mapping threshold were
+/// cleared page by page at each start.)
 #[derive(Debug)]
 pub struct RecvSlots {
-    data: Vec<u8>,
+    pages: ZeroedPages,
+    count: usize,
     slot_len: usize,
-    /// `u64`s: control messages are aligned for `cmsghdr`.
-    control: Vec<u64>,
-    names: Vec<libc::sockaddr_storage>,
     messages: Vec<Message>,
+}
+
+/// Zero-filled memory from an anonymous private mapping: each page is
+/// the kernel's zero page until written.
+#[derive(Debug)]
+struct ZeroedPages {
+    start: std::ptr::NonNull<u8>,
+    len: usize,
+}
+
+// SAFETY: `ZeroedPages` owns its mapping outright, like a `Box<[u8]>`.
+unsafe impl Send for ZeroedPages {}
+// SAFETY: shared access only reads (through `&self`).
+unsafe impl Sync for ZeroedPages {}
+
+impl ZeroedPages {
+    /// Maps `len` (non-zero) bytes; aborts like a failed allocation when
+    /// the kernel refuses.
+    fn new(len: usize) -> ZeroedPages {
+        // SAFETY: a fresh private anonymous mapping aliases nothing.
+        let start = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        match std::ptr::NonNull::new(start.cast::<u8>()).filter(|_| start != libc::MAP_FAILED) {
+            Some(start) => ZeroedPages { start, len },
+            None => std::alloc::handle_alloc_error(
+                std::alloc::Layout::from_size_align(len, 4096).expect("a page-aligned layout"),
+            ),
+        }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        // SAFETY: the mapping is `len` readable bytes, zero until written,
+        // and lives as long as `self`.
+        unsafe { std::slice::from_raw_parts(self.start.as_ptr(), self.len) }
+    }
+
+    fn bytes_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as `bytes`, borrowed mutably through `self`.
+        unsafe { std::slice::from_raw_parts_mut(self.start.as_ptr(), self.len) }
+    }
+}
+
+impl Drop for ZeroedPages {
+    fn drop(&mut self) {
+        // SAFETY: the mapping is this value's own, and no borrow outlives it.
+        unsafe { libc::munmap(self.start.as_ptr().cast(), self.len) };
+    }
+}
+
+/// Where slot `i`'s address storage (`sockaddr_storage`, 8-aligned) and
+/// control space (8-aligned for `cmsghdr`) lie in [`RecvSlots`]'
+/// mapping: after every slot's data, each a multiple of 8 bytes.
+#[derive(Debug, Clone, Copy)]
+struct SlotsLayout {
+    count: usize,
+    slot_len: usize,
+}
+
+impl SlotsLayout {
+    const NAME_LEN: usize = size_of::<libc::sockaddr_storage>();
+
+    fn names(&self) -> usize {
+        (self.count * self.slot_len).next_multiple_of(8)
+    }
+
+    fn name(&self, i: usize) -> usize {
+        self.names() + i * Self::NAME_LEN
+    }
+
+    fn control(&self, i: usize) -> usize {
+        self.names() + self.count * Self::NAME_LEN + i * CONTROL_LEN
+    }
+
+    fn len(&self) -> usize {
+        self.control(self.count)
+    }
 }
 
 /// What came with one message of a [`recv_many`] batch.
@@ -490,30 +576,37 @@ impl RecvSlots {
     /// `count` slots (at most [`MAX_RECV_BATCH`]) of `slot_len` bytes each.
     pub fn new(count: usize, slot_len: usize) -> RecvSlots {
         let count = count.clamp(1, MAX_RECV_BATCH);
+        let layout = SlotsLayout { count, slot_len };
         RecvSlots {
-            data: vec![0; count * slot_len],
+            pages: ZeroedPages::new(layout.len()),
+            count,
             slot_len,
-            control: vec![0; count * CONTROL_LEN / 8],
-            // SAFETY: all-zero bytes are a valid `sockaddr_storage`.
-            names: vec![unsafe { std::mem::zeroed() }; count],
             messages: Vec::with_capacity(count),
+        }
+    }
+
+    fn layout(&self) -> SlotsLayout {
+        SlotsLayout {
+            count: self.count,
+            slot_len: self.slot_len,
         }
     }
 
     /// Slots in all.
     pub fn count(&self) -> usize {
-        self.names.len()
+        self.count
     }
 
     /// Slot `i`'s buffer.
     pub fn slot(&self, i: usize) -> &[u8] {
-        &self.data[i * self.slot_len..(i + 1) * self.slot_len]
+        &self.pages.bytes()[i * self.slot_len..(i + 1) * self.slot_len]
     }
 
     /// Slot `i`'s buffer, to write into (tests that script arrivals).
     #[cfg(test)]
     pub fn slot_mut(&mut self, i: usize) -> &mut [u8] {
-        &mut self.data[i * self.slot_len..(i + 1) * self.slot_len]
+        let len = self.slot_len;
+        &mut self.pages.bytes_mut()[i * len..(i + 1) * len]
     }
 
     /// The messages received since [`RecvSlots::clear`], in order.
@@ -551,34 +644,39 @@ pub fn recv_many(fd: RawFd, slots: &mut RecvSlots, errors: bool, max: usize) -> 
     // zero lengths); every one used is filled in below.
     let mut iovecs: [libc::iovec; MAX_RECV_BATCH] = unsafe { std::mem::zeroed() };
     let mut headers: [libc::mmsghdr; MAX_RECV_BATCH] = unsafe { std::mem::zeroed() };
-    let RecvSlots {
-        data,
-        slot_len,
-        control,
-        names,
-        ..
-    } = slots;
+    let layout = slots.layout();
+    let base = slots.pages.bytes_mut().as_mut_ptr();
     for k in 0..count {
         let i = first + k;
+        // SAFETY: slot `i` < `layout.count`: every offset is inside the
+        // mapping, and the spaces of different slots do not overlap.
+        let (data, name, control) = unsafe {
+            (
+                base.add(i * layout.slot_len),
+                base.add(layout.name(i)),
+                base.add(layout.control(i)),
+            )
+        };
         iovecs[k] = libc::iovec {
-            iov_base: data[i * *slot_len..].as_mut_ptr().cast(),
-            iov_len: *slot_len,
+            iov_base: data.cast(),
+            iov_len: layout.slot_len,
         };
         let h = &mut headers[k].msg_hdr;
-        h.msg_name = (&raw mut names[i]).cast();
-        h.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        h.msg_name = name.cast();
+        h.msg_namelen = SlotsLayout::NAME_LEN as libc::socklen_t;
         h.msg_iov = &raw mut iovecs[k];
         h.msg_iovlen = 1;
-        h.msg_control = control[i * CONTROL_LEN / 8..].as_mut_ptr().cast();
+        h.msg_control = control.cast();
         h.msg_controllen = CONTROL_LEN as _;
     }
     let mut flags = libc::MSG_DONTWAIT | libc::MSG_TRUNC;
     if errors {
         flags |= libc::MSG_ERRQUEUE;
     }
-    // SAFETY: `count` headers point into buffers of `slots` that stay
-    // borrowed (and unmoved) for the call: each names its own slot, its
-    // own control space and its own address storage, with their lengths.
+    // SAFETY: `count` headers point into the mapping of `slots`, which
+    // stays borrowed (and mapped) for the call: each names its own slot,
+    // its own control space and its own address storage, with their
+    // lengths.
     let received = unsafe {
         libc::recvmmsg(
             fd,
@@ -594,9 +692,14 @@ pub fn recv_many(fd: RawFd, slots: &mut RecvSlots, errors: bool, max: usize) -> 
     let received = received as usize;
     for (k, header) in headers[..received].iter().enumerate() {
         let i = first + k;
-        // SAFETY: the kernel filled this header's name and control space
-        // (the lengths it wrote back bound them).
-        let message = unsafe { parse_message(i, header, *slot_len, &names[i]) };
+        // SAFETY: the address storage is 8-aligned inside the mapping
+        // (`SlotsLayout`), and zero or the sender the kernel wrote; the kernel
+        // filled this header's control space (the lengths it wrote back
+        // bound it).
+        let message = unsafe {
+            let name = &*base.add(layout.name(i)).cast::<libc::sockaddr_storage>();
+            parse_message(i, header, layout.slot_len, name)
+        };
         slots.messages.push(message);
     }
     Ok(received)
@@ -777,6 +880,57 @@ mod tests {
             }
             Err(e) => panic!("cannot open a raw socket: {e}"),
         }
+    }
+
+    /// One `recvmmsg` fills distinct slots, each with its own sender and
+    /// receive stamp, and marks what its slot cut short; slots whose
+    /// length is not a multiple of 8 keep the spaces after them aligned.
+    #[test]
+    fn recv_many_fills_each_slot_with_its_own_message_and_sender() {
+        let Some(receiver) = raw(Family::V4) else {
+            return;
+        };
+        // Type 30 (a traceroute message nobody else sends) passes alone.
+        filter_types(&receiver, Family::V4, &[30]).unwrap();
+        enable_receive_metadata(&receiver, Family::V4, Kind::Raw).unwrap();
+        let from = |last: u8| SocketAddr::from((Ipv4Addr::new(127, 0, 0, last), 0));
+        // 20 bytes of IP header, then 8 of ICMP, then 12 of body: 40 in all
+        // (the third's 80 do not fit).
+        let slot_len = 61;
+        for last in 1..=3u8 {
+            let sender = raw(Family::V4).unwrap();
+            sender.bind(&from(last).into()).unwrap();
+            let mut message = vec![30, 0, 0, 0, 0, 0, 0, last];
+            message.resize(if last == 3 { 80 } else { 20 }, last);
+            sender.send_to(&message, &from(1).into()).unwrap();
+        }
+        let mut slots = RecvSlots::new(4, slot_len);
+        let fd = receiver.as_raw_fd();
+        let mut received = 0;
+        for _ in 0..100 {
+            match recv_many(fd, &mut slots, false, 4) {
+                Ok(n) => received += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => panic!("recv_many: {e}"),
+            }
+            if received == 3 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        assert_eq!(received, 3);
+        for (i, m) in slots.messages().iter().enumerate() {
+            let last = i as u8 + 1;
+            assert_eq!(m.slot, i);
+            assert_eq!(m.received.source, from(last));
+            assert!(m.received.timestamp_ns.is_some(), "message {i}: no stamp");
+            let data = &slots.slot(i)[..m.received.len];
+            assert_eq!(data[20], 30, "message {i}: not its own type");
+            assert_eq!(data[27], last, "message {i}: another message's body");
+            assert_eq!(m.received.truncated, last == 3, "message {i}");
+            assert_eq!(m.received.len, if last == 3 { slot_len } else { 40 });
+        }
+        assert_eq!(slots.free(), 1);
     }
 
     /// Nothing queues on a send-only socket, whatever the ICMP type: below
