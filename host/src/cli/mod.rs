@@ -37,7 +37,8 @@ pub(crate) enum Ending {
     Informational,
 }
 
-/// 0 reached, 1 not reached, 2 error — decided here only.
+/// 0 reached, 1 not reached, 2 error. (`main.rs` adds 2 when the process
+/// cannot be prepared and 101 for a panic; a second Ctrl-C exits 130.)
 fn exit_code(result: &anyhow::Result<Ending>) -> i32 {
     match result {
         Ok(Ending::Reached | Ending::Informational) => 0,

@@ -4,9 +4,10 @@ The operating-system edge: ICMP sockets and their control messages
 ([`seccomp`]), thread CPU clocks ([`clock`]), executable memory for
 plugins' native code ([`code_memory`]) and the process set-up std's
 runtime would do ([`process`]). Apart from loading compiled
-plugins (`runtime`) and placing the built-ins' native code in the text
-segment (`builtin`), the host allows `unsafe` only in this module, each
-block with a `SAFETY` note.
+plugins (`runtime`), placing the built-ins' native code in the text
+segment (`builtin`) and naming the binary's C `main` (`no_mangle`), the
+host allows `unsafe` only in this module, each block with a `SAFETY`
+note.
 */
 
 pub mod clock;

@@ -15,35 +15,25 @@ pub fn prepare() -> io::Result<()> {
     if unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) } == libc::SIG_ERR {
         return Err(io::Error::last_os_error());
     }
-    reopen_closed_standard_descriptors()
-}
-
-fn reopen_closed_standard_descriptors() -> io::Result<()> {
-    let mut fds = [0, 1, 2].map(|fd| libc::pollfd {
-        fd,
-        events: 0,
-        revents: 0,
-    });
-    // SAFETY: `fds` is three valid `pollfd`s; a zero timeout never blocks.
-    while unsafe { libc::poll(fds.as_mut_ptr(), 3, 0) } == -1 {
-        let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::Interrupted {
-            return Err(e);
+    for fd in 0..=2 {
+        // SAFETY: `F_GETFD` only reads the descriptor's flags.
+        if unsafe { libc::fcntl(fd, libc::F_GETFD) } != -1
+            || io::Error::last_os_error().raw_os_error() != Some(libc::EBADF)
+        {
+            continue;
         }
-    }
-    for pfd in fds.iter().filter(|p| p.revents & libc::POLLNVAL != 0) {
-        // The lowest free number is the closed one (the lower ones are
-        // open, or were reopened by the previous turn).
-        let opened = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open("/dev/null")
-            .map_err(|e| io::Error::new(e.kind(), format!("opening /dev/null: {e}")))?;
-        let fd = std::os::fd::IntoRawFd::into_raw_fd(opened);
-        if fd != pfd.fd {
+        // The lowest free number is `fd`: those below are open, or were
+        // reopened by the turns before. Not close-on-exec, as std's.
+        // SAFETY: a valid C string and flags; the descriptor is left open
+        // for the life of the process, as standard descriptors are.
+        let opened = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) };
+        if opened != fd {
+            let why = match opened {
+                -1 => io::Error::last_os_error().to_string(),
+                other => format!("it opened as {other}"),
+            };
             return Err(io::Error::other(format!(
-                "standard descriptor {} is closed, and /dev/null opened as {fd}",
-                pfd.fd
+                "standard descriptor {fd} is closed, and reopening it on /dev/null failed: {why}"
             )));
         }
     }

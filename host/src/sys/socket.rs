@@ -466,14 +466,13 @@ const CONTROL_LEN: usize = 512;
 /// control-message and address space, kept between calls so that
 /// receiving allocates nothing. They live in one anonymous mapping, whose
 /// pages stay untouched (and cost nothing) until a message fills them: a
-/// raw plane's 64 slots are 4 MiB, of which a single ping uses a page or
-/// two. (From `malloc`, the spaces below its mapping threshold were
+/// raw plane's 64 slots are 4 MiB, of which a single ping touches two
+/// pages. (From `malloc`, the spaces below its mapping threshold were
 /// cleared page by page at each start.)
 #[derive(Debug)]
 pub struct RecvSlots {
     pages: ZeroedPages,
-    count: usize,
-    slot_len: usize,
+    layout: SlotsLayout,
     messages: Vec<Message>,
 }
 
@@ -532,32 +531,54 @@ impl Drop for ZeroedPages {
     }
 }
 
-/// Where slot `i`'s address storage (`sockaddr_storage`, 8-aligned) and
-/// control space (8-aligned for `cmsghdr`) lie in [`RecvSlots`]'
-/// mapping: after every slot's data, each a multiple of 8 bytes.
+/// Where things lie in [`RecvSlots`]' mapping: every slot's data first,
+/// then each slot's address storage (`sockaddr_storage`) with its control
+/// space (for `cmsghdr`s) right after it, so that a message touches its
+/// data and one more page. Both are 8-aligned: the mapping starts on a
+/// page, the first address at a multiple of 8, and both lengths are
+/// multiples of 8.
 #[derive(Debug, Clone, Copy)]
 struct SlotsLayout {
     count: usize,
     slot_len: usize,
 }
 
+const _: () = {
+    assert!(align_of::<libc::sockaddr_storage>() <= 8 && align_of::<libc::cmsghdr>() <= 8);
+    assert!(SlotsLayout::NAME_LEN.is_multiple_of(8) && CONTROL_LEN.is_multiple_of(8));
+};
+
 impl SlotsLayout {
     const NAME_LEN: usize = size_of::<libc::sockaddr_storage>();
+    /// A slot's address storage and control space.
+    const META_LEN: usize = Self::NAME_LEN + CONTROL_LEN;
 
-    fn names(&self) -> usize {
+    /// `count` slots of `slot_len` bytes; panics when they would not fit
+    /// the address space (a caller's bug: lengths are constants).
+    fn new(count: usize, slot_len: usize) -> SlotsLayout {
+        let layout = SlotsLayout { count, slot_len };
+        count
+            .checked_mul(slot_len)
+            .and_then(|data| data.checked_next_multiple_of(8))
+            .and_then(|data| data.checked_add(count.checked_mul(Self::META_LEN)?))
+            .expect("receive slots larger than the address space");
+        layout
+    }
+
+    fn metadata(&self) -> usize {
         (self.count * self.slot_len).next_multiple_of(8)
     }
 
     fn name(&self, i: usize) -> usize {
-        self.names() + i * Self::NAME_LEN
+        self.metadata() + i * Self::META_LEN
     }
 
     fn control(&self, i: usize) -> usize {
-        self.names() + self.count * Self::NAME_LEN + i * CONTROL_LEN
+        self.name(i) + Self::NAME_LEN
     }
 
     fn len(&self) -> usize {
-        self.control(self.count)
+        self.name(self.count)
     }
 }
 
@@ -576,36 +597,29 @@ impl RecvSlots {
     /// `count` slots (at most [`MAX_RECV_BATCH`]) of `slot_len` bytes each.
     pub fn new(count: usize, slot_len: usize) -> RecvSlots {
         let count = count.clamp(1, MAX_RECV_BATCH);
-        let layout = SlotsLayout { count, slot_len };
+        let layout = SlotsLayout::new(count, slot_len);
         RecvSlots {
             pages: ZeroedPages::new(layout.len()),
-            count,
-            slot_len,
+            layout,
             messages: Vec::with_capacity(count),
-        }
-    }
-
-    fn layout(&self) -> SlotsLayout {
-        SlotsLayout {
-            count: self.count,
-            slot_len: self.slot_len,
         }
     }
 
     /// Slots in all.
     pub fn count(&self) -> usize {
-        self.count
+        self.layout.count
     }
 
     /// Slot `i`'s buffer.
     pub fn slot(&self, i: usize) -> &[u8] {
-        &self.pages.bytes()[i * self.slot_len..(i + 1) * self.slot_len]
+        let len = self.layout.slot_len;
+        &self.pages.bytes()[i * len..(i + 1) * len]
     }
 
     /// Slot `i`'s buffer, to write into (tests that script arrivals).
     #[cfg(test)]
     pub fn slot_mut(&mut self, i: usize) -> &mut [u8] {
-        let len = self.slot_len;
+        let len = self.layout.slot_len;
         &mut self.pages.bytes_mut()[i * len..(i + 1) * len]
     }
 
@@ -644,7 +658,7 @@ pub fn recv_many(fd: RawFd, slots: &mut RecvSlots, errors: bool, max: usize) -> 
     // zero lengths); every one used is filled in below.
     let mut iovecs: [libc::iovec; MAX_RECV_BATCH] = unsafe { std::mem::zeroed() };
     let mut headers: [libc::mmsghdr; MAX_RECV_BATCH] = unsafe { std::mem::zeroed() };
-    let layout = slots.layout();
+    let layout = slots.layout;
     let base = slots.pages.bytes_mut().as_mut_ptr();
     for k in 0..count {
         let i = first + k;
@@ -890,7 +904,10 @@ mod tests {
         let Some(receiver) = raw(Family::V4) else {
             return;
         };
-        // Type 30 (a traceroute message nobody else sends) passes alone.
+        // Type 30 passes alone, to an address of its own: other tests send
+        // every type to 127.0.0.1.
+        let at = SocketAddr::from((Ipv4Addr::new(127, 0, 0, 30), 0));
+        receiver.bind(&at.into()).unwrap();
         filter_types(&receiver, Family::V4, &[30]).unwrap();
         enable_receive_metadata(&receiver, Family::V4, Kind::Raw).unwrap();
         let from = |last: u8| SocketAddr::from((Ipv4Addr::new(127, 0, 0, last), 0));
@@ -902,7 +919,7 @@ mod tests {
             sender.bind(&from(last).into()).unwrap();
             let mut message = vec![30, 0, 0, 0, 0, 0, 0, last];
             message.resize(if last == 3 { 80 } else { 20 }, last);
-            sender.send_to(&message, &from(1).into()).unwrap();
+            sender.send_to(&message, &at.into()).unwrap();
         }
         let mut slots = RecvSlots::new(4, slot_len);
         let fd = receiver.as_raw_fd();
@@ -931,6 +948,26 @@ mod tests {
             assert_eq!(m.received.len, if last == 3 { slot_len } else { 40 });
         }
         assert_eq!(slots.free(), 1);
+    }
+
+    /// Every slot's address storage and control space is aligned for
+    /// its type, and apart from every other slot's and from the data.
+    #[test]
+    fn slot_spaces_are_aligned_and_apart() {
+        for slot_len in [1, 61, 64, 65_600] {
+            let layout = SlotsLayout::new(MAX_RECV_BATCH, slot_len);
+            let mut spaces = vec![(0, slot_len * MAX_RECV_BATCH)];
+            for i in 0..MAX_RECV_BATCH {
+                let (name, control) = (layout.name(i), layout.control(i));
+                assert_eq!(name % align_of::<libc::sockaddr_storage>(), 0);
+                assert_eq!(control % align_of::<libc::cmsghdr>(), 0);
+                spaces.push((name, name + SlotsLayout::NAME_LEN));
+                spaces.push((control, control + CONTROL_LEN));
+            }
+            spaces.sort();
+            assert!(spaces.windows(2).all(|w| w[0].1 <= w[1].0), "{slot_len}");
+            assert_eq!(spaces.last().unwrap().1, layout.len());
+        }
     }
 
     /// Nothing queues on a send-only socket, whatever the ICMP type: below
