@@ -16,6 +16,7 @@ filesystem, sockets and environment linked in a deny-everything form (no
 directory, every address refused, no variable). Nothing else links.
 */
 
+mod admission;
 pub mod bindings;
 mod cache;
 mod clocks;
@@ -40,7 +41,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{InstanceAllocationStrategy, PoolingAllocationConfig, Store, UpdateDeadline};
 
@@ -59,6 +59,7 @@ use crate::icmp::{Engine, Tenant};
 use crate::policy::Policy;
 use crate::sys::clock::{process_cpu_ns, thread_cpu_ns};
 use crate::sys::code_memory::CodeMemory;
+use admission::{Admission, Young};
 use bindings::ProbePre;
 use cpu::{CpuMeter, Metered};
 use document::Document;
@@ -510,8 +511,8 @@ pub struct Runtime {
     /// The cache, opened when first needed (built-ins never need it), or
     /// why it cannot be used.
     cache: std::sync::OnceLock<Result<cache::Cache, String>>,
-    /// Free instance slots of a pooled runtime.
-    slots: Option<Arc<Semaphore>>,
+    /// Which runs of a pooled runtime may start.
+    admission: Option<Admission>,
     /// Compile on the loading thread alone (pooled, multi-tenant runtimes):
     /// one tenant's compile takes one core, not all, and its CPU time is
     /// exactly the thread's (charged to the tenant). Otherwise wasmtime
@@ -534,7 +535,9 @@ impl Runtime {
     /// A runtime for up to `instances` concurrent runs, from a pool of
     /// instance slots reserved once (address space only; pages are touched
     /// as runs use them and returned when they end, but for a table's first
-    /// ones, zeroed and kept). Runs beyond `instances` wait for a slot.
+    /// ones, zeroed and kept). Runs beyond `instances` wait for a slot,
+    /// and runs start a few at a time ([`admission`]), to take slots
+    /// others freed while they are warm.
     /// Plugins' data is mapped copy-on-write ([`DataInit::Mapped`]): a slot
     /// that runs the same plugin again keeps its image mapped.
     pub fn pooled(cache_dir: Option<PathBuf>, instances: u32) -> anyhow::Result<Runtime> {
@@ -564,15 +567,15 @@ impl Runtime {
         let data = DataInit::Mapped;
         let mut config = engine_config::config(data);
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-        let slots = Arc::new(Semaphore::new(instances as usize));
-        Runtime::build(config, data, cache_dir, Some(slots))
+        let admission = Admission::new(instances as usize);
+        Runtime::build(config, data, cache_dir, Some(admission))
     }
 
     fn build(
         mut config: wasmtime::Config,
         data: DataInit,
         cache_dir: Option<PathBuf>,
-        slots: Option<Arc<Semaphore>>,
+        admission: Option<Admission>,
     ) -> anyhow::Result<Runtime> {
         config.enable_compiler(false);
         // Built-ins run in place where the hook does all that wasmtime's
@@ -598,9 +601,9 @@ impl Runtime {
             compiler: std::sync::OnceLock::new(),
             cache_dir,
             cache: std::sync::OnceLock::new(),
-            serial_compile: slots.is_some(),
+            serial_compile: admission.is_some(),
             data,
-            slots,
+            admission,
         })
     }
 
@@ -796,14 +799,6 @@ impl Runtime {
         })
     }
 
-    /// Waits for a free instance slot (pooled runtimes); the slot is the
-    /// run's until the permit is dropped, after its `Store`.
-    async fn slot(&self) -> Option<OwnedSemaphorePermit> {
-        let slots = Arc::clone(self.slots.as_ref()?);
-        // The semaphore is never closed.
-        slots.acquire_owned().await.ok()
-    }
-
     /// Runs `plugin` with `args` until it returns, fails or hits a limit.
     pub async fn run(
         &self,
@@ -834,7 +829,10 @@ impl Runtime {
         } = session;
         // Before the store, so dropped after it (wasmtime refuses an
         // instance beyond the pool).
-        let _slot = self.slot().await;
+        let mut admitted = match &self.admission {
+            Some(admission) => Some(admission.admit().await),
+            None => None,
+        };
         let meter = CpuMeter::new(limits.cpu);
         let captured = output::CapturedOutput::new(limits.guest_output);
         let wasi = wasi::context(&captured, limits.stdin);
@@ -875,6 +873,7 @@ impl Runtime {
             probe.call_run(&mut store, &args).await
         };
         let call = Metered::new(call, Arc::clone(&meter));
+        let call = Young::new(call, admitted.as_mut());
         let ended = drive(call, &interrupt, limits).await;
         let (kept, dropped) = captured.take();
         let guest_output = GuestOutput { kept, dropped };
