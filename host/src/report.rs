@@ -18,8 +18,10 @@ use crate::icmp;
 use crate::runtime::{Finished, progress, types};
 
 /// How a run ended: the fields a `batch` entry and a service envelope share.
+/// The result is a [`Value`] for a reader that looks inside it (the
+/// service's metrics), or a [`RawResult`] for one that only writes it out.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Entry {
+pub struct Entry<R = Value> {
     /// 0 reached, 1 not reached (or partial), 2 error.
     pub exit: u8,
     /// `reached`, `not-reached`, `partial`, `text` or `error`.
@@ -27,15 +29,70 @@ pub struct Entry {
     /// CPU time the plugin used, when it ran.
     pub cpu_ms: Option<f64>,
     /// The plugin's JSON result (text output as a string), else `null`.
-    pub result: Value,
+    pub result: R,
     /// Why the run failed, in one line.
     pub error: Option<String>,
+}
+
+/// A run's result as the plugin gave it, not built into a tree: JSON
+/// (checked to be JSON), text (output that is not JSON), or none. Written
+/// out, the JSON is read again token by token into the writer, which so
+/// indents it like the rest of its document.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum RawResult {
+    /// No result (`null`).
+    #[default]
+    None,
+    /// JSON, as the plugin wrote it.
+    Json(String),
+    /// Output that is not JSON (a string).
+    Text(String),
+}
+
+impl RawResult {
+    /// The plugin's report `json`: JSON if it parses as JSON, else text.
+    fn of_report(json: &str) -> RawResult {
+        match serde_json::from_str::<serde::de::IgnoredAny>(json) {
+            Ok(_) => RawResult::Json(json.to_owned()),
+            Err(_) => RawResult::Text(json.to_owned()),
+        }
+    }
+
+    /// The result as a tree.
+    pub fn parsed(self) -> Value {
+        match self {
+            RawResult::None => Value::Null,
+            // Checked when made: it parses.
+            RawResult::Json(j) => serde_json::from_str(&j).unwrap_or(Value::String(j)),
+            RawResult::Text(t) => Value::String(t),
+        }
+    }
+}
+
+impl Serialize for RawResult {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            RawResult::None => serializer.serialize_unit(),
+            RawResult::Json(j) => {
+                let mut tokens = serde_json::Deserializer::from_str(j);
+                serde_transcode::transcode(&mut tokens, serializer)
+            }
+            RawResult::Text(t) => serializer.serialize_str(t),
+        }
+    }
 }
 
 impl Entry {
     /// The entry of a run that finished, or that failed to start or was
     /// stopped by a limit (`Err` with the reason).
     pub fn of(finished: Result<&Finished, String>) -> Entry {
+        Entry::raw(finished).parsed()
+    }
+}
+
+impl Entry<RawResult> {
+    /// [`Entry::of`], with the result kept as the plugin gave it.
+    pub fn raw(finished: Result<&Finished, String>) -> Entry<RawResult> {
         let finished = match finished {
             Ok(f) => f,
             Err(e) => return Entry::error(e, None),
@@ -46,13 +103,14 @@ impl Entry {
                 exit: 0,
                 outcome: "text",
                 cpu_ms,
-                result: Value::String(t.clone()),
+                result: RawResult::Text(t.clone()),
                 error: None,
             },
             Ok(types::RunOutput::Report(r)) => {
-                let result = r.json.as_deref().map_or(Value::Null, |j| {
-                    serde_json::from_str(j).unwrap_or_else(|_| Value::String(j.to_owned()))
-                });
+                let result = r
+                    .json
+                    .as_deref()
+                    .map_or(RawResult::None, RawResult::of_report);
                 let (exit, outcome) = match r.outcome {
                     types::Outcome::Reached => (0, "reached"),
                     types::Outcome::NotReached => (1, "not-reached"),
@@ -72,13 +130,26 @@ impl Entry {
         }
     }
 
+    /// The entry with its result built into a tree.
+    pub fn parsed(self) -> Entry {
+        Entry {
+            exit: self.exit,
+            outcome: self.outcome,
+            cpu_ms: self.cpu_ms,
+            result: self.result.parsed(),
+            error: self.error,
+        }
+    }
+}
+
+impl<R: Default> Entry<R> {
     /// A failed run.
-    pub fn error(message: String, cpu_ms: Option<f64>) -> Entry {
+    pub fn error(message: String, cpu_ms: Option<f64>) -> Entry<R> {
         Entry {
             exit: 2,
             outcome: "error",
             cpu_ms,
-            result: Value::Null,
+            result: R::default(),
             error: Some(message),
         }
     }
@@ -273,8 +344,30 @@ mod tests {
     }
 
     #[test]
+    fn a_raw_result_is_written_as_its_tree_would_be() {
+        let json = r#"{"address":"127.0.0.1","rtts":[0.025248,1e-7,18446744073709551615,-3],"n":{"s":"a\"b\u00e9"},"e":[],"o":{}}"#;
+        let raw = RawResult::of_report(json);
+        assert!(matches!(raw, RawResult::Json(_)), "{raw:?}");
+        let tree: Value = serde_json::from_str(json).unwrap();
+        // Indented as the document around it is.
+        assert_eq!(
+            serde_json::to_string_pretty(&[[&raw]]).unwrap(),
+            serde_json::to_string_pretty(&[[&tree]]).unwrap()
+        );
+        assert_eq!(serde_json::to_string(&raw).unwrap(), tree.to_string());
+        assert_eq!(raw.parsed(), tree);
+        // Not JSON (trailing words included): kept as text, a string.
+        for text in ["pong", "{\"a\":1} and more", ""] {
+            let raw = RawResult::of_report(text);
+            assert_eq!(raw, RawResult::Text(text.into()));
+            assert_eq!(raw.parsed(), Value::String(text.into()));
+        }
+        assert_eq!(serde_json::to_string(&RawResult::None).unwrap(), "null");
+    }
+
+    #[test]
     fn a_failed_plugins_words_are_shortened_in_its_entry() {
-        let e = Entry::error(shorten(&"x".repeat(10_000)).into_owned(), None);
+        let e: Entry = Entry::error(shorten(&"x".repeat(10_000)).into_owned(), None);
         assert_eq!(e.exit, 2);
         assert!(e.error.unwrap().ends_with("more bytes)"));
     }

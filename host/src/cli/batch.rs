@@ -20,12 +20,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use icmp_host::icmp::{Engine, EngineConfig, Quota, ReaderPlace};
 use icmp_host::policy::{PolicySpec, SHARED_HOST_PPS};
-use icmp_host::report::{self, shorten};
+use icmp_host::report::{self, RawResult, shorten};
 use icmp_host::runtime::{Interrupt, LimitSpec, Limits, Plugin, Runtime, Session, sha256_hex};
 use icmp_host::sys::clock::thread_cpu_ns;
 
@@ -304,12 +304,12 @@ pub fn run(args: BatchArgs) -> anyhow::Result<Ending> {
         let mut worst = 0;
         for (name, label, compile_cpu, renderer, finished) in done {
             let run = Summary {
-                name: &name,
-                label: &label,
+                name,
+                label,
                 compile_cpu,
             };
-            let (exit, entry) = summarize(run, finished, &renderer, args.progress);
-            worst = worst.max(exit);
+            let entry = summarize(run, finished, &renderer, args.progress);
+            worst = worst.max(entry.exit);
             report.push(entry);
         }
         print_stdout(&serde_json::to_string_pretty(&report)?);
@@ -336,45 +336,60 @@ fn crashed(e: &tokio::task::JoinError) -> String {
 }
 
 /// What the report says of a run besides how it finished.
-struct Summary<'a> {
-    name: &'a str,
-    label: &'a str,
+struct Summary {
+    name: String,
+    label: String,
     /// CPU time compiling its plugin took in this batch (plugins are
     /// compiled serially; runs naming the same bytes each show that one
     /// compile).
     compile_cpu: Duration,
 }
 
-/// One run's entry of the report, and its exit status.
+/// One run's entry of the report: written out as it is, the plugin's
+/// result with it (not built into a tree first).
+#[derive(Debug, Serialize)]
+struct ReportEntry {
+    name: String,
+    plugin: String,
+    exit: u8,
+    outcome: &'static str,
+    cpu_ms: Option<f64>,
+    compile_cpu_ms: f64,
+    result: RawResult,
+    result_lines: Vec<Value>,
+    events_dropped: u64,
+    error: Option<String>,
+}
+
+/// One run's entry of the report.
 fn summarize(
     Summary {
         name,
         label,
         compile_cpu,
-    }: Summary<'_>,
+    }: Summary,
     finished: Result<icmp_host::runtime::Finished, String>,
     renderer: &Renderer,
     progress: ProgressFormat,
-) -> (u8, Value) {
+) -> ReportEntry {
     if let Ok(f) = &finished
         && progress != ProgressFormat::None
     {
-        super::print_guest_output(name, &f.guest_output);
+        super::print_guest_output(&name, &f.guest_output);
     }
-    let e = report::Entry::of(finished.as_ref().map_err(|e| shorten(e).into_owned()));
-    let entry = json!({
-        "name": name,
-        "plugin": label,
-        "exit": e.exit,
-        "outcome": e.outcome,
-        "cpu_ms": e.cpu_ms,
-        "compile_cpu_ms": compile_cpu.as_secs_f64() * 1e3,
-        "result": e.result,
-        "result_lines": renderer.take_result_lines(),
-        "events_dropped": renderer.events_dropped(),
-        "error": e.error,
-    });
-    (e.exit, entry)
+    let e = report::Entry::raw(finished.as_ref().map_err(|e| shorten(e).into_owned()));
+    ReportEntry {
+        name,
+        plugin: label,
+        exit: e.exit,
+        outcome: e.outcome,
+        cpu_ms: e.cpu_ms,
+        compile_cpu_ms: compile_cpu.as_secs_f64() * 1e3,
+        result: e.result,
+        result_lines: renderer.take_result_lines(),
+        events_dropped: renderer.events_dropped(),
+        error: e.error,
+    }
 }
 
 #[cfg(test)]
@@ -407,17 +422,15 @@ mod tests {
         });
         let finished = task.await.unwrap_or_else(|e| Err(crashed(&e)));
         let run = Summary {
-            name: "boom",
-            label: "p",
+            name: "boom".into(),
+            label: "p".into(),
             compile_cpu: Duration::ZERO,
         };
-        let (exit, entry) = summarize(run, finished, &renderer, ProgressFormat::None);
+        let entry = summarize(run, finished, &renderer, ProgressFormat::None);
         writer.finish();
-        assert_eq!(exit, 2);
-        assert_eq!(entry["outcome"], "error");
-        assert!(
-            entry["error"].as_str().unwrap().contains("panicked"),
-            "{entry}"
-        );
+        assert_eq!(entry.exit, 2);
+        assert_eq!(entry.outcome, "error");
+        let error = entry.error.unwrap_or_default();
+        assert!(error.contains("panicked"), "{error}");
     }
 }
