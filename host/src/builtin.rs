@@ -103,14 +103,15 @@ mod tests {
     use crate::runtime::{Code, Runtime};
 
     /// `build.rs` precompiled every built-in with the engine configurations
-    /// the runtimes use (else each run would compile it again): copied data
-    /// for a single run, mapped for a pool.
+    /// the runtimes use (else each run would compile it again): copied or
+    /// mapped data, for a single run or a pool.
     #[test]
     fn built_ins_load_their_precompiled_code() {
         for runtime in [
             Runtime::new(None, DataInit::Copied),
             Runtime::new(None, DataInit::Mapped),
-            Runtime::pooled(None, 4),
+            Runtime::pooled(None, 4, DataInit::Copied),
+            Runtime::pooled(None, 4, DataInit::Mapped),
         ] {
             let runtime = runtime.unwrap();
             for b in BUILT_INS {

@@ -538,9 +538,14 @@ impl Runtime {
     /// ones, zeroed and kept). Runs beyond `instances` wait for a slot,
     /// and runs start a few at a time ([`admission`]), to take slots
     /// others freed while they are warm.
-    /// Plugins' data is mapped copy-on-write ([`DataInit::Mapped`]): a slot
-    /// that runs the same plugin again keeps its image mapped.
-    pub fn pooled(cache_dir: Option<PathBuf>, instances: u32) -> anyhow::Result<Runtime> {
+    /// Plugins' data reaches their memories as `data` says; mapped
+    /// ([`DataInit::Mapped`]), a slot that runs the same plugin again
+    /// keeps its image mapped.
+    pub fn pooled(
+        cache_dir: Option<PathBuf>,
+        instances: u32,
+        data: DataInit,
+    ) -> anyhow::Result<Runtime> {
         let instances = instances.max(1);
         let mut pool = PoolingAllocationConfig::new();
         pool.total_component_instances(instances)
@@ -564,7 +569,6 @@ impl Runtime {
         // at the time (neither reset nor handed back: the next tenant of
         // the slot would read it). Page maps stay off.
         pool.table_keep_resident(POOL_TABLE_KEEP_RESIDENT);
-        let data = DataInit::Mapped;
         let mut config = engine_config::config(data);
         config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let admission = Admission::new(instances as usize);
@@ -1003,7 +1007,7 @@ mod tests {
             "/../plugins/tests/residue.wat"
         ))
         .unwrap();
-        let runtime = Runtime::pooled(None, 1).unwrap();
+        let runtime = Runtime::pooled(None, 1, DataInit::Mapped).unwrap();
         let plugin = runtime.load("residue", &wasm).unwrap();
         let engine = Engine::with_transports(None, None, EngineConfig::default());
         let limits = Limits::default();
