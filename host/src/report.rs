@@ -34,16 +34,16 @@ pub struct Entry<R = Value> {
     pub error: Option<String>,
 }
 
-/// A run's result as the plugin gave it, not built into a tree: JSON
-/// (checked to be JSON), text (output that is not JSON), or none. Written
-/// out, the JSON is read again token by token into the writer, which so
-/// indents it like the rest of its document.
+/// A run's result as the plugin gave it, not built into a tree: JSON,
+/// text (output that is not JSON), or none. Written out, the JSON is read
+/// again token by token into the writer, which so indents it like the
+/// rest of its document, as it would a [`Value`] of it.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub enum RawResult {
     /// No result (`null`).
     #[default]
     None,
-    /// JSON, as the plugin wrote it.
+    /// JSON that parses as a [`Value`] would, no object repeating a key.
     Json(String),
     /// Output that is not JSON (a string).
     Text(String),
@@ -51,20 +51,22 @@ pub enum RawResult {
 
 impl RawResult {
     /// The plugin's report `json`: JSON if it parses as JSON, else text.
+    /// JSON whose objects repeat a key is written as its `Value` would be
+    /// (the last value, where the key first was).
     fn of_report(json: &str) -> RawResult {
-        match serde_json::from_str::<serde::de::IgnoredAny>(json) {
-            Ok(_) => RawResult::Json(json.to_owned()),
-            Err(_) => RawResult::Text(json.to_owned()),
-        }
-    }
-
-    /// The result as a tree.
-    pub fn parsed(self) -> Value {
-        match self {
-            RawResult::None => Value::Null,
-            // Checked when made: it parses.
-            RawResult::Json(j) => serde_json::from_str(&j).unwrap_or(Value::String(j)),
-            RawResult::Text(t) => Value::String(t),
+        use serde::de::DeserializeSeed as _;
+        let mut repeats = false;
+        let mut tokens = serde_json::Deserializer::from_str(json);
+        let checked = Walk(&mut repeats)
+            .deserialize(&mut tokens)
+            .and_then(|()| tokens.end());
+        match (checked, repeats) {
+            (Ok(()), false) => RawResult::Json(json.to_owned()),
+            (Ok(()), true) => match serde_json::from_str::<Value>(json) {
+                Ok(tree) => RawResult::Json(tree.to_string()),
+                Err(_) => RawResult::Text(json.to_owned()),
+            },
+            (Err(_), _) => RawResult::Text(json.to_owned()),
         }
     }
 }
@@ -73,6 +75,7 @@ impl Serialize for RawResult {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match self {
             RawResult::None => serializer.serialize_unit(),
+            // Parsed the same way when made: it parses again.
             RawResult::Json(j) => {
                 let mut tokens = serde_json::Deserializer::from_str(j);
                 serde_transcode::transcode(&mut tokens, serializer)
@@ -82,17 +85,102 @@ impl Serialize for RawResult {
     }
 }
 
-impl Entry {
-    /// The entry of a run that finished, or that failed to start or was
-    /// stopped by a limit (`Err` with the reason).
-    pub fn of(finished: Result<&Finished, String>) -> Entry {
-        Entry::raw(finished).parsed()
+/// Parses a JSON value as parsing it into a [`Value`] does (the same depth
+/// limit, numbers and escapes), building nothing; notes whether an object
+/// repeats a key.
+struct Walk<'a>(&'a mut bool);
+
+impl<'de> serde::de::DeserializeSeed<'de> for Walk<'_> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
     }
 }
 
-impl Entry<RawResult> {
-    /// [`Entry::of`], with the result kept as the plugin gave it.
-    pub fn raw(finished: Result<&Finished, String>) -> Entry<RawResult> {
+impl<'de> serde::de::Visitor<'de> for Walk<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(Walk(&mut *self.0))?.is_some() {}
+        Ok(())
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        // Borrowed from the text unless escaped; sorted once at the end.
+        let mut keys: Vec<Cow<'de, str>> = Vec::new();
+        while let Some(key) = map.next_key_seed(Key)? {
+            keys.push(key);
+            map.next_value_seed(Walk(&mut *self.0))?;
+        }
+        keys.sort_unstable();
+        if keys.windows(2).any(|w| w[0] == w[1]) {
+            *self.0 = true;
+        }
+        Ok(())
+    }
+}
+
+/// An object's key, borrowed from the text unless it has escapes.
+struct Key;
+
+impl<'de> serde::de::DeserializeSeed<'de> for Key {
+    type Value = Cow<'de, str>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Cow<'de, str>, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Key {
+    type Value = Cow<'de, str>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a key")
+    }
+
+    fn visit_borrowed_str<E>(self, key: &'de str) -> Result<Cow<'de, str>, E> {
+        Ok(Cow::Borrowed(key))
+    }
+
+    fn visit_str<E>(self, key: &str) -> Result<Cow<'de, str>, E> {
+        Ok(Cow::Owned(key.to_owned()))
+    }
+}
+
+impl<R: Default> Entry<R> {
+    /// The entry of a run that finished, or that failed to start or was
+    /// stopped by a limit (`Err` with the reason); its result made by
+    /// `report` from the JSON the plugin reported, or by `text` from the
+    /// text it returned.
+    fn with_result(
+        finished: Result<&Finished, String>,
+        report: impl FnOnce(&str) -> R,
+        text: impl FnOnce(&str) -> R,
+    ) -> Entry<R> {
         let finished = match finished {
             Ok(f) => f,
             Err(e) => return Entry::error(e, None),
@@ -103,14 +191,10 @@ impl Entry<RawResult> {
                 exit: 0,
                 outcome: "text",
                 cpu_ms,
-                result: RawResult::Text(t.clone()),
+                result: text(t),
                 error: None,
             },
             Ok(types::RunOutput::Report(r)) => {
-                let result = r
-                    .json
-                    .as_deref()
-                    .map_or(RawResult::None, RawResult::of_report);
                 let (exit, outcome) = match r.outcome {
                     types::Outcome::Reached => (0, "reached"),
                     types::Outcome::NotReached => (1, "not-reached"),
@@ -120,7 +204,7 @@ impl Entry<RawResult> {
                     exit,
                     outcome,
                     cpu_ms,
-                    result,
+                    result: r.json.as_deref().map_or_else(R::default, report),
                     error: None,
                 }
             }
@@ -130,19 +214,6 @@ impl Entry<RawResult> {
         }
     }
 
-    /// The entry with its result built into a tree.
-    pub fn parsed(self) -> Entry {
-        Entry {
-            exit: self.exit,
-            outcome: self.outcome,
-            cpu_ms: self.cpu_ms,
-            result: self.result.parsed(),
-            error: self.error,
-        }
-    }
-}
-
-impl<R: Default> Entry<R> {
     /// A failed run.
     pub fn error(message: String, cpu_ms: Option<f64>) -> Entry<R> {
         Entry {
@@ -152,6 +223,27 @@ impl<R: Default> Entry<R> {
             result: R::default(),
             error: Some(message),
         }
+    }
+}
+
+impl Entry {
+    /// The entry of a run that finished, or that failed to start or was
+    /// stopped by a limit (`Err` with the reason).
+    pub fn of(finished: Result<&Finished, String>) -> Entry {
+        Entry::with_result(
+            finished,
+            |j| serde_json::from_str(j).unwrap_or_else(|_| Value::String(j.to_owned())),
+            |t| Value::String(t.to_owned()),
+        )
+    }
+}
+
+impl Entry<RawResult> {
+    /// [`Entry::of`], with the result kept as the plugin gave it.
+    pub fn raw(finished: Result<&Finished, String>) -> Entry<RawResult> {
+        Entry::with_result(finished, RawResult::of_report, |t| {
+            RawResult::Text(t.to_owned())
+        })
     }
 }
 
@@ -343,24 +435,47 @@ mod tests {
         );
     }
 
+    /// What the report said of a result when it was built into a tree.
+    fn as_tree(json: &str) -> Value {
+        serde_json::from_str(json).unwrap_or_else(|_| Value::String(json.to_owned()))
+    }
+
+    /// A result written in a document, indented.
+    fn written<T: Serialize>(result: &T) -> String {
+        serde_json::to_string_pretty(&[json!({ "x": 1 }), json!(null)])
+            .unwrap()
+            .replace("null", &serde_json::to_string_pretty(&[result]).unwrap())
+    }
+
     #[test]
     fn a_raw_result_is_written_as_its_tree_would_be() {
-        let json = r#"{"address":"127.0.0.1","rtts":[0.025248,1e-7,18446744073709551615,-3],"n":{"s":"a\"b\u00e9"},"e":[],"o":{}}"#;
-        let raw = RawResult::of_report(json);
-        assert!(matches!(raw, RawResult::Json(_)), "{raw:?}");
-        let tree: Value = serde_json::from_str(json).unwrap();
-        // Indented as the document around it is.
-        assert_eq!(
-            serde_json::to_string_pretty(&[[&raw]]).unwrap(),
-            serde_json::to_string_pretty(&[[&tree]]).unwrap()
-        );
-        assert_eq!(serde_json::to_string(&raw).unwrap(), tree.to_string());
-        assert_eq!(raw.parsed(), tree);
-        // Not JSON (trailing words included): kept as text, a string.
-        for text in ["pong", "{\"a\":1} and more", ""] {
-            let raw = RawResult::of_report(text);
-            assert_eq!(raw, RawResult::Text(text.into()));
-            assert_eq!(raw.parsed(), Value::String(text.into()));
+        let deep_enough = format!("{}{}", "[".repeat(120), "]".repeat(120));
+        let too_deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+        let results = [
+            r#"{"address":"127.0.0.1","rtts":[0.025248,1e-7,18446744073709551615,-3]}"#,
+            r#"{"s":"a\"b\u00e9\ud83d\ude00","e":[],"o":{},"n":null,"t":true}"#,
+            // A key twice: the last value, where the key first was.
+            r#"{"a":1,"b":2,"a":{"c":3,"c":4}}"#,
+            r#"{"a":1,"\u0061":2}"#,
+            &deep_enough,
+            // Not JSON as a tree parses it: each kept as a string.
+            "pong",
+            r#"{"a":1} and more"#,
+            "",
+            "[1e400]",
+            r#""\udc00""#,
+            &too_deep,
+        ];
+        for json in results {
+            let raw = RawResult::of_report(json);
+            let tree = as_tree(json);
+            assert_eq!(
+                matches!(raw, RawResult::Json(_)),
+                !tree.is_string(),
+                "{json:.40}: {raw:?}"
+            );
+            assert_eq!(written(&raw), written(&tree), "{json:.40}");
+            assert_eq!(serde_json::to_string(&raw).unwrap(), tree.to_string());
         }
         assert_eq!(serde_json::to_string(&RawResult::None).unwrap(), "null");
     }

@@ -1,18 +1,21 @@
 //! Admission to a pooled runtime: which runs may start now.
 //!
 //! A pool slot holds what a run touched: a slot freed and taken again
-//! keeps its pages mapped (and its plugin's image, for the same plugin),
-//! where a slot no run used before costs its image mapping, page faults
-//! and, at the end, the `madvise` that hands its pages back. Started all
-//! at once, a batch of a thousand short runs uses a thousand fresh slots.
+//! keeps its tables resident and its mappings made (and a mapped plugin's
+//! image, for the same plugin), where a slot no run used before costs its
+//! mappings, page faults and, at the end, the `madvise` that hands its
+//! pages back. Started all at once, a batch of a thousand short runs uses
+//! a thousand fresh slots.
 //!
 //! So runs start a few at a time: at most [`Admission`]'s window of
 //! *young* runs at once. A run is young from its start until it ends or
-//! [`SETTLE`] has passed, whichever comes first; then it makes room for
-//! the next, though it keeps its slot. Short runs (a ping on a quiet
-//! network) end young and their slots are taken again, warm; runs that
-//! wait (a dead host, a long round trip) or spin settle, and cannot hold
-//! anyone back for longer than that.
+//! [`SETTLE`] has passed; then it makes room for the next, though it
+//! keeps its slot. Short runs (a ping on a quiet network) end young and
+//! their slots are taken again, warm. A run that waits (a dead host, a
+//! long round trip) settles on time; one that spins settles when its
+//! poll yields, which wasm does every epoch tick (10 ms). Neither holds
+//! anyone back for longer. Once its interrupt is set (Ctrl-C), a run
+//! waits for a slot only: it will stop at once, as the young ones do.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -21,6 +24,8 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use super::Interrupt;
 
 /// How long a run counts against the window at most.
 pub const SETTLE: Duration = Duration::from_millis(2);
@@ -55,12 +60,15 @@ impl Admission {
         }
     }
 
-    /// Waits for a free slot, then for a place in the window; the run is
-    /// young from now.
-    pub async fn admit(&self) -> Admitted {
+    /// Waits for a free slot, then for a place in the window unless
+    /// `interrupt` is set first; the run is young from now.
+    pub async fn admit(&self, interrupt: &Interrupt) -> Admitted {
         // Neither semaphore is ever closed.
         let slot = Arc::clone(&self.slots).acquire_owned().await.ok();
-        let young = Arc::clone(&self.young).acquire_owned().await.ok();
+        let young = interrupt
+            .run(Arc::clone(&self.young).acquire_owned())
+            .await
+            .and_then(Result::ok);
         Admitted {
             _slot: slot,
             young,
@@ -104,8 +112,10 @@ impl<F: Future + Unpin> Future for Young<'_, F> {
             a.young = None;
         }
         let out = Pin::new(&mut this.run).poll(cx);
-        if out.is_ready()
-            && let Some(a) = this.admitted.as_deref_mut()
+        // A poll that spun past the deadline settles the run at once: its
+        // timer's wake-up waits for a worker like any other.
+        if let Some(a) = this.admitted.as_deref_mut()
+            && (out.is_ready() || tokio::time::Instant::now() >= a.settle.deadline())
         {
             a.young = None;
         }
@@ -132,7 +142,9 @@ mod tests {
         F: Future + Send + 'static,
         F::Output: Send,
     {
-        let admitted = tokio::time::timeout(Duration::from_secs(1), admission.admit()).await;
+        let interrupt = Interrupt::new();
+        let admitted = admission.admit(&interrupt);
+        let admitted = tokio::time::timeout(Duration::from_secs(1), admitted).await;
         let mut admitted = admitted.expect("not admitted within a second");
         tokio::spawn(async move { Young::new(Box::pin(run), Some(&mut admitted)).await })
     }
@@ -156,12 +168,16 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_dropped_run_makes_room() {
         let admission = Admission::with_window(10, 1);
-        let first = spawn(&admission, std::future::pending::<()>()).await;
-        first.abort();
-        let start = tokio::time::Instant::now();
-        let second = spawn(&admission, async { 2 }).await;
-        assert_eq!(start.elapsed(), Duration::ZERO);
-        assert_eq!(second.await.unwrap(), 2);
+        let mut admitted = admission.admit(&Interrupt::new()).await;
+        let mut young = Young::new(Box::pin(std::future::pending::<()>()), Some(&mut admitted));
+        let polled = std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut young).poll(cx))).await;
+        assert!(polled.is_pending());
+        assert_eq!(admission.young.available_permits(), 0);
+        // Dropped young, while its admission (and slot) lives on.
+        drop(young);
+        assert_eq!(admission.young.available_permits(), 1);
+        assert_eq!(admission.slots.available_permits(), 9);
+        drop(admitted);
     }
 
     #[tokio::test(start_paused = true)]
@@ -183,12 +199,44 @@ mod tests {
         let first = spawn(&admission, std::future::pending::<()>()).await;
         let second = spawn(&admission, std::future::pending::<()>()).await;
         // Both settled long ago: the third waits for a slot, not a place.
-        let third = tokio::time::timeout(SETTLE * 100, admission.admit()).await;
+        let interrupt = Interrupt::new();
+        let third = tokio::time::timeout(SETTLE * 100, admission.admit(&interrupt)).await;
         assert!(third.is_err(), "admitted beyond the pool's slots");
         first.abort();
         let _ = first.await;
-        let third = tokio::time::timeout(SETTLE, admission.admit()).await;
+        let third = tokio::time::timeout(SETTLE, admission.admit(&interrupt)).await;
         assert!(third.is_ok(), "a freed slot was not taken");
         second.abort();
+    }
+
+    /// Real time: the poll below takes it.
+    #[tokio::test]
+    async fn a_run_that_spins_past_the_deadline_settles_in_that_poll() {
+        let admission = Admission::with_window(10, 1);
+        // One poll that takes three times the deadline and stays pending.
+        let spin = std::future::poll_fn(|_| {
+            std::thread::sleep(SETTLE * 3);
+            Poll::<()>::Pending
+        });
+        let mut admitted = admission.admit(&Interrupt::new()).await;
+        let mut young = Young::new(Box::pin(spin), Some(&mut admitted));
+        let polled = std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut young).poll(cx))).await;
+        assert!(polled.is_pending());
+        // The place is back while the run still exists.
+        assert_eq!(admission.young.available_permits(), 1);
+        drop(young);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_interrupted_run_needs_a_slot_only() {
+        let admission = Admission::with_window(10, 1);
+        let first = spawn(&admission, std::future::pending::<()>()).await;
+        let interrupt = Interrupt::new();
+        interrupt.trigger();
+        let start = tokio::time::Instant::now();
+        let admitted = admission.admit(&interrupt).await;
+        assert_eq!(start.elapsed(), Duration::ZERO);
+        assert!(admitted.young.is_none());
+        first.abort();
     }
 }

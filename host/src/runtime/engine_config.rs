@@ -18,7 +18,8 @@ pub enum DataInit {
     /// does least: 12-14% less CPU than `Mapped` for `run ping -c 1`. A
     /// batch of built-ins only uses it too: their few pages of data are
     /// written at once, where a mapped image is read first and then copied
-    /// on write, each copy a TLB shootdown (0.94 of the CPU of 1,000 pings).
+    /// on write, each copy a TLB shootdown (0.92 to 0.94 of the CPU of 1,000
+    /// pings).
     Copied,
     /// Mapped copy-on-write from an image of the data, made once per plugin
     /// and process, so that each later instance faults in only the pages

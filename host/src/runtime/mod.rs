@@ -536,7 +536,7 @@ impl Runtime {
     /// instance slots reserved once (address space only; pages are touched
     /// as runs use them and returned when they end, but for a table's first
     /// ones, zeroed and kept). Runs beyond `instances` wait for a slot,
-    /// and runs start a few at a time ([`admission`]), to take slots
+    /// and runs start a few at a time (`admission.rs`), to take slots
     /// others freed while they are warm.
     /// Plugins' data reaches their memories as `data` says; mapped
     /// ([`DataInit::Mapped`]), a slot that runs the same plugin again
@@ -834,7 +834,7 @@ impl Runtime {
         // Before the store, so dropped after it (wasmtime refuses an
         // instance beyond the pool).
         let mut admitted = match &self.admission {
-            Some(admission) => Some(admission.admit().await),
+            Some(admission) => Some(admission.admit(&interrupt).await),
             None => None,
         };
         let meter = CpuMeter::new(limits.cpu);
@@ -1007,8 +1007,15 @@ mod tests {
             "/../plugins/tests/residue.wat"
         ))
         .unwrap();
-        let runtime = Runtime::pooled(None, 1, DataInit::Mapped).unwrap();
-        let plugin = runtime.load("residue", &wasm).unwrap();
+        for data in [DataInit::Mapped, DataInit::Copied] {
+            let runtime = Runtime::pooled(None, 1, data).unwrap();
+            let plugin = runtime.load("residue", &wasm).unwrap();
+            runs_find_no_residue(&runtime, &plugin, data).await;
+        }
+    }
+
+    /// Three runs of `plugin` in turn, in `runtime`'s one slot.
+    async fn runs_find_no_residue(runtime: &Runtime, plugin: &Plugin, data: DataInit) {
         let engine = Engine::with_transports(None, None, EngineConfig::default());
         let limits = Limits::default();
         for run in 0..3 {
@@ -1019,11 +1026,11 @@ mod tests {
                 sink: Arc::new(Quiet),
                 interrupt: Interrupt::new(),
             };
-            let finished = runtime.run(&plugin, Vec::new(), session, &limits).await;
+            let finished = runtime.run(plugin, Vec::new(), session, &limits).await;
             let output = finished.map(|f| f.output).map_err(|e| e.error.to_string());
             assert!(
                 matches!(&output, Ok(Err(types::RunError::Failed(m))) if m == "residue: none"),
-                "run {run}: {output:?}"
+                "{data:?}, run {run}: {output:?}"
             );
         }
     }
