@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use common::{median, ms};
 
-const ROUNDS: usize = 3;
+const ROUNDS: usize = 7;
 const LIMIT: Duration = Duration::from_secs(60);
 
 fn main() {
