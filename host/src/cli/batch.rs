@@ -26,9 +26,7 @@ use serde_json::Value;
 use icmp_host::icmp::{Engine, EngineConfig, Quota, ReaderPlace};
 use icmp_host::policy::{PolicySpec, SHARED_HOST_PPS};
 use icmp_host::report::{self, RawResult, shorten};
-use icmp_host::runtime::{
-    DataInit, Interrupt, LimitSpec, Limits, Plugin, Runtime, Session, sha256_hex,
-};
+use icmp_host::runtime::{Interrupt, LimitSpec, Limits, Plugin, Runtime, Session, sha256_hex};
 use icmp_host::sys::clock::thread_cpu_ns;
 
 use super::args::{BatchArgs, ProgressFormat};
@@ -209,15 +207,7 @@ pub fn run(args: BatchArgs) -> anyhow::Result<Ending> {
     let manifest: Manifest = serde_json::from_str(&text)
         .with_context(|| format!("{} is not a valid manifest", args.manifest.display()))?;
     let (runs, plugins) = prepare(manifest)?;
-    // Built-ins' few pages of data are best copied; a file's compiled code
-    // is cached with mapped data (see `DataInit`), and one engine runs all.
-    let data = match plugins
-        .values()
-        .all(|p| matches!(p.source, Source::BuiltIn(_)))
-    {
-        true => DataInit::Copied,
-        false => DataInit::Mapped,
-    };
+    let data = Source::data_init(plugins.values().map(|p| &p.source));
     let any_privileged = runs.iter().any(|r| r.policy.allow_privileged);
     let raw = privileged_sockets(any_privileged)?;
     let cache_dir = args

@@ -90,6 +90,19 @@ enum Source {
     File(std::path::PathBuf),
 }
 
+impl Source {
+    /// How plugins from `sources`, run by one engine, get their data: a
+    /// built-in's few pages are best copied, written at once; a file's
+    /// compiled code is cached once for every command, with mapped data
+    /// (see `DataInit`), so one file among them maps them all.
+    fn data_init<'a>(sources: impl IntoIterator<Item = &'a Source>) -> DataInit {
+        match sources.into_iter().all(|s| matches!(s, Source::BuiltIn(_))) {
+            true => DataInit::Copied,
+            false => DataInit::Mapped,
+        }
+    }
+}
+
 /// A plugin's label and source: a built-in, or a file when the name looks
 /// like a path.
 fn plugin_source(name: &str) -> anyhow::Result<(String, Source)> {
@@ -253,13 +266,7 @@ fn run(args: RunArgs) -> anyhow::Result<Ending> {
     let raw = privileged_sockets(settings.policy.allow_privileged)?;
     let tokio = async_runtime(Workers::One)?;
     let ended = tokio.block_on(async move {
-        // A built-in is instantiated once, from code in the binary: its
-        // data is best copied. A file's compiled code is cached once for
-        // every command, with mapped data (see `DataInit`).
-        let data = match source {
-            Source::BuiltIn(_) => DataInit::Copied,
-            Source::File(_) => DataInit::Mapped,
-        };
+        let data = Source::data_init([&source]);
         let runtime = Runtime::new(settings.cache_dir.clone(), data)?;
         let plugin = load(&runtime, &label, &source)?;
         if let Some(w) = runtime.cache_warning() {
