@@ -423,13 +423,16 @@ fn send_many() {
     let limits = json!({"limits": {"cpu_seconds": 0.5, "wall_seconds": 1}});
     let mut second = hostile("send-many", limits.clone());
     second["name"] = json!("send-many-2");
+    // Floods run in a namespace of their own: on the host's loopback every
+    // other test's raw receiver would get a copy of each reply.
+    let ns = sandbox("sendmany");
     let b = batch(
         &[
             hostile("send-many", limits),
             second,
             neighbour(NEIGHBOUR_COUNT),
         ],
-        None,
+        Some(&ns),
         &[],
     );
     for name in ["send-many", "send-many-2"] {
@@ -455,9 +458,10 @@ fn start_sending_abused() {
     }
     let limits = json!({"args": ["--started"],
                         "limits": {"cpu_seconds": 0.5, "wall_seconds": 1}});
+    let ns = sandbox("started");
     let b = batch(
         &[hostile("send-many", limits), neighbour(NEIGHBOUR_COUNT)],
-        None,
+        Some(&ns),
         &[],
     );
     b.assert_stopped(
@@ -488,7 +492,8 @@ fn many_send_many_tenants() {
         })
         .collect();
     runs.push(neighbour(NEIGHBOUR_COUNT));
-    let b = batch(&runs, None, &[]);
+    let ns = sandbox("manysend");
+    let b = batch(&runs, Some(&ns), &[]);
     for i in 0..80 {
         b.assert_stopped(
             &format!("send-many-{i}"),
@@ -504,6 +509,7 @@ fn queue_flood() {
     if !require_root("queue_flood") {
         return;
     }
+    let ns = sandbox("qflood");
     let b = batch(
         &[
             hostile(
@@ -512,7 +518,7 @@ fn queue_flood() {
             ),
             neighbour(FLOOD_NEIGHBOUR_COUNT),
         ],
-        None,
+        Some(&ns),
         &[],
     );
     b.assert_stopped(

@@ -541,11 +541,12 @@ mod tests {
     /// On a datagram socket an ICMP error waits on the error queue, where
     /// the datagram count does not see it: it is pending all the same,
     /// until read. (UDP on loopback: a closed port answers Port
-    /// Unreachable.)
+    /// Unreachable.) The closed port is on an address no other test binds,
+    /// so no socket of theirs (or this one) can take it in the meantime.
     #[tokio::test]
     async fn an_icmp_error_on_a_datagram_error_queue_is_pending_until_read() {
         use socket2::{Domain, Protocol, Socket, Type};
-        let closed = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let closed = std::net::UdpSocket::bind("127.0.0.31:0").unwrap();
         let to = closed.local_addr().unwrap();
         drop(closed);
         let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP)).unwrap();
