@@ -68,6 +68,31 @@ fn main() {
     // the 690 KB of RELA entries a binary this size otherwise carries.
     println!("cargo:rustc-link-arg-bins=-Wl,-z,pack-relative-relocs");
     order_startup_code(&manifest_dir);
+    check_static_link(&root);
+}
+
+/// Warns when the binary will not be a static PIE on x86-64 glibc Linux:
+/// `.cargo/rustc-wrapper` links it so, and a `RUSTC_WRAPPER` of one's own
+/// (sccache...) replaces it. Cargo hashes neither wrapper into its
+/// fingerprints, so a change of wrapper reruns this script, and that
+/// relinks the binary.
+fn check_static_link(root: &Path) {
+    let wrapper = root.join(".cargo/rustc-wrapper");
+    println!("cargo:rerun-if-changed={}", wrapper.display());
+    println!("cargo:rerun-if-env-changed=RUSTC_WRAPPER");
+    println!("cargo:rerun-if-env-changed=CARGO_BUILD_RUSTC_WRAPPER");
+    if std::env::var("TARGET").as_deref() != Ok("x86_64-unknown-linux-gnu") {
+        return;
+    }
+    // Cargo names the wrapper it uses.
+    let ours = std::env::var_os("RUSTC_WRAPPER")
+        .is_some_and(|w| Path::new(&w).ends_with(".cargo/rustc-wrapper"));
+    if !ours {
+        println!(
+            "cargo:warning=RUSTC_WRAPPER replaces .cargo/rustc-wrapper: icmp-host is linked \
+             dynamically, not as a static PIE (slower to start)"
+        );
+    }
 }
 
 /// Has the linker put the functions a start runs first in `.text`, in the

@@ -124,8 +124,21 @@ pub fn make_send_only(s: &Socket, family: Family) -> io::Result<()> {
         )])?;
     }
     let mut byte = [std::mem::MaybeUninit::uninit()];
-    while s.recv_with_flags(&mut byte, libc::MSG_DONTWAIT).is_ok() {}
-    Ok(())
+    let mut failures = 0;
+    loop {
+        match s.recv_with_flags(&mut byte, libc::MSG_DONTWAIT) {
+            Ok(_) => failures = 0,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+            // A foreign ICMP error pending on the socket is reported once
+            // (and so consumed); a socket that keeps failing is broken.
+            Err(e) => {
+                failures += 1;
+                if failures == 3 {
+                    return Err(e);
+                }
+            }
+        }
+    }
 }
 
 /// Sets Don't Fragment on every packet of the socket and forbids local
