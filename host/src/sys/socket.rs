@@ -123,6 +123,13 @@ pub fn make_send_only(s: &Socket, family: Family) -> io::Result<()> {
             0,
         )])?;
     }
+    drop_queued(s)
+}
+
+/// Reads and drops every message queued on `s`. A raw ICMP socket takes
+/// any ICMP message the machine receives until it is filtered (and
+/// bound): this empties it of what came in before.
+fn drop_queued(s: &Socket) -> io::Result<()> {
     let mut byte = [std::mem::MaybeUninit::uninit()];
     let mut failures = 0;
     loop {
@@ -927,8 +934,8 @@ mod tests {
         filter_types(&receiver, Family::V4, &[30]).unwrap();
         enable_receive_metadata(&receiver, Family::V4, Kind::Raw).unwrap();
         // Until bound and filtered, it took any ICMP message on the
-        // machine (other tests send every type): drop what it queued.
-        while std::io::Read::read(&mut &receiver, &mut [0u8; 256]).is_ok() {}
+        // machine (other tests send every type).
+        drop_queued(&receiver).unwrap();
         let from = |last: u8| SocketAddr::from((Ipv4Addr::new(127, 0, 0, last), 0));
         // 20 bytes of IP header, then 8 of ICMP, then 12 of body: 40 in all
         // (the third's 80 do not fit).
